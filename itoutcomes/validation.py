@@ -1,0 +1,551 @@
+"""Validation of cohort tables: types, controlled vocabularies, timelines and the privacy screen.
+
+:func:`validate_tables` types the four tables and returns every problem it finds, so that
+:func:`itoutcomes.load_cohort` can raise them together in one :class:`~itoutcomes.cohort.CohortError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from itoutcomes.privacy import AGE_TOP_CODE, screen_identifiers
+from itoutcomes.schema import _DATE_ALIASES, SCHEMA, TABLES, Column, IdentifierWarning, Problem
+
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
+_MAX_EXAMPLES = 5
+
+
+def validate_tables(
+    raw: Mapping[str, pd.DataFrame], *, allow_identifiers: Iterable[str] = (), index_date: str | None = None
+) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
+    """Check and type the tables of a cohort.
+
+    Returns the typed tables and every problem found (an empty list when the cohort is valid).
+    Tables that are missing are reported by :func:`read_tables`; here they are skipped.
+    """
+    allowed = _parse_allowed(allow_identifiers)
+    problems: list[Problem] = []
+    frames = {name: raw[name] for name in TABLES if name in raw}
+    if index_date is not None:
+        frames, date_problems = _convert_dates(frames, index_date)
+        problems += date_problems
+
+    typed: dict[str, pd.DataFrame] = {}
+    for name, frame in frames.items():
+        problems += _screen(name, frame, allowed.get(name, frozenset()))
+        table, table_problems = _type_table(name, frame)
+        problems += table_problems
+        typed[name] = table
+
+    if "patients" in typed:
+        patients = typed["patients"]
+        problems += _check_patients(patients, age_allowed="age" in allowed.get("patients", ()))
+        for name in ("pain", "prescriptions", "complications"):
+            if name in typed:
+                problems += _check_child(name, typed[name], patients)
+    return typed, problems
+
+
+def _parse_allowed(allow_identifiers: Iterable[str]) -> dict[str, frozenset[str]]:
+    if isinstance(allow_identifiers, str):
+        allow_identifiers = [allow_identifiers]
+    out: dict[str, set[str]] = {}
+    for item in allow_identifiers:
+        table, dot, column = str(item).partition(".")
+        if not dot or table not in TABLES or not column:
+            raise ValueError(
+                f"The 'allow_identifiers' parameter takes 'table.column' names with a table among "
+                f"{', '.join(TABLES)}. Got {item!r} instead."
+            )
+        out.setdefault(table, set()).add(column)
+    return {table: frozenset(columns) for table, columns in out.items()}
+
+
+def _examples(ids: pd.Series) -> tuple[tuple[str, ...], int]:
+    """Up to five distinct patient ids, in order of appearance, and how many distinct ids there are."""
+    distinct = pd.unique(ids.dropna().astype(str))
+    return tuple(str(v) for v in distinct[:_MAX_EXAMPLES]), len(distinct)
+
+
+def _problem(
+    table: str, column: str | None, frame: pd.DataFrame, mask: Any, what: str, fix: str
+) -> list[Problem]:
+    """A one-item list when ``mask`` selects any row of ``frame``, else an empty list."""
+    mask = np.asarray(mask, dtype=bool)
+    count = int(mask.sum())
+    if count == 0:
+        return []
+    ids = frame["patient_id"][mask] if "patient_id" in frame else pd.Series([], dtype=str)
+    examples, n_patients = _examples(ids)
+    return [Problem(table, column, count, what, fix, examples, n_patients)]
+
+
+def _screen(table: str, frame: pd.DataFrame, allowed: frozenset[str]) -> list[Problem]:
+    schema_columns = {c.name for c in SCHEMA[table]}
+    # patient_id values are screened in patients only: child rows must match them anyway.
+    free_text = (["patient_id"] if table == "patients" else []) + [
+        c for c in frame.columns if c not in schema_columns
+    ]
+    problems = []
+    for finding in screen_identifiers(table, frame, free_text_columns=free_text, skip=allowed):
+        examples, n_patients = (), 0
+        if finding.row_index and "patient_id" in frame and finding.column != "patient_id":
+            examples, n_patients = _examples(frame["patient_id"].iloc[list(finding.row_index)])
+        override = (
+            f"pass allow_identifiers=['{table}.{finding.column}'] (--allow-identifier on the command "
+            "line) for data that never leave a secure machine"
+        )
+        fix = f"remove the column (Safe Harbor identifier: {finding.identifier_class}), or {override}"
+        if finding.column == "patient_id":
+            fix = (
+                f"replace patient_id with a study code that has no meaning outside the study (Safe Harbor "
+                f"identifier: {finding.identifier_class}), or {override}"
+            )
+        elif finding.identifier_class.startswith("all elements of dates"):
+            fix = (
+                "store days since the index date instead, or name the index-date column with index_date=... "
+                f"(--index-date) so that *_date columns become day offsets; otherwise {fix}"
+            )
+        verb = "looks" if finding.count == 1 else "look"
+        problems.append(
+            Problem(
+                table,
+                finding.column,
+                finding.count,
+                f"values that {verb} like an identifier (by {finding.reason})",
+                fix,
+                examples,
+                n_patients,
+            )
+        )
+    return problems
+
+
+def _type_table(name: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
+    problems: list[Problem] = []
+    missing = [c.name for c in SCHEMA[name] if c.name not in frame.columns]
+    for column in missing:
+        problems.append(
+            Problem(
+                name,
+                column,
+                1,
+                "missing column",
+                f"add the column (see docs/data-model.md); present columns: "
+                f"{', '.join(map(str, frame.columns)) or 'none'}",
+            )
+        )
+    out = frame.copy()
+    if "patient_id" not in out:
+        out["patient_id"] = pd.Series(dtype=object)
+    for column in SCHEMA[name]:
+        if column.name in missing:
+            out[column.name] = _empty_like(column, len(out))
+            continue
+        out[column.name], column_problems = _coerce(name, column, frame[column.name], out)
+        problems += column_problems
+    ordered = [c.name for c in SCHEMA[name]] + [
+        c for c in frame.columns if c not in {s.name for s in SCHEMA[name]}
+    ]
+    return out[ordered].reset_index(drop=True), problems
+
+
+def _empty_like(column: Column, n: int) -> pd.Series:
+    if column.kind == "day":
+        return pd.Series(pd.NA, index=range(n), dtype="Int64")
+    if column.kind == "number":
+        return pd.Series(np.nan, index=range(n), dtype=float)
+    if column.kind == "bool":
+        return pd.Series(pd.NA, index=range(n), dtype="boolean")
+    if column.kind == "category":
+        return pd.Series(pd.Categorical([None] * n, categories=column.vocabulary))
+    return pd.Series([None] * n, dtype=object)
+
+
+def _coerce(
+    table: str, column: Column, values: pd.Series, frame: pd.DataFrame
+) -> tuple[pd.Series, list[Problem]]:
+    problems: list[Problem] = []
+    label = column.name
+
+    def report(mask: Any, what: str, fix: str) -> None:
+        problems.extend(_problem(table, label, frame, mask, what, fix))
+
+    if column.kind == "id":
+        missing = values.isna()
+        report(missing, "missing values", "every row needs a patient_id")
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(object)
+        if pd.api.types.is_object_dtype(values) and not missing.any() and _all_str(values):
+            return values, problems
+        out = values.astype(object).map(lambda v: None if pd.isna(v) else str(v))
+        return out, problems
+
+    if (
+        column.kind == "day"
+        and pd.api.types.is_integer_dtype(values)
+        and not pd.api.types.is_bool_dtype(values)
+    ):
+        if not column.nullable:
+            report(values.isna(), "missing values", f"every row needs {label}")
+        if values.isna().any() or column.nullable:
+            return values.astype("Int64"), problems
+        return values.astype("int64"), problems
+
+    if column.kind in ("day", "number"):
+        if pd.api.types.is_bool_dtype(values):
+            report(np.ones(len(values), dtype=bool), "true/false values", f"{label} must be a number")
+            numeric = pd.Series(np.nan, index=values.index)
+        elif pd.api.types.is_numeric_dtype(values):
+            numeric = values.astype(float)
+        else:
+            numeric = pd.to_numeric(values.astype(object), errors="coerce")
+            bad = numeric.isna() & values.notna()
+            report(bad, "non-numeric values", f"{label} must be a number")
+        if not column.nullable:
+            report(values.isna(), "missing values", f"every row needs {label}")
+        if column.kind == "number":
+            return numeric.astype(float), problems
+        finite = numeric.notna()
+        fractional = finite & (numeric != np.floor(numeric.where(finite, 0)))
+        report(fractional, "non-integer values", f"{label} must be a whole number of days")
+        whole = numeric.where(~fractional).to_numpy(dtype=float, na_value=np.nan)
+        absent = np.isnan(whole)
+        if not column.nullable and not absent.any():
+            return pd.Series(whole.astype("int64"), index=values.index), problems
+        integers = pd.arrays.IntegerArray(np.where(absent, 0, whole).astype("int64"), absent)
+        return pd.Series(integers, index=values.index), problems
+
+    if column.kind == "bool":
+        if pd.api.types.is_bool_dtype(values):
+            out = values.astype("boolean")
+        else:
+            text = values.astype(object).map(lambda v: None if pd.isna(v) else str(v).strip().lower())
+            out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+            out[text.isin(_TRUE)] = True
+            out[text.isin(_FALSE)] = False
+            bad = text.notna() & ~text.isin(_TRUE | _FALSE)
+            report(bad, "values other than true/false", f"{label} must be true or false")
+        if not column.nullable:
+            report(values.isna(), "missing values", f"every row needs {label} (true or false)")
+        return out, problems
+
+    # Controlled vocabulary.
+    allowed = column.vocabulary or ()
+    if not column.nullable:
+        report(values.isna(), "missing values", f"every row needs {label}, one of {', '.join(allowed)}")
+    present = pd.unique(values.dropna().astype(str))
+    unknown = sorted(set(present) - set(allowed))
+    for value in unknown:
+        close = difflib.get_close_matches(value.lower(), allowed, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        report(
+            values.astype(object) == value,
+            f"rows with unknown value {value!r}",
+            f"{hint}allowed values are {', '.join(allowed)}",
+        )
+    text = values.astype(object).where(values.astype(object).isin(allowed), None)
+    return pd.Series(pd.Categorical(text, categories=allowed), index=values.index), problems
+
+
+def _all_str(values: pd.Series) -> bool:
+    """True when every value is a Python str (checked on the distinct types, not row by row)."""
+    return pd.api.types.infer_dtype(values, skipna=False) == "string"
+
+
+def _as_float(values: pd.Series) -> np.ndarray:
+    """Numbers as a float array with NaN for missing values."""
+    return values.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _check_patients(patients: pd.DataFrame, *, age_allowed: bool) -> list[Problem]:
+    p = patients
+    t = "patients"
+    problems: list[Problem] = []
+    problems += _problem(
+        t,
+        "patient_id",
+        p,
+        p["patient_id"].duplicated(keep=False) & p["patient_id"].notna(),
+        "duplicated values",
+        "each patient must have exactly one row in patients",
+    )
+    age = p["age"]
+    problems += _problem(t, "age", p, age < 0, "negative values", "age is in years at the index date")
+    if not age_allowed:
+        problems += _problem(
+            t,
+            "age",
+            p,
+            age > AGE_TOP_CODE,
+            f"values above {AGE_TOP_CODE}",
+            f"top-code ages above 89 as {AGE_TOP_CODE} (Safe Harbor: ages over 89 are "
+            "identifiers), or pass allow_identifiers=['patients.age']",
+        )
+
+    implant = p["implant_day"].astype("Float64")
+    death = p["death_day"].astype("Float64")
+    explant = p["explant_day"].astype("Float64")
+    last = p["last_contact_day"].astype("Float64")
+    no_trial = (p["trial_type"] == "none").fillna(False).to_numpy(bool)
+
+    def mask(series: pd.Series) -> np.ndarray:
+        return series.fillna(False).to_numpy(bool)
+
+    problems += _problem(
+        t,
+        "implant_day",
+        p,
+        no_trial & mask(implant.isna()),
+        "patients with trial_type 'none' and no implant",
+        "a patient without a trial enters the cohort at implant: set implant_day to 0, or record the trial",
+    )
+    problems += _problem(
+        t,
+        "implant_day",
+        p,
+        no_trial & mask(implant != 0),
+        "patients with trial_type 'none' whose implant_day is not 0",
+        "for patients implanted without a trial the implant is the index day (day 0)",
+    )
+    problems += _problem(
+        t,
+        "trial_success",
+        p,
+        no_trial & p["trial_success"].notna().to_numpy(bool),
+        "values where trial_type is 'none'",
+        "leave trial_success empty when there was no trial",
+    )
+    problems += _problem(
+        t,
+        "implant_day",
+        p,
+        mask(implant < 0),
+        "implants before the trial (day < 0)",
+        "day 0 is the trial day, so implant_day must be 0 or later",
+    )
+    problems += _problem(
+        t,
+        "explant_day",
+        p,
+        mask(explant.notna() & implant.isna()),
+        "explants without an implant",
+        "set implant_day, or leave explant_day empty",
+    )
+    problems += _problem(
+        t,
+        "explant_day",
+        p,
+        mask(explant < implant),
+        "explants before implant",
+        "explant_day must be on or after implant_day",
+    )
+    problems += _problem(
+        t,
+        "death_day",
+        p,
+        mask(death < 0),
+        "deaths before the index day",
+        "days count from the index (trial or implant) day, so death_day must be 0 or later",
+    )
+    problems += _problem(
+        t,
+        "last_contact_day",
+        p,
+        mask(last < implant),
+        "values before implant",
+        "last_contact_day must be on or after implant_day",
+    )
+    problems += _problem(
+        t,
+        "last_contact_day",
+        p,
+        mask(last < 0),
+        "values before the index day",
+        "last_contact_day must be 0 or later",
+    )
+    problems += _problem(
+        t,
+        "last_contact_day",
+        p,
+        mask(last > death),
+        "values after death_day",
+        "for a patient who died, last_contact_day is the death day",
+    )
+    problems += _problem(
+        t,
+        "death_day",
+        p,
+        mask(death > last),
+        "values after last_contact_day",
+        "last_contact_day is the end of follow-up: for a patient who died, set it to the death day",
+    )
+    for column, values in (("implant_day", implant), ("explant_day", explant)):
+        after_death = mask(values > death)
+        problems += _problem(
+            t, column, p, after_death, "values after death_day", f"{column} must be on or before death_day"
+        )
+        problems += _problem(
+            t,
+            column,
+            p,
+            mask(values > last) & ~after_death,
+            "values after last_contact_day",
+            f"{column} must be on or before last_contact_day (the end of follow-up)",
+        )
+    return problems
+
+
+def _check_child(name: str, child: pd.DataFrame, patients: pd.DataFrame) -> list[Problem]:
+    problems: list[Problem] = []
+    known = pd.Index(patients["patient_id"].dropna().drop_duplicates())
+    # look up each distinct id once, not each row
+    local, distinct = pd.factorize(child["patient_id"])
+    position = known.get_indexer(distinct)
+    codes = np.where(local >= 0, position[np.maximum(local, 0)] if len(position) else -1, -1)
+    unknown = codes < 0
+    problems += _problem(
+        name,
+        "patient_id",
+        child,
+        unknown & child["patient_id"].notna().to_numpy(bool),
+        "rows whose patient_id is not in the patients table",
+        "add the patients to patients, or remove their rows",
+    )
+
+    def per_row(column: str) -> np.ndarray:
+        by_patient = patients.drop_duplicates("patient_id").set_index("patient_id")[column]
+        values = _as_float(by_patient.reindex(known))
+        out = np.full(len(child), np.nan)
+        out[~unknown] = values[codes[~unknown]]
+        return out
+
+    day_column = "fill_day" if name == "prescriptions" else "day"
+    day = _as_float(child[day_column])
+    death = per_row("death_day")
+    last = per_row("last_contact_day")
+    with np.errstate(invalid="ignore"):
+        after_death = day > death
+        problems += _problem(
+            name,
+            day_column,
+            child,
+            after_death,
+            "rows after the patient's death_day",
+            "no event can follow death: check the day or the patient's death_day",
+        )
+        problems += _problem(
+            name,
+            day_column,
+            child,
+            (day > last) & ~after_death,
+            "rows after the patient's last_contact_day",
+            "last_contact_day must be the last day anything is known of the patient",
+        )
+
+        if name == "pain":
+            nrs = child["nrs"]
+            problems += _problem(
+                name,
+                "nrs",
+                child,
+                (nrs < 0) | (nrs > 10),
+                "values outside 0-10",
+                "NRS pain scores run from 0 (no pain) to 10 (worst imaginable)",
+            )
+        elif name == "prescriptions":
+            for column, fix in (
+                ("strength", "strength per unit must be a positive number"),
+                ("quantity", "quantity dispensed must be a positive number of units"),
+                ("days_supply", "days supply must be a positive number of days"),
+            ):
+                problems += _problem(name, column, child, _as_float(child[column]) <= 0, "values <= 0", fix)
+        elif name == "complications":
+            implant = per_row("implant_day")
+            problems += _problem(
+                name,
+                "day",
+                child,
+                ~unknown & np.isnan(implant),
+                "rows without an implant",
+                "complications are counted from implant: set the patient's implant_day",
+            )
+            problems += _problem(
+                name,
+                "day",
+                child,
+                day < implant,
+                "rows before the patient's implant_day",
+                "a device complication cannot precede the implant: check the day",
+            )
+    return problems
+
+
+def _convert_dates(
+    frames: dict[str, pd.DataFrame], index_date: str
+) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
+    problems: list[Problem] = []
+    patients = frames.get("patients")
+    if patients is None:
+        return frames, problems
+    if index_date not in patients:
+        problems.append(
+            Problem(
+                "patients",
+                index_date,
+                1,
+                "missing index-date column",
+                f"index_date={index_date!r} must name a column of patients holding "
+                "each patient's calendar index (trial or implant) date",
+            )
+        )
+        return frames, problems
+    index = pd.to_datetime(patients[index_date], errors="coerce")
+    problems += _problem(
+        "patients",
+        index_date,
+        patients,
+        index.isna(),
+        "missing or unparseable dates",
+        "every patient needs an index date such as 2021-03-14",
+    )
+    lookup = pd.Series(index.to_numpy(), index=patients["patient_id"].astype(str)).groupby(level=0).first()
+    converted: list[str] = []
+    out: dict[str, pd.DataFrame] = {}
+    for name, frame in frames.items():
+        frame = frame.copy()
+        if name == "patients":
+            frame = frame.drop(columns=[index_date])
+        origin = lookup.reindex(frame["patient_id"].astype(str)).to_numpy() if "patient_id" in frame else None
+        for date_column, day_column in _DATE_ALIASES[name].items():
+            if date_column not in frame or day_column in frame or origin is None:
+                continue
+            dates = pd.to_datetime(frame[date_column], errors="coerce")
+            problems += _problem(
+                name,
+                date_column,
+                frame,
+                dates.isna() & frame[date_column].notna(),
+                "unparseable dates",
+                "write dates as YYYY-MM-DD",
+            )
+            offset = (pd.Series(dates.to_numpy() - origin, index=frame.index)).dt.days
+            frame[day_column] = offset.astype("Int64")
+            frame = frame.drop(columns=[date_column])
+            converted.append(f"{name}.{date_column}")
+        out[name] = frame
+    names = ", ".join(converted) or "no columns"
+    warnings.warn(
+        f"Calendar dates are identifiers under HIPAA Safe Harbor: converted {names} "
+        f"to days since patients.{index_date} and dropped the dates.",
+        IdentifierWarning,
+        stacklevel=4,
+    )
+    return out, problems

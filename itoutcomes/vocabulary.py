@@ -1,0 +1,74 @@
+"""Controlled vocabularies of the IDD cohort data model.
+
+One place for every allowed category, so the loader, the generator and the analyses agree.
+See ``docs/data-model.md`` for the meaning of each value.
+"""
+
+from __future__ import annotations
+
+SEXES = ("female", "male", "other", "unknown")
+
+INDICATIONS = ("fbss", "other_spine", "crps", "other_noncancer", "cancer", "spasticity")
+"""Indication for IDD therapy. ``fbss`` is failed back surgery syndrome."""
+
+NONCANCER_PAIN = ("fbss", "other_spine", "crps", "other_noncancer")
+
+TRIAL_TYPES = ("single_bolus", "multiple_bolus", "continuous_intrathecal", "continuous_epidural", "none")
+"""Screening trial before implant; ``none`` means implanted without a trial (index day = implant day)."""
+
+PUMP_DRUGS = (
+    "morphine",
+    "hydromorphone",
+    "fentanyl",
+    "sufentanil",
+    "ziconotide",
+    "baclofen",
+    "bupivacaine",
+    "clonidine",
+    "admixture",
+    "other",
+)
+
+OPIOID_DRUGS = (
+    "buprenorphine",
+    "codeine",
+    "fentanyl",
+    "hydrocodone",
+    "hydromorphone",
+    "methadone",
+    "morphine",
+    "oxycodone",
+    "oxymorphone",
+    "tapentadol",
+    "tramadol",
+)
+"""Systemic opioids a prescription may carry (buprenorphine is carried but has no MME factor)."""
+
+FORMS = (
+    "tablet",
+    "er_tablet",
+    "capsule",
+    "er_capsule",
+    "solution",
+    "patch",
+    "buccal",
+    "intrathecal",
+    "epidural",
+)
+"""Dosage forms. ``intrathecal`` and ``epidural`` are not systemic routes and never count as MME."""
+
+STRENGTH_UNITS = ("mg", "mcg", "mcg/hr", "mg/ml")
+
+COMPLICATION_TYPES = (
+    "infection",
+    "csf_leak",
+    "seroma",
+    "catheter",
+    "granuloma",
+    "pump_failure",
+    "refill_error",
+    "overdose",
+    "withdrawal",
+    "battery_eol",
+    "other",
+)

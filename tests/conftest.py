@@ -1,0 +1,80 @@
+"""Shared fixtures: a small hand-written valid cohort, and the bundled synthetic cohort."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "data" / "synthetic"
+
+
+def valid_tables() -> dict[str, pd.DataFrame]:
+    """Four tables, as a user would write them, that pass every rule.
+
+    P01 trialed and implanted on day 10, P02 trialed and never implanted, P03 implanted without a trial
+    (day 0), died on day 200, P04 implanted on day 30 and explanted on day 300.
+    """
+    patients = pd.DataFrame(
+        {
+            "patient_id": ["P01", "P02", "P03", "P04"],
+            "sex": ["female", "male", "female", "male"],
+            "age": [54, 61, 70, 45],
+            "indication": ["fbss", "crps", "cancer", "other_spine"],
+            "trial_type": ["single_bolus", "continuous_intrathecal", "none", "multiple_bolus"],
+            "trial_success": [True, False, None, True],
+            "implant_day": [10, None, 0, 30],
+            "pump_drug": ["morphine", None, "hydromorphone", "morphine"],
+            "death_day": [None, None, 200, None],
+            "explant_day": [None, None, None, 300],
+            "last_contact_day": [720, 90, 200, 400],
+        }
+    )
+    pain = pd.DataFrame(
+        {
+            "patient_id": ["P01", "P01", "P02", "P03", "P04", "P04"],
+            "day": [-5, 190, -2, -10, -1, 200],
+            "nrs": [8, 3, 7, 9, 6, 4],
+        }
+    )
+    prescriptions = pd.DataFrame(
+        {
+            "patient_id": ["P01", "P01", "P03", "P04"],
+            "fill_day": [-60, -30, -20, 5],
+            "drug": ["oxycodone", "oxycodone", "fentanyl", "hydrocodone"],
+            "form": ["er_tablet", "er_tablet", "patch", "tablet"],
+            "strength": [10.0, 10.0, 25.0, 5.0],
+            "strength_unit": ["mg", "mg", "mcg/hr", "mg"],
+            "quantity": [60, 60, 10, 120],
+            "days_supply": [30, 30, 30, 30],
+        }
+    )
+    complications = pd.DataFrame(
+        {
+            "patient_id": ["P01", "P04"],
+            "day": [40, 280],
+            "type": ["csf_leak", "infection"],
+            "serious": [False, True],
+            "surgery_required": [False, True],
+        }
+    )
+    return {
+        "patients": patients,
+        "pain": pain,
+        "prescriptions": prescriptions,
+        "complications": complications,
+    }
+
+
+def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+@pytest.fixture
+def tables() -> dict[str, pd.DataFrame]:
+    return valid_tables()
