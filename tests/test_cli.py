@@ -1,0 +1,52 @@
+"""The command line: validate and synth."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import BUNDLED, write_tables
+
+from itoutcomes.cli import main
+
+
+def test_validate_valid_cohort(capsys):
+    assert main(["validate", str(BUNDLED)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Cohort at {BUNDLED} is valid: 1000 patients")
+
+
+def test_validate_reports_every_problem_and_exits_non_zero(tmp_path, tables, capsys):
+    tables["pain"].loc[0, "nrs"] = 14
+    tables["patients"]["mrn"] = ["1", "2", "3", "4"]
+    assert main(["validate", str(write_tables(tmp_path, tables))]) == 1
+    err = capsys.readouterr().err
+    assert "failed validation with 2 problems" in err
+    assert "pain.nrs has 1 value outside 0-10 (patient P01)" in err
+    assert "patients.mrn has 4 values that look like an identifier" in err
+    assert "Traceback" not in err
+
+
+def test_validate_allow_identifier_flag(tmp_path, tables, capsys):
+    tables["patients"]["mrn"] = ["1", "2", "3", "4"]
+    folder = write_tables(tmp_path, tables)
+    assert main(["validate", str(folder), "--allow-identifier", "patients.mrn"]) == 0
+    assert main(["validate", str(folder), "--allow-identifier", "mrn"]) == 2
+    assert "'allow_identifiers' parameter takes 'table.column'" in capsys.readouterr().err
+
+
+def test_console_script_runs_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "itoutcomes.cli", "validate", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "missing folder" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_synth_rejects_bad_size(tmp_path, capsys):
+    assert main(["synth", "--n", "0", "--out", str(tmp_path)]) == 2
+    assert "positive integer" in capsys.readouterr().err
