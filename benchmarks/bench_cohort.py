@@ -19,18 +19,12 @@ from pathlib import Path
 
 # Each phase: (set-up, not timed; the timed part). Imports are set-up: they are paid once per process.
 PHASES = {
-    "generate": (
-        "from itoutcomes.synthetic import generate\n",
-        "cohort = generate({n}, seed={seed})\n",
-    ),
+    "generate": ("from itoutcomes.synthetic import generate\n", "cohort = generate({n}, seed={seed})\n"),
     "write_csv": (
         "from itoutcomes.synthetic import generate\ncohort = generate({n}, seed={seed})\n",
         "cohort.write({folder!r})\n",
     ),
-    "load_validate": (
-        "from itoutcomes import load_cohort\n",
-        "cohort = load_cohort({folder!r})\n",
-    ),
+    "load_validate": ("from itoutcomes import load_cohort\n", "cohort = load_cohort({folder!r})\n"),
 }
 
 _WRAPPER = """
