@@ -78,3 +78,51 @@ def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> Path:
 @pytest.fixture
 def tables() -> dict[str, pd.DataFrame]:
     return valid_tables()
+
+
+REFERENCE = ROOT / "tests" / "reference"
+
+
+def r_reference(name: str, section: str) -> dict[str, float]:
+    """Values of one section of an R reference file (``tests/reference/<name>.csv``), by key."""
+    frame = pd.read_csv(REFERENCE / f"{name}.csv", dtype={"value": str})
+    rows = frame[frame["section"] == section]
+    return {key: float(value) for key, value in zip(rows["key"], rows["value"], strict=True)}
+
+
+def tiny_cohort(patients: dict, pain: list[tuple] | None = None):
+    """A validated cohort from a few patient columns (defaults fill the rest) and (id, day, nrs) scores."""
+    from itoutcomes import Cohort
+
+    n = len(patients["patient_id"])
+    base = {
+        "sex": ["female"] * n,
+        "age": [50] * n,
+        "indication": ["fbss"] * n,
+        "trial_type": ["single_bolus"] * n,
+        "trial_success": [True] * n,
+        "implant_day": [10] * n,
+        "pump_drug": ["morphine"] * n,
+        "death_day": [None] * n,
+        "explant_day": [None] * n,
+        "last_contact_day": [2000] * n,
+    }
+    base.update(patients)
+    table = pd.DataFrame(
+        {"patient_id": patients["patient_id"], **{k: v for k, v in base.items() if k != "patient_id"}}
+    )
+    scores = pd.DataFrame(pain or [], columns=["patient_id", "day", "nrs"])
+    empty_rx = pd.DataFrame(
+        columns=[
+            "patient_id",
+            "fill_day",
+            "drug",
+            "form",
+            "strength",
+            "strength_unit",
+            "quantity",
+            "days_supply",
+        ]
+    )
+    empty_comp = pd.DataFrame(columns=["patient_id", "day", "type", "serious", "surgery_required"])
+    return Cohort.from_frames(patients=table, pain=scores, prescriptions=empty_rx, complications=empty_comp)
