@@ -1,0 +1,478 @@
+"""Trial-to-implant conversion: rates with confidence intervals, patient flow, and predictors.
+
+Among patients who had a screening trial (``trial_type`` other than ``none``), a patient *converted* when
+implanted within ``window_days`` after the trial day (day 0). Trial success and implantation are reported
+separately: a patient can pass the trial and not be implanted.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from itoutcomes.cohort import Cohort
+from itoutcomes.stats import PROPORTION_METHODS, check_choice, check_conf_level, proportion_ci
+
+__all__ = [
+    "ConversionResult",
+    "FewEventsWarning",
+    "Flow",
+    "PredictorsResult",
+    "conversion_rate",
+    "flow",
+    "predictors",
+    "time_to_implant",
+    "trial_dataset",
+]
+
+
+class FewEventsWarning(UserWarning):
+    """A regression has fewer than 10 events (or non-events) per estimated term."""
+
+
+def _check_window(window_days: object, function: str) -> int:
+    if isinstance(window_days, bool) or not isinstance(window_days, (int, np.integer)) or window_days < 0:
+        raise ValueError(
+            f"The 'window_days' parameter of {function} must be a non-negative whole number of days. "
+            f"Got {window_days!r}."
+        )
+    return int(window_days)
+
+
+def _check_by(by: str | list[str] | None, frame: pd.DataFrame, function: str) -> list[str]:
+    columns = [by] if isinstance(by, str) else list(by or [])
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"The 'by' parameter of {function} names columns not in the patients table: "
+            f"{', '.join(missing)}. "
+            f"Available: {', '.join(frame.columns)}."
+        )
+    return columns
+
+
+def trial_dataset(cohort: Cohort, *, window_days: int = 90) -> pd.DataFrame:
+    """One row per trialed patient: the patients columns plus the conversion outcome.
+
+    Added columns: ``converted`` (implanted within ``window_days`` of the trial), ``implanted_ever``,
+    ``days_to_implant`` (NaN if never implanted) and ``window_complete`` (followed, alive, for the whole
+    window or implanted within it).
+    """
+    window_days = _check_window(window_days, "trial_dataset")
+    p = cohort.patients
+    trialed = p[p["trial_type"] != "none"].copy()
+    implant = trialed["implant_day"].to_numpy(dtype=float, na_value=np.nan)
+    trialed["days_to_implant"] = implant
+    trialed["implanted_ever"] = ~np.isnan(implant)
+    trialed["converted"] = trialed["implanted_ever"] & (implant <= window_days)
+    trialed["window_complete"] = trialed["converted"] | (
+        trialed["last_contact_day"].to_numpy() >= window_days
+    )
+    return trialed.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    """Conversion rates. ``table`` has one row per ``by`` group (or one row overall).
+
+    Columns: the ``by`` columns, ``n_trialed``, ``n_success``, ``n_success_unknown``, ``n_implanted``
+    (within the window), ``estimate``, ``ci_low``, ``ci_high`` (conversion), ``success_estimate``,
+    ``success_ci_low``, ``success_ci_high`` (trial success among trials with a known result),
+    ``n_implanted_after_success``, ``implant_given_success``, ``implant_given_success_ci_low``,
+    ``implant_given_success_ci_high``, ``n_implanted_after_window``, ``n_window_incomplete`` (neither
+    implanted in the window nor followed through it: they stay in the denominator), ``note``.
+    """
+
+    table: pd.DataFrame
+    window_days: int
+    method: str
+    conf_level: float
+    by: tuple[str, ...]
+    excluded: pd.DataFrame = field(repr=False)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Conversion estimates with their intervals (see :func:`itoutcomes.plots.conversion_plot`)."""
+        from itoutcomes import plots
+
+        return plots.conversion_plot(self, ax=ax)
+
+
+def conversion_rate(
+    cohort: Cohort,
+    *,
+    by: str | list[str] | None = None,
+    window_days: int = 90,
+    method: str = "wilson",
+    conf_level: float = 0.95,
+) -> ConversionResult:
+    """Share of trialed patients implanted within ``window_days`` of the trial, with a confidence interval.
+
+    Parameters
+    ----------
+    cohort
+        A validated cohort.
+    by
+        Patients column(s) to stratify by (for example ``"indication"``).
+    window_days
+        Look-forward window after the trial day (default 90; 180 is the usual sensitivity analysis).
+    method
+        Interval method of :func:`itoutcomes.stats.proportion_ci` (default Wilson).
+    conf_level
+        Confidence level.
+
+    Returns
+    -------
+    ConversionResult
+        Its ``excluded`` table counts patients left out (implanted without a trial).
+
+    Notes
+    -----
+    Patients who died or were lost before the window ended without an implant count as not converted
+    (``n_window_incomplete`` says how many). The Wilson interval equals R
+    ``prop.test(n_implanted, n_trialed, correct = FALSE)``.
+
+    Examples
+    --------
+    >>> from itoutcomes import load_cohort
+    >>> result = conversion_rate(load_cohort("data/synthetic"))
+    >>> int(result.table["n_trialed"].iloc[0]) > 0
+    True
+    """
+    method = check_choice(method, PROPORTION_METHODS, "method", "conversion_rate")
+    conf_level = check_conf_level(conf_level, "conversion_rate")
+    window_days = _check_window(window_days, "conversion_rate")
+    by_columns = _check_by(by, cohort.patients, "conversion_rate")
+    data = trial_dataset(cohort, window_days=window_days)
+    rows = []
+    groups = [((), data)] if not by_columns else list(data.groupby(by_columns, observed=True, sort=True))
+    if not groups:
+        groups = [((), data)]
+    for key, group in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        row: dict[str, Any] = dict(zip(by_columns, key, strict=False))
+        row.update(_conversion_row(group, method, conf_level))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    n_no_trial = int((cohort.patients["trial_type"] == "none").sum())
+    excluded = pd.DataFrame({"reason": ["implanted without a trial"], "n": [n_no_trial]})
+    return ConversionResult(table, window_days, method, conf_level, tuple(by_columns), excluded)
+
+
+def _ci_columns(prefix: str, count: int, nobs: int, method: str, conf_level: float) -> dict[str, float]:
+    if nobs == 0:
+        nan = float("nan")
+        return {f"{prefix}estimate": nan, f"{prefix}ci_low": nan, f"{prefix}ci_high": nan}
+    ci = proportion_ci(count, nobs, method=method, conf_level=conf_level)
+    return {f"{prefix}estimate": ci.estimate, f"{prefix}ci_low": ci.ci_low, f"{prefix}ci_high": ci.ci_high}
+
+
+def _conversion_row(group: pd.DataFrame, method: str, conf_level: float) -> dict[str, Any]:
+    success = group["trial_success"]
+    n_trialed = len(group)
+    n_known = int(success.notna().sum())
+    n_success = int(success.fillna(False).astype(bool).sum())
+    converted = group["converted"].to_numpy(bool)
+    n_implanted = int(converted.sum())
+    after_success = int((converted & success.fillna(False).to_numpy(bool)).sum())
+    row: dict[str, Any] = {
+        "n_trialed": n_trialed,
+        "n_success": n_success,
+        "n_success_unknown": n_trialed - n_known,
+        "n_implanted": n_implanted,
+    }
+    row.update(_ci_columns("", n_implanted, n_trialed, method, conf_level))
+    success_ci = _ci_columns("success_", n_success, n_known, method, conf_level)
+    row.update(success_ci)
+    row["n_implanted_after_success"] = after_success
+    given = _ci_columns("implant_given_success_", after_success, n_success, method, conf_level)
+    row["implant_given_success"] = given.pop("implant_given_success_estimate")
+    row.update(given)
+    row["n_implanted_after_window"] = int((group["implanted_ever"] & ~group["converted"]).sum())
+    row["n_window_incomplete"] = int((~group["window_complete"]).sum())
+    notes = []
+    if n_trialed == 0:
+        notes.append("no trialed patients")
+    if n_known == 0 and n_trialed:
+        notes.append("no known trial result")
+    row["note"] = "; ".join(notes)
+    return row
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Patient-flow counts for a STROBE/RECORD flow diagram.
+
+    ``table`` has columns ``step``, ``label``, ``n`` and ``parent`` (the step it is a part of).
+    """
+
+    table: pd.DataFrame
+    window_days: int
+
+    def count(self, step: str) -> int:
+        """The count of one step."""
+        return int(self.table.loc[self.table["step"] == step, "n"].iloc[0])
+
+    def plot(self, ax: Any = None) -> Any:
+        """Draw the flow diagram (see :func:`itoutcomes.plots.flow_diagram`)."""
+        from itoutcomes import plots
+
+        return plots.flow_diagram(self, ax=ax)
+
+
+def flow(cohort: Cohort, *, window_days: int = 90) -> Flow:
+    """Patient-flow counts: cohort, trials and their results, implants, and follow-up status.
+
+    Examples
+    --------
+    >>> from itoutcomes import load_cohort
+    >>> f = flow(load_cohort("data/synthetic"))
+    >>> f.count("cohort")
+    1000
+    """
+    window_days = _check_window(window_days, "flow")
+    p = cohort.patients
+    trialed = p["trial_type"] != "none"
+    success = p["trial_success"]
+    implant = p["implant_day"].to_numpy(dtype=float, na_value=np.nan)
+    implanted = ~np.isnan(implant)
+    within = implanted & (implant <= window_days)
+    ok = success.fillna(False).to_numpy(bool) & trialed.to_numpy(bool)
+    failed = (success == False).fillna(False).to_numpy(bool) & trialed.to_numpy(bool)  # noqa: E712
+    unknown = success.isna().to_numpy(bool) & trialed.to_numpy(bool)
+    died = p["death_day"].notna().to_numpy(bool)
+    explanted = p["explant_day"].notna().to_numpy(bool)
+    t = trialed.to_numpy(bool)
+    rows = [
+        ("cohort", "Patients in the cohort", len(p), ""),
+        ("trialed", "Had a screening trial", int(t.sum()), "cohort"),
+        ("trial_success", "Trial successful", int(ok.sum()), "trialed"),
+        ("trial_failure", "Trial failed", int(failed.sum()), "trialed"),
+        ("trial_unknown", "Trial result unknown", int(unknown.sum()), "trialed"),
+        (
+            "implanted_in_window",
+            f"Implanted within {window_days} days of trial",
+            int((t & within).sum()),
+            "trialed",
+        ),
+        (
+            "implanted_after_window",
+            f"Implanted more than {window_days} days after trial",
+            int((t & implanted & ~within).sum()),
+            "trialed",
+        ),
+        (
+            "success_not_implanted",
+            "Trial successful, never implanted",
+            int((ok & ~implanted).sum()),
+            "trial_success",
+        ),
+        (
+            "implanted_after_failure",
+            "Implanted after a failed trial",
+            int((failed & implanted).sum()),
+            "trial_failure",
+        ),
+        ("implanted_without_trial", "Implanted without a trial", int((~t & implanted).sum()), "cohort"),
+        ("implanted", "Implanted (all)", int(implanted.sum()), "cohort"),
+        ("died", "Implanted, died during follow-up", int((implanted & died).sum()), "implanted"),
+        (
+            "explanted_alive",
+            "Implanted, explanted and alive at last contact",
+            int((implanted & explanted & ~died).sum()),
+            "implanted",
+        ),
+        (
+            "in_follow_up",
+            "Implanted, pump in place and alive at last contact",
+            int((implanted & ~explanted & ~died).sum()),
+            "implanted",
+        ),
+    ]
+    table = pd.DataFrame(rows, columns=["step", "label", "n", "parent"])
+    return Flow(table, window_days)
+
+
+@dataclass(frozen=True)
+class PredictorsResult:
+    """Logistic regression of conversion.
+
+    ``table`` columns: ``term``, ``coef``, ``odds_ratio``, ``std_error``, ``ci_low``, ``ci_high`` (Wald
+    interval for the odds ratio), ``p_value``.
+    """
+
+    table: pd.DataFrame
+    formula: str
+    window_days: int
+    conf_level: float
+    n: int
+    n_events: int
+    excluded: pd.DataFrame = field(repr=False)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Forest plot of the odds ratios (see :func:`itoutcomes.plots.forest_plot`)."""
+        from itoutcomes import plots
+
+        return plots.forest_plot(self.table, estimate="odds_ratio", ax=ax, label="Odds ratio")
+
+
+def predictors(
+    cohort: Cohort, *, formula: str, window_days: int = 90, conf_level: float = 0.95
+) -> PredictorsResult:
+    """Logistic regression of conversion on patient covariates (statsmodels GLM, binomial, logit link).
+
+    Parameters
+    ----------
+    cohort
+        A validated cohort.
+    formula
+        Right-hand side in patsy syntax over patients columns, e.g. ``"age + sex + C(indication)"``.
+    window_days
+        Conversion window.
+    conf_level
+        Confidence level of the Wald intervals.
+
+    Returns
+    -------
+    PredictorsResult
+
+    Raises
+    ------
+    ValueError
+        When a covariate perfectly separates converters from non-converters (the estimate is infinite),
+        or when rows have missing covariates (they are counted in the message; drop or impute them).
+
+    Warns
+    -----
+    FewEventsWarning
+        With fewer than 10 events (or non-events) per estimated term.
+
+    Notes
+    -----
+    Category levels are the observed values in sorted order, the first the reference, as R's
+    ``factor``; the estimates equal R ``glm(converted ~ ..., family = binomial)`` and the intervals
+    ``exp(confint.default(fit))`` when both are iterated to convergence (R: ``glm.control(epsilon =
+    1e-15)``; R's default stops about 1e-5 short of the maximum likelihood).
+    """
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+    conf_level = check_conf_level(conf_level, "predictors")
+    if not isinstance(formula, str) or not formula.strip() or "~" in formula:
+        raise ValueError(
+            "The 'formula' parameter of predictors must be the right-hand side of a model formula, "
+            f"such as 'age + C(indication)'. Got {formula!r}."
+        )
+    data = trial_dataset(cohort, window_days=window_days)
+    data = data.assign(converted=data["converted"].astype(int))
+    for column in data.columns:
+        if isinstance(data[column].dtype, pd.CategoricalDtype) or str(data[column].dtype) == "boolean":
+            data[column] = data[column].astype(object).where(data[column].notna(), None)
+    from patsy import PatsyError, dmatrices
+
+    try:
+        y, x = dmatrices(f"converted ~ {formula}", data, return_type="dataframe", NA_action="raise")
+    except PatsyError as error:
+        if "missing values" in str(error):
+            raise ValueError(
+                f"predictors: the covariates of {formula!r} have missing values; drop or impute those "
+                "patients before fitting (no row is dropped silently)."
+            ) from None
+        raise ValueError(f"predictors could not build the model {formula!r}: {error}") from None
+    n_events = int(y.iloc[:, 0].sum())
+    n_terms = x.shape[1] - 1
+    limiting = min(n_events, len(y) - n_events)
+    if n_terms and limiting / n_terms < 10:
+        warnings.warn(
+            f"predictors: {limiting} events (or non-events) for {n_terms} terms, fewer than 10 per term; "
+            "estimates may be biased and intervals too narrow.",
+            FewEventsWarning,
+            stacklevel=2,
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        try:
+            # IRLS to full convergence: the default tolerance stops about 1e-5 short of the maximum
+            fit = sm.GLM(y, x, family=sm.families.Binomial()).fit(tol=1e-15, maxiter=100)
+        except (PerfectSeparationWarning, np.linalg.LinAlgError) as error:
+            raise ValueError(_separation_message(formula, x, y)) from error
+    fitted = np.asarray(fit.fittedvalues)
+    if np.any(np.abs(np.asarray(fit.params)) > 15) or np.all((fitted < 1e-8) | (fitted > 1 - 1e-8)):
+        raise ValueError(_separation_message(formula, x, y))
+    z = sps.norm.ppf(1 - (1 - conf_level) / 2)
+    coef = np.asarray(fit.params)
+    se = np.asarray(fit.bse)
+    table = pd.DataFrame(
+        {
+            "term": list(x.columns),
+            "coef": coef,
+            "odds_ratio": np.exp(coef),
+            "std_error": se,
+            "ci_low": np.exp(coef - z * se),
+            "ci_high": np.exp(coef + z * se),
+            "p_value": 2 * sps.norm.sf(np.abs(coef / se)),
+        }
+    )
+    n_no_trial = int((cohort.patients["trial_type"] == "none").sum())
+    excluded = pd.DataFrame({"reason": ["implanted without a trial"], "n": [n_no_trial]})
+    return PredictorsResult(table, formula, window_days, conf_level, len(y), n_events, excluded)
+
+
+def _separation_message(formula: str, x: pd.DataFrame, y: pd.DataFrame) -> str:
+    outcome = y.iloc[:, 0].to_numpy()
+    culprits = []
+    for column in x.columns[1:]:
+        values = x[column].to_numpy()
+        if set(np.unique(values)) <= {0.0, 1.0}:
+            if np.unique(outcome[values == 1]).size == 1 and (values == 1).any():
+                culprits.append(column)
+    named = f" (terms {', '.join(culprits)} predict the outcome perfectly)" if culprits else ""
+    return (
+        f"predictors: the model {formula!r} separates converters from non-converters perfectly{named}; "
+        "the odds ratio is infinite. Merge sparse categories, drop the term, or use a penalized (Firth) "
+        "model."
+    )
+
+
+def time_to_implant(cohort: Cohort) -> pd.DataFrame:
+    """Days from trial to implant among patients implanted after a trial.
+
+    Returns a one-row DataFrame with ``n``, ``median``, ``q1``, ``q3``, ``min``, ``max`` (days).
+    For the cumulative incidence of implant with death as a competing event use
+    :func:`itoutcomes.survival.cumulative_incidence` on :func:`trial_dataset` once available.
+    """
+    data = trial_dataset(cohort)
+    days = data.loc[data["implanted_ever"], "days_to_implant"].to_numpy(float)
+    if len(days) == 0:
+        nan = float("nan")
+        return pd.DataFrame(
+            [
+                {
+                    "n": 0,
+                    "median": nan,
+                    "q1": nan,
+                    "q3": nan,
+                    "min": nan,
+                    "max": nan,
+                    "note": "no implants after a trial",
+                }
+            ]
+        )
+    q1, median, q3 = np.percentile(days, [25, 50, 75])
+    return pd.DataFrame(
+        [
+            {
+                "n": len(days),
+                "median": median,
+                "q1": q1,
+                "q3": q3,
+                "min": days.min(),
+                "max": days.max(),
+                "note": "",
+            }
+        ]
+    )

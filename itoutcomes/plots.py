@@ -1,0 +1,196 @@
+"""Figures. Presentation only: every function draws a result computed elsewhere and computes no statistic.
+
+Each takes an optional matplotlib ``ax`` and returns the axes it drew on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def _axes(ax: Any, size: tuple[float, float] = (6.4, 4.0)) -> Any:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=size)
+    return ax
+
+
+def _label(row: pd.Series, by: tuple[str, ...]) -> str:
+    return ", ".join(str(row[c]) for c in by) if by else "All trialed patients"
+
+
+def conversion_plot(result: Any, ax: Any = None) -> Any:
+    """Conversion estimates (points) with their intervals, one line per group."""
+    ax = _axes(ax)
+    table = result.table.reset_index(drop=True)
+    y = np.arange(len(table))[::-1]
+    est = table["estimate"].to_numpy(float)
+    ax.errorbar(
+        est,
+        y,
+        xerr=[est - table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float) - est],
+        fmt="o",
+        color="black",
+        capsize=3,
+    )
+    ax.set_yticks(y, [_label(row, result.by) for _, row in table.iterrows()])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(
+        f"Implanted within {result.window_days} days of trial ({result.conf_level:.0%} CI, {result.method})"
+    )
+    return ax
+
+
+def flow_diagram(flow: Any, ax: Any = None) -> Any:
+    """A STROBE/RECORD flow diagram of the :class:`itoutcomes.conversion.Flow` counts."""
+    ax = _axes(ax, (8.0, 6.0))
+    table = flow.table.set_index("step")
+    layout = {
+        "cohort": (0.5, 0.92),
+        "trialed": (0.3, 0.75),
+        "implanted_without_trial": (0.8, 0.75),
+        "trial_success": (0.15, 0.57),
+        "trial_failure": (0.45, 0.57),
+        "trial_unknown": (0.72, 0.57),
+        "implanted_in_window": (0.15, 0.39),
+        "implanted_after_window": (0.45, 0.39),
+        "success_not_implanted": (0.75, 0.39),
+        "implanted": (0.5, 0.22),
+        "died": (0.15, 0.06),
+        "explanted_alive": (0.5, 0.06),
+        "in_follow_up": (0.85, 0.06),
+    }
+    for step, (x, y) in layout.items():
+        row = table.loc[step]
+        ax.text(
+            x,
+            y,
+            f"{row['label']}\nn = {row['n']}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "black"},
+        )
+        parent = row["parent"]
+        if parent in layout and step != "implanted":
+            px, py = layout[parent]
+            ax.annotate(
+                "", xy=(x, y + 0.045), xytext=(px, py - 0.045), arrowprops={"arrowstyle": "->", "lw": 0.8}
+            )
+    for source in ("implanted_in_window", "implanted_after_window", "implanted_without_trial"):
+        sx, sy = layout[source]
+        ax.annotate(
+            "", xy=(0.5, 0.22 + 0.045), xytext=(sx, sy - 0.045), arrowprops={"arrowstyle": "->", "lw": 0.8}
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    return ax
+
+
+def forest_plot(table: pd.DataFrame, *, estimate: str, ax: Any = None, label: str = "Estimate") -> Any:
+    """Forest plot of ratio estimates (log scale) with their intervals; the intercept is left out."""
+    ax = _axes(ax)
+    rows = table[table["term"] != "Intercept"].reset_index(drop=True)
+    y = np.arange(len(rows))[::-1]
+    est = rows[estimate].to_numpy(float)
+    ax.errorbar(
+        est,
+        y,
+        xerr=[est - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - est],
+        fmt="s",
+        color="black",
+        capsize=3,
+    )
+    ax.axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(y, list(rows["term"]))
+    ax.set_xlabel(f"{label} (log scale)")
+    return ax
+
+
+def pain_trajectory(result: Any, ax: Any = None, *, max_individuals: int = 200) -> Any:
+    """Individual trajectories (thin grey lines) under the mean score with its interval at each visit.
+
+    Draws ``result.pairs`` (baseline at month 0) and the table's ``baseline_mean``/``followup_mean`` with the
+    change interval shifted to the follow-up mean. At most ``max_individuals`` patients are drawn, the first
+    by patient id, so the figure is the same on every run.
+    """
+    ax = _axes(ax)
+    pairs = result.pairs
+    if len(pairs):
+        ids = sorted(pairs["patient_id"].unique())[:max_individuals]
+        for pid in ids:
+            own = pairs[pairs["patient_id"] == pid].sort_values("timepoint")
+            x = [0, *own["timepoint"].tolist()]
+            y = [own["baseline"].iloc[0], *own["followup"].tolist()]
+            ax.plot(x, y, color="grey", alpha=0.15, linewidth=0.6)
+    table = result.table[result.table["n"] > 0]
+    if not result.by and len(table):
+        x = [0, *table["timepoint"].tolist()]
+        base = float((table["baseline_mean"] * table["n"]).sum() / table["n"].sum())
+        y = [base, *table["followup_mean"].tolist()]
+        ax.plot(x, y, color="black", marker="o", linewidth=2, label="Mean NRS")
+        half_low = (table["mean_change"] - table["ci_low"]).to_numpy(float)
+        half_high = (table["ci_high"] - table["mean_change"]).to_numpy(float)
+        ax.errorbar(
+            table["timepoint"],
+            table["followup_mean"],
+            yerr=[half_low, half_high],
+            fmt="none",
+            color="black",
+            capsize=3,
+        )
+        ax.legend(loc="upper right")
+    ax.set_ylim(0, 10)
+    ax.set_xlabel("Months since implant")
+    ax.set_ylabel("Pain NRS (0-10)")
+    return ax
+
+
+def responder_bars(result: Any, ax: Any = None) -> Any:
+    """Responder shares by timepoint and criterion, with their intervals."""
+    ax = _axes(ax)
+    table = result.table.dropna(subset=["estimate"])
+    criteria = list(dict.fromkeys(table["criterion"]))
+    timepoints = list(dict.fromkeys(table["timepoint"]))
+    width = 0.8 / max(len(criteria), 1)
+    for i, criterion in enumerate(criteria):
+        rows = table[table["criterion"] == criterion].set_index("timepoint").reindex(timepoints)
+        x = np.arange(len(timepoints)) + i * width
+        est = rows["estimate"].to_numpy(float)
+        ax.bar(x, est, width=width, label=criterion)
+        ax.errorbar(
+            x,
+            est,
+            yerr=[est - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - est],
+            fmt="none",
+            color="black",
+            capsize=2,
+        )
+    ax.set_xticks(
+        np.arange(len(timepoints)) + width * (len(criteria) - 1) / 2, [f"{t} mo" for t in timepoints]
+    )
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("Share of patients")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def waterfall(pairs: pd.DataFrame, *, timepoint: float, ax: Any = None) -> Any:
+    """Individual percent change at one timepoint, sorted, with the 30% and 50% reduction lines."""
+    ax = _axes(ax)
+    values = np.sort(pairs.loc[pairs["timepoint"] == timepoint, "pct_change"].dropna().to_numpy(float))[::-1]
+    colors = np.where(values <= -50, "tab:green", np.where(values <= -30, "tab:olive", "tab:grey"))
+    ax.bar(np.arange(len(values)), values, color=colors, width=1.0)
+    for line in (-30, -50):
+        ax.axhline(line, color="black", linestyle="--", linewidth=0.8)
+    ax.set_xticks([])
+    ax.set_xlabel(f"Patients at {timepoint} months, sorted")
+    ax.set_ylabel("Change in NRS from baseline (%)")
+    return ax

@@ -1,0 +1,240 @@
+"""Trial-to-implant conversion: rates, flow, predictors (against R glm), recovery of true parameters."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import BUNDLED, r_reference, tiny_cohort
+
+from itoutcomes import load_cohort
+from itoutcomes.conversion import (
+    FewEventsWarning,
+    conversion_rate,
+    flow,
+    predictors,
+    time_to_implant,
+    trial_dataset,
+)
+from itoutcomes.stats import proportion_ci
+from itoutcomes.synthetic import generate
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load_cohort(BUNDLED)
+
+
+def _r_term(term: str) -> str:
+    """statsmodels' term name -> R's coefficient name."""
+    if term == "Intercept":
+        return "(Intercept)"
+    match = re.fullmatch(r"(\w+)\[T\.(\w+)\]", term)
+    return f"{match.group(1)}{match.group(2)}" if match else term
+
+
+def test_conversion_rate_counts_and_wilson_interval(bundled):
+    ref = r_reference("reference_issue4", "glm_cohort")
+    result = conversion_rate(bundled)
+    row = result.table.iloc[0]
+    assert row["n_implanted"] == ref["conversion_count"]
+    assert row["n_trialed"] == ref["conversion_n"]
+    ci = proportion_ci(int(row["n_implanted"]), int(row["n_trialed"]))
+    assert (row["estimate"], row["ci_low"], row["ci_high"]) == (ci.estimate, ci.ci_low, ci.ci_high)
+    assert result.excluded.loc[0, "n"] == (bundled.patients["trial_type"] == "none").sum()
+    assert row["n_success"] >= row["n_implanted_after_success"]
+    assert row["n_implanted_after_window"] > 0
+
+
+def test_conversion_rate_by_group_adds_up(bundled):
+    overall = conversion_rate(bundled).table.iloc[0]
+    by = conversion_rate(bundled, by="indication", window_days=180, method="clopper-pearson").table
+    order = list(bundled.patients["indication"].cat.categories)  # the vocabulary's order
+    assert list(by["indication"]) == sorted(by["indication"], key=order.index)
+    assert by["n_trialed"].sum() == overall["n_trialed"]
+    wider = conversion_rate(bundled, window_days=180).table.iloc[0]
+    assert wider["n_implanted"] >= overall["n_implanted"]
+    assert by["n_implanted"].sum() == wider["n_implanted"]
+
+
+def test_window_is_inclusive_and_success_separate():
+    cohort = tiny_cohort(
+        {
+            "patient_id": ["A", "B", "C", "D", "E"],
+            "trial_success": [True, True, True, False, None],
+            "implant_day": [90, 91, None, None, 5],
+            "pump_drug": ["morphine", "morphine", None, None, "morphine"],
+            "last_contact_day": [400, 400, 30, 400, 400],
+        }
+    )
+    row = conversion_rate(cohort).table.iloc[0]
+    assert (row["n_trialed"], row["n_implanted"], row["n_success"], row["n_success_unknown"]) == (5, 2, 3, 1)
+    assert row["n_implanted_after_window"] == 1
+    assert row["n_window_incomplete"] == 1  # C: last seen on day 30, never implanted
+    assert row["success_estimate"] == 3 / 4
+    assert row["implant_given_success"] == 1 / 3
+
+
+def test_predictors_match_r_glm(bundled):
+    ref = r_reference("reference_issue4", "glm_cohort")
+    result = predictors(bundled, formula="age + sex + indication + trial_type")
+    assert result.n == ref["conversion_n"] and result.n_events == ref["conversion_count"]
+    for _, row in result.table.iterrows():
+        name = _r_term(row["term"])
+        np.testing.assert_allclose(row["coef"], ref[f"{name}_coef"], rtol=1e-6)
+        np.testing.assert_allclose(row["std_error"], ref[f"{name}_se"], rtol=1e-6)
+        np.testing.assert_allclose(row["p_value"], ref[f"{name}_p"], rtol=1e-6)
+        np.testing.assert_allclose(
+            [row["ci_low"], row["ci_high"]], [ref[f"{name}_ci[1]"], ref[f"{name}_ci[2]"]], rtol=1e-6
+        )
+        assert row["odds_ratio"] == pytest.approx(math.exp(row["coef"]), rel=1e-15)
+
+
+def test_predictors_hand_checkable_two_by_two():
+    # 40 exposed (30 converted), 60 unexposed (20 converted): odds ratio (30*40)/(10*20) = 6
+    exposed = [1] * 40 + [0] * 60
+    converted = [1] * 30 + [0] * 10 + [1] * 20 + [0] * 40
+    ids = [f"P{i:03d}" for i in range(100)]
+    cohort = tiny_cohort(
+        {
+            "patient_id": ids,
+            "implant_day": [10 if c else None for c in converted],
+            "trial_success": [bool(c) for c in converted],
+            "pump_drug": ["morphine" if c else None for c in converted],
+            "exposed": exposed,
+        }
+    )
+    result = predictors(cohort, formula="exposed")
+    ref = r_reference("reference_issue4", "glm_small")
+    row = result.table.set_index("term").loc["exposed"]
+    assert row["odds_ratio"] == pytest.approx(6.0, rel=1e-9)
+    assert row["std_error"] == pytest.approx(math.sqrt(1 / 30 + 1 / 10 + 1 / 20 + 1 / 40), rel=1e-9)
+    np.testing.assert_allclose(result.table["coef"], [ref["coef[1]"], ref["coef[2]"]], rtol=1e-9)
+    np.testing.assert_allclose(result.table["std_error"], [ref["se[1]"], ref["se[2]"]], rtol=1e-9)
+    np.testing.assert_allclose(result.table["p_value"], [ref["p[1]"], ref["p[2]"]], rtol=1e-7)
+
+
+def test_recovers_true_conversion_and_odds_ratios():
+    cohort = generate(20_000, seed=2026)
+    truth = cohort.truth["conversion"]
+    rate = conversion_rate(cohort).table.iloc[0]
+    assert rate["ci_low"] <= cohort.truth["conversion_population_rate"] <= rate["ci_high"]
+    formula = "age + sex + C(indication, Treatment('fbss')) + C(trial_type, Treatment('single_bolus'))"
+    # 99.9% intervals so that all eleven cover together with high probability (the seed is fixed)
+    table = predictors(cohort, formula=formula, conf_level=0.999).table.set_index("term")
+    expected = {
+        "age": truth["age_per_year"],
+        "sex[T.male]": truth["male"],
+        "Intercept": truth["intercept_at_age_55"] - 55 * truth["age_per_year"],
+    }
+    for level, value in truth["indication"].items():
+        if level != "fbss":
+            expected[f"C(indication, Treatment('fbss'))[T.{level}]"] = value
+    for level, value in truth["trial_type"].items():
+        if level != "single_bolus":
+            expected[f"C(trial_type, Treatment('single_bolus'))[T.{level}]"] = value
+    assert set(expected) == set(table.index)
+    for term, value in expected.items():
+        low, high = np.log(table.loc[term, ["ci_low", "ci_high"]].astype(float))
+        assert low <= value <= high, (term, value, low, high)
+
+
+def test_separation_is_a_clear_error():
+    ids = [f"P{i:02d}" for i in range(40)]
+    converted = [i % 2 == 0 for i in range(40)]
+    cohort = tiny_cohort(
+        {
+            "patient_id": ids,
+            "implant_day": [10 if c else None for c in converted],
+            "pump_drug": ["morphine" if c else None for c in converted],
+            "trial_success": converted,
+            "marker": ["yes" if c else "no" for c in converted],
+        }
+    )
+    with pytest.raises(
+        ValueError, match=r"separates converters from non-converters perfectly.*marker\[T\.yes\]"
+    ):
+        predictors(cohort, formula="marker")
+
+
+def test_few_events_warning_and_missing_covariates():
+    ids = [f"P{i:02d}" for i in range(30)]
+    converted = [i % 4 != 0 for i in range(30)]  # 8 non-events
+    base = {
+        "patient_id": ids,
+        "implant_day": [10 if c else None for c in converted],
+        "pump_drug": ["morphine" if c else None for c in converted],
+        "trial_success": converted,
+        "score": [float(i % 7) for i in range(30)],
+    }
+    with pytest.warns(FewEventsWarning, match=r"8 events \(or non-events\) for 1 terms"):
+        predictors(tiny_cohort(base), formula="score")
+    base["score"] = [None, *base["score"][1:]]
+    with pytest.raises(ValueError, match="missing values; drop or impute"):
+        predictors(tiny_cohort(base), formula="score")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: conversion_rate(c, by="site"), "'by' parameter of conversion_rate names columns not in"),
+        (lambda c: conversion_rate(c, window_days=-1), "'window_days' parameter of conversion_rate"),
+        (lambda c: conversion_rate(c, method="wald"), "'method' parameter of conversion_rate must be one of"),
+        (lambda c: predictors(c, formula="converted ~ age"), "right-hand side"),
+    ],
+)
+def test_bad_options(bundled, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(bundled)
+
+
+def test_subgroup_of_one_and_no_trials():
+    cohort = tiny_cohort({"patient_id": ["A", "B", "C"], "indication": ["fbss", "fbss", "crps"]})
+    table = conversion_rate(cohort, by="indication").table.set_index("indication")
+    assert table.loc["crps", "n_trialed"] == 1 and table.loc["crps", "estimate"] == 1.0
+    assert table.loc["crps", "ci_high"] == 1.0 and table.loc["crps", "ci_low"] > 0
+    none = tiny_cohort(
+        {"patient_id": ["A"], "trial_type": ["none"], "trial_success": [None], "implant_day": [0]}
+    )
+    row = conversion_rate(none).table.iloc[0]
+    assert row["n_trialed"] == 0 and np.isnan(row["estimate"]) and row["note"] == "no trialed patients"
+
+
+def test_flow_counts_are_consistent(bundled):
+    f = flow(bundled)
+    c = f.count
+    assert c("cohort") == len(bundled.patients)
+    assert c("trialed") == c("trial_success") + c("trial_failure") + c("trial_unknown")
+    assert c("implanted") == c("implanted_in_window") + c("implanted_after_window") + c(
+        "implanted_without_trial"
+    )
+    assert c("implanted") == c("died") + c("explanted_alive") + c("in_follow_up")
+    assert c("cohort") == c("trialed") + c("implanted_without_trial")
+    assert c("success_not_implanted") > 0
+    assert c("implanted_in_window") == conversion_rate(bundled).table.loc[0, "n_implanted"]
+
+
+def test_time_to_implant(bundled):
+    summary = time_to_implant(bundled).iloc[0]
+    data = trial_dataset(bundled)
+    days = data.loc[data["implanted_ever"], "days_to_implant"]
+    assert summary["n"] == len(days) and summary["median"] == days.median()
+    assert summary["min"] >= 1 and summary["q1"] <= summary["median"] <= summary["q3"]
+
+
+def test_plots_draw_results(bundled):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = conversion_rate(bundled, by="indication").plot()
+    assert len(ax.get_yticklabels()) == bundled.patients["indication"].nunique()
+    ax = flow(bundled).plot()
+    texts = [t.get_text() for t in ax.texts]
+    assert any(t.startswith("Patients in the cohort\nn = 1000") for t in texts)
+    ax = predictors(bundled, formula="age + sex").plot()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["sex[T.male]", "age"]
+    assert isinstance(ax.figure, matplotlib.figure.Figure)
+    pd.testing.assert_frame_equal(flow(bundled).table, flow(bundled).table)
