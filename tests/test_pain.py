@@ -1,0 +1,242 @@
+"""Pain-score change: windows by hand, R references, responders, mixed model, missing data, edge cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import BUNDLED, REFERENCE, r_reference, tiny_cohort
+from test_stats import _check_paired
+
+from itoutcomes import load_cohort
+from itoutcomes.pain import (
+    baseline_scores,
+    change_from_baseline,
+    followup_scores,
+    missing_data,
+    mixed_model,
+    pain_pairs,
+    responders,
+    sensitivity,
+    target_day,
+)
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load_cohort(BUNDLED)
+
+
+def _hand_cohort():
+    """Implant on day 10 (target at 3 months: 10 + 91 = 101; at 12 months: 10 + 365 = 375).
+
+    A: baseline -40 (outside) and -5 -> 8; 3 months: days 90 and 112 (both 11 away): the earlier, 4.
+    B: two scores on day -2 (6 and 8) -> baseline 7; 3 months: day 150 is 49 away -> none; 12 months 380 -> 2.
+    C: only scores after implant -> no baseline.
+    D: never implanted.
+    E: baseline 0; 3 months 0.
+    """
+    return tiny_cohort(
+        {
+            "patient_id": ["A", "B", "C", "D", "E"],
+            "implant_day": [10, 10, 10, None, 10],
+            "trial_success": [True, True, True, False, True],
+            "pump_drug": ["morphine", "morphine", "morphine", None, "morphine"],
+        },
+        [
+            ("A", -40, 9),
+            ("A", -5, 8),
+            ("A", 90, 4),
+            ("A", 112, 2),
+            ("B", -2, 6),
+            ("B", -2, 8),
+            ("B", 150, 5),
+            ("B", 380, 2),
+            ("C", 20, 7),
+            ("C", 100, 3),
+            ("D", -1, 7),
+            ("E", 0, 0),
+            ("E", 101, 0),
+        ],
+    )
+
+
+def test_target_day_rounds_like_r():
+    assert [target_day(m) for m in (3, 6, 12, 24, 36)] == [91, 183, 365, 730, 1096]
+
+
+def test_windows_by_hand():
+    cohort = _hand_cohort()
+    base = baseline_scores(cohort)
+    assert base.to_dict() == {"A": 8.0, "B": 7.0, "D": 7.0, "E": 0.0}
+    follow = followup_scores(cohort, months=(3, 12)).set_index(["patient_id", "timepoint"])
+    assert follow.loc[("A", 3), "day"] == 90 and follow.loc[("A", 3), "nrs"] == 4
+    assert ("B", 3) not in follow.index
+    assert follow.loc[("B", 12), "nrs"] == 2 and follow.loc[("C", 3), "nrs"] == 3
+    assert "D" not in follow.index.get_level_values(0)
+    pairs, excluded = pain_pairs(cohort, months=(3,))
+    assert sorted(pairs["patient_id"]) == ["A", "E"]
+    counts = dict(zip(excluded["reason"], excluded["n"], strict=True))
+    assert counts == {
+        "never implanted": 1,
+        "no baseline score in [-30, 0]": 1,
+        "no follow-up score within 45 days of the target day": 1,
+    }
+    e = pairs.set_index("patient_id").loc["E"]
+    assert e["change"] == 0 and np.isnan(e["pct_change"])
+
+
+def test_fixtures_for_r_are_what_the_package_makes():
+    from reference.make_fixtures import fixtures
+
+    for name, frame in fixtures().items():
+        committed = pd.read_csv(REFERENCE / name)
+        pd.testing.assert_frame_equal(frame.reset_index(drop=True), committed, check_dtype=False)
+
+
+def test_change_at_12_months_matches_r(bundled):
+    table = change_from_baseline(bundled, months=(12,)).table.iloc[0]
+    pairs = pd.read_csv(REFERENCE / "pain_pairs_12.csv")
+    result = _check_paired("cohort_12", pairs["baseline"], pairs["followup"])
+    assert table["n"] == len(pairs) == result.n
+    np.testing.assert_allclose(
+        table[["mean_change", "ci_low", "ci_high", "p_value", "wilcoxon_p"]].astype(float),
+        [result.mean_change, result.ci_low, result.ci_high, result.p_value, result.wilcoxon_p],
+        rtol=1e-12,
+    )
+    assert table["median_change"] == (pairs["followup"] - pairs["baseline"]).median()
+
+
+def test_change_table_columns_and_by(bundled):
+    result = change_from_baseline(bundled, by="indication")
+    assert list(result.table.columns) == [
+        "timepoint",
+        "indication",
+        "n",
+        "baseline_mean",
+        "followup_mean",
+        "mean_change",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "median_change",
+        "median_pct_change",
+        "wilcoxon_p",
+        "effect_size",
+        "note",
+    ]
+    overall = change_from_baseline(bundled).table.set_index("timepoint")["n"]
+    assert (result.table.groupby("timepoint")["n"].sum() == overall).all()
+
+
+def test_mixed_model_matches_lmer(bundled):
+    ref = r_reference("reference_issue4", "lmer")
+    result = mixed_model(bundled)
+    names = {"Intercept": "(Intercept)"}
+    for _, row in result.fixed.iterrows():
+        r_name = names.get(row["term"], row["term"].replace("C(visit)[T.", "factor(visit)").rstrip("]"))
+        np.testing.assert_allclose(row["estimate"], ref[f"{r_name}_estimate"], rtol=1e-4)
+        np.testing.assert_allclose(row["std_error"], ref[f"{r_name}_se"], rtol=1e-4)
+    variance = result.variance.set_index("component")["estimate"]
+    np.testing.assert_allclose(variance["patient"], ref["var_patient"], rtol=1e-4)
+    np.testing.assert_allclose(variance["residual"], ref["var_residual"], rtol=1e-4)
+    means = result.marginal_means.set_index("timepoint")["estimate"]
+    np.testing.assert_allclose(
+        means.loc[12], ref["(Intercept)_estimate"] + ref["factor(visit)12_estimate"], rtol=1e-4
+    )
+    assert result.n_observations == len(pd.read_csv(REFERENCE / "pain_long.csv"))
+
+
+def test_mixed_model_with_covariates(bundled):
+    result = mixed_model(bundled, months=(3, 12), covariates=["age", "sex"])
+    assert {"age", "sex[T.male]"} <= set(result.fixed["term"])
+    assert list(result.marginal_means["timepoint"]) == [0, 3, 12]
+    with pytest.raises(ValueError, match="'covariates' of mixed_model are not patients columns: bmi"):
+        mixed_model(bundled, covariates=["bmi"])
+
+
+def test_responders_by_hand():
+    cohort = tiny_cohort(
+        {
+            "patient_id": ["A", "B", "C", "D"],
+            "death_day": [None, None, 50, None],
+            "last_contact_day": [2000, 2000, 50, 2000],
+            "explant_day": [None, None, None, 60],
+        },
+        [("A", -1, 8), ("A", 101, 4), ("B", -1, 6), ("B", 101, 4), ("C", -1, 7), ("D", -1, 9), ("D", 101, 2)],
+    )
+    # A: -50% (2 criteria + 4 points); B: -33% (30% and 2 points); D explanted on day 60 before target 101
+    table = responders(cohort, months=(3,)).table.set_index("criterion")
+    assert table["n"].tolist() == [3, 3, 3]
+    assert table["n_responders"].tolist() == [3, 2, 3]
+    composite = responders(cohort, months=(3,), failure_as_nonresponse=True).table.set_index("criterion")
+    # C died, D explanted: both non-responders; D's score no longer counts
+    assert composite["n"].tolist() == [4, 4, 4]
+    assert composite["n_responders"].tolist() == [2, 1, 2]
+    assert composite["n_failure"].tolist() == [2, 2, 2]
+
+
+def test_all_responders_and_bad_thresholds():
+    cohort = tiny_cohort(
+        {"patient_id": ["A", "B"]}, [("A", -1, 8), ("A", 101, 1), ("B", -1, 9), ("B", 101, 0)]
+    )
+    row = responders(cohort, months=(3,)).table.iloc[0]
+    assert row["estimate"] == 1.0 and row["ci_high"] == 1.0
+    with pytest.raises(ValueError, match="'thresholds' parameter of responders takes fractions"):
+        responders(cohort, thresholds=(30,))
+
+
+def test_edge_cases_give_rows_with_notes():
+    cohort = _hand_cohort()
+    far = change_from_baseline(cohort, months=(120,)).table.iloc[0]
+    assert far["n"] == 0 and far["note"] == "no patient with baseline and follow-up scores"
+    one = change_from_baseline(cohort, months=(12,)).table.iloc[0]
+    assert one["n"] == 1 and "fewer than 2 pairs" in one["note"]
+    r = responders(cohort, months=(120,)).table
+    assert (r["n"] == 0).all() and r["note"].str.startswith("no patient").all()
+    by = change_from_baseline(cohort, months=(3,), by="indication").table
+    assert by["n"].sum() == 2
+    with pytest.raises(ValueError, match="'months' parameter of change_from_baseline"):
+        change_from_baseline(cohort, months=(0,))
+
+
+def test_missing_data_adds_up(bundled):
+    table = missing_data(bundled)
+    parts = table[["observed", "died", "explanted", "follow_up_ended", "missing"]].sum(axis=1)
+    assert (parts == table["n_implanted"]).all()
+    assert table["observed"].is_monotonic_decreasing
+    pairs, _ = pain_pairs(bundled)
+    observed_with_baseline = pairs.groupby("timepoint").size()
+    assert (table.set_index("timepoint")["observed"] >= observed_with_baseline).all()
+
+
+def test_sensitivity_approaches(bundled):
+    table = sensitivity(bundled, months=(3, 12)).set_index(["timepoint", "approach"])
+    available = change_from_baseline(bundled, months=(3, 12)).table.set_index("timepoint")
+    for m in (3, 12):
+        assert table.loc[(m, "all_available"), "mean_change"] == pytest.approx(
+            available.loc[m, "mean_change"]
+        )
+        assert table.loc[(m, "baseline_carried_forward"), "n"] >= table.loc[(m, "all_available"), "n"]
+        # drop-out is informative (poor responders leave): carrying the baseline forward shrinks the change
+        assert (
+            table.loc[(m, "baseline_carried_forward"), "mean_change"]
+            > table.loc[(m, "all_available"), "mean_change"]
+        )
+    assert table.loc[(3, "complete_case"), "n"] == table.loc[(12, "complete_case"), "n"]
+
+
+def test_pain_plots(bundled):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from itoutcomes import plots
+
+    change = change_from_baseline(bundled)
+    ax = change.plot()
+    assert ax.get_ylim() == (0.0, 10.0)
+    assert any(line.get_label() == "Mean NRS" for line in ax.get_lines())
+    ax = responders(bundled).plot()
+    assert len(ax.patches) == 15
+    ax = plots.waterfall(change.pairs, timepoint=12)
+    assert len(ax.patches) == change.pairs.query("timepoint == 12")["pct_change"].notna().sum()
