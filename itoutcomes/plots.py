@@ -194,3 +194,89 @@ def waterfall(pairs: pd.DataFrame, *, timepoint: float, ax: Any = None) -> Any:
     ax.set_xlabel(f"Patients at {timepoint} months, sorted")
     ax.set_ylabel("Change in NRS from baseline (%)")
     return ax
+
+
+def survival_plot(
+    result: Any,
+    ax: Any = None,
+    *,
+    times: Any = None,
+    failure: bool | None = None,
+    at_risk_table: bool = True,
+    ci: bool = True,
+) -> Any:
+    """Step curves with censor marks, CI bands and the number-at-risk table under the time axis.
+
+    ``result`` is a Kaplan-Meier or cumulative-incidence result; the at-risk numbers are the result's own
+    ``at_risk(times)`` table, never recomputed here. ``times`` are the at-risk columns (default: six
+    round ticks over follow-up). ``failure=True`` draws 1 - S for a Kaplan-Meier result.
+    """
+    ax = _axes(ax, (7.0, 4.8))
+    table = result.table
+    cif = "n_competing" in table.columns
+    failure = cif if failure is None else failure
+    curves = list(result._curves())
+    for g, t in curves:
+        x = np.concatenate([[0.0], t["time"].to_numpy(float)])
+        start = 0.0 if cif else 1.0
+        y = np.concatenate([[start], t["estimate"].to_numpy(float)])
+        low = np.concatenate([[start], t["ci_low"].to_numpy(float)])
+        high = np.concatenate([[start], t["ci_high"].to_numpy(float)])
+        if failure and not cif:
+            y, low, high = 1 - y, 1 - high, 1 - low
+        label = "All" if g is None else str(g)
+        (line,) = ax.step(x, y, where="post", label=label)
+        if ci:
+            ax.fill_between(
+                x,
+                np.nan_to_num(low, nan=start),
+                np.nan_to_num(high, nan=start),
+                step="post",
+                alpha=0.15,
+                color=line.get_color(),
+            )
+        censored = t[t["n_censor"] > 0]
+        if len(censored):
+            marks = censored["estimate"].to_numpy(float)
+            if failure and not cif:
+                marks = 1 - marks
+            ax.plot(censored["time"], marks, "|", color=line.get_color(), markersize=6)
+    ax.set_ylim(0, 1)
+    ax.set_xlim(left=0)
+    ax.set_ylabel("Cumulative incidence" if failure else "Survival probability")
+    if len(curves) > 1:
+        ax.legend(fontsize=8)
+    if times is None:
+        end = float(table["time"].max()) if len(table) else 1.0
+        times = np.unique(np.round(np.linspace(0, end, 6)))
+    times = np.asarray(times, dtype=float)
+    ax.set_xticks(times)
+    if at_risk_table:
+        risk = result.at_risk(times)
+        groups = [g for g, _ in curves]
+        for row, g in enumerate(groups):
+            counts = risk if g is None else risk[risk["group"] == g]
+            name = "At risk" if g is None else str(g)
+            ax.annotate(
+                name,
+                xy=(0, 0),
+                xycoords=("axes fraction", "axes fraction"),
+                xytext=(-5, -45 - 14 * row),
+                textcoords="offset points",
+                ha="right",
+                va="center",
+                fontsize=8,
+            )
+            for t_, n in zip(counts["time"], counts["n_risk"], strict=True):
+                ax.annotate(
+                    str(n),
+                    xy=(t_, 0),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(0, -45 - 14 * row),
+                    textcoords="offset points",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                )
+        ax.figure.subplots_adjust(bottom=0.18 + 0.04 * len(groups))
+    return ax

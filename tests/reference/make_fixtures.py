@@ -1,4 +1,4 @@
-"""Write the data sets that tests/reference/reference_issue4.R reads, from the bundled synthetic cohort.
+"""Write the data sets that the R scripts of tests/reference read, from the bundled synthetic cohort.
 
     python tests/reference/make_fixtures.py
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from itoutcomes import load_cohort
+from itoutcomes.complications import first_complication
 from itoutcomes.pain import long_scores, pain_pairs
 
 HERE = Path(__file__).resolve().parent
@@ -19,7 +20,11 @@ ROOT = HERE.parents[1]
 def fixtures() -> dict[str, object]:
     cohort = load_cohort(ROOT / "data" / "synthetic")
     pairs, _ = pain_pairs(cohort, months=(12,))
+    first, _ = first_complication(cohort)
     return {
+        "cif_synthetic.csv": first[["patient_id", "time", "status", "indication"]].astype(
+            {"indication": str}
+        ),
         "pain_pairs_12.csv": pairs[["patient_id", "baseline", "followup"]],
         "pain_long.csv": long_scores(cohort, months=(3, 6, 12, 24, 36)),
     }

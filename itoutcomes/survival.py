@@ -1,0 +1,674 @@
+"""Generic survival estimators on any DataFrame: Kaplan-Meier, and competing-risks cumulative incidence.
+
+Every estimator is deterministic (ties are handled exactly, never broken at random) and reproduces R:
+
+- :func:`kaplan_meier` equals ``survival::survfit(Surv(time, status) ~ group, conf.type = ...)``,
+  including ``quantile.survfit`` for the median;
+- :func:`cumulative_incidence` equals the Aalen-Johansen estimate of
+  ``survival::survfit(Surv(time, factor(status)) ~ 1)`` with the variance of ``cmprsk::cuminc`` and
+  the log(-log) interval of tidycmprsk; :meth:`CumulativeIncidenceResult.gray_test` equals
+  ``cmprsk::cuminc``'s test.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from itoutcomes.stats import check_choice, check_conf_level
+
+__all__ = [
+    "CONF_TYPES",
+    "CumulativeIncidenceResult",
+    "KaplanMeierResult",
+    "SurvivalDataError",
+    "cumulative_incidence",
+    "kaplan_meier",
+]
+
+CONF_TYPES = ("log-log", "log", "plain")
+_TOL = math.sqrt(np.finfo(float).eps)
+
+
+class SurvivalDataError(ValueError):
+    """Durations, event codes or groups that cannot be analysed, with the rows and the fix."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Input checks
+
+
+def _rows(mask: np.ndarray, index: pd.Index) -> str:
+    bad = list(index[mask][:5])
+    more = ", ..." if mask.sum() > 5 else ""
+    return f"rows {', '.join(map(str, bad))}{more}"
+
+
+def _prepare(
+    data: pd.DataFrame, duration: str, event: str, group: str | None, function: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(
+            f"{function} needs a pandas DataFrame as its first argument. Got {type(data).__name__}."
+        )
+    for role, column in (("duration", duration), ("event", event), ("group", group)):
+        if column is not None and column not in data.columns:
+            raise SurvivalDataError(
+                f"The {role!r} column {column!r} of {function} is not in the data; columns are "
+                f"{', '.join(map(str, data.columns))}."
+            )
+    raw = data[duration]
+    time = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    problems = []
+    missing = np.isnan(time)
+    if missing.any():
+        problems.append(
+            f"{duration} has {int(missing.sum())} missing or non-numeric values "
+            f"({_rows(missing, data.index)})"
+        )
+    negative = time < 0
+    if negative.any():
+        problems.append(
+            f"{duration} has {int(negative.sum())} negative values ({_rows(negative, data.index)})"
+        )
+    codes = data[event]
+    if pd.api.types.is_bool_dtype(codes):
+        status = codes.astype(float).to_numpy()
+    else:
+        status = pd.to_numeric(codes, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = np.isnan(status)
+    if bad.any():
+        problems.append(
+            f"{event} has {int(bad.sum())} values that are not numeric event codes "
+            f"({_rows(bad, data.index)}); "
+            "use 0 for censored and a number for each event type"
+        )
+    fractional = ~bad & (status != np.round(status))
+    if fractional.any():
+        problems.append(
+            f"{event} has {int(fractional.sum())} non-integer codes ({_rows(fractional, data.index)})"
+        )
+    if problems:
+        raise SurvivalDataError(f"{function}: " + "; ".join(problems) + ".")
+    groups = None
+    if group is not None:
+        g = data[group]
+        if g.isna().any():
+            mask = g.isna().to_numpy()
+            raise SurvivalDataError(
+                f"{function}: {group} has {int(mask.sum())} missing values ({_rows(mask, data.index)}); "
+                "give them a group or drop the rows"
+            )
+        groups = g.to_numpy()
+    return time, status.astype(int), groups
+
+
+def _group_order(groups: np.ndarray | None, data: pd.DataFrame, group: str | None) -> list[Any]:
+    if groups is None:
+        return [None]
+    column = data[group]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = set(pd.unique(groups))
+        return [c for c in column.cat.categories if c in present]
+    return sorted(pd.unique(groups), key=lambda v: (str(type(v)), v))
+
+
+def _tabulate(
+    time: np.ndarray, event_masks: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Distinct times, number at risk just before each, and per-mask counts at each time."""
+    distinct, inverse = np.unique(time, return_inverse=True)
+    total = np.bincount(inverse, minlength=len(distinct))
+    n_risk = len(time) - np.concatenate([[0], np.cumsum(total)[:-1]])
+    counts = [
+        np.bincount(inverse, weights=m.astype(float), minlength=len(distinct)).astype(np.int64)
+        for m in event_masks
+    ]
+    return distinct, n_risk.astype(np.int64), counts
+
+
+# --------------------------------------------------------------------------------------------------
+# Kaplan-Meier
+
+
+@dataclass(frozen=True)
+class KaplanMeierResult:
+    """Kaplan-Meier estimate.
+
+    ``table`` columns: ``group`` (only when grouped), ``time`` (each distinct time), ``n_risk``,
+    ``n_event``, ``n_censor``, ``estimate``, ``std_error`` (Greenwood, survival scale), ``ci_low``,
+    ``ci_high``.
+    """
+
+    table: pd.DataFrame
+    conf_level: float
+    conf_type: str
+    grouped: bool
+    n: pd.DataFrame = field(repr=False)
+
+    def _curves(self) -> list[tuple[Any, pd.DataFrame]]:
+        if not self.grouped:
+            return [(None, self.table)]
+        return [(g, t) for g, t in self.table.groupby("group", sort=False, observed=True)]
+
+    def median(self) -> pd.DataFrame:
+        """Median survival time with its confidence limits, as R's ``quantile.survfit``.
+
+        Columns ``group`` (when grouped), ``estimate``, ``ci_low``, ``ci_high``; NaN where the curve (or
+        a confidence limit) never reaches 0.5. When the curve is exactly 0.5 over an interval the median
+        is the interval's midpoint.
+        """
+        rows = []
+        for g, t in self._curves():
+            time = t["time"].to_numpy(float)
+            row = {} if not self.grouped else {"group": g}
+            row["estimate"] = _quantile(time, 1 - t["estimate"].to_numpy(float), 0.5)
+            row["ci_low"] = _quantile(time, 1 - t["ci_low"].to_numpy(float), 0.5)
+            row["ci_high"] = _quantile(time, 1 - t["ci_high"].to_numpy(float), 0.5)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def at(self, times: Any) -> pd.DataFrame:
+        """The table's row in force at each of ``times`` (the step function), with ``time`` set to them."""
+        return _step_rows(
+            self._curves(),
+            times,
+            self.grouped,
+            start={"estimate": 1.0, "std_error": 0.0, "ci_low": 1.0, "ci_high": 1.0},
+        )
+
+    def at_risk(self, times: Any) -> pd.DataFrame:
+        """Numbers at risk at ``times`` (duration >= t) and cumulative events and censorings up to t."""
+        return _at_risk(self._curves(), times, self.grouped)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Curves with CI bands, censor marks and an at-risk table (see :func:`plots.survival_plot`)."""
+        from itoutcomes import plots
+
+        return plots.survival_plot(self, ax=ax, **kwargs)
+
+
+def kaplan_meier(
+    data: pd.DataFrame,
+    *,
+    duration: str,
+    event: str,
+    group: str | None = None,
+    conf_level: float = 0.95,
+    conf_type: Literal["log-log", "log", "plain"] = "log-log",
+) -> KaplanMeierResult:
+    """Kaplan-Meier survival estimate with Greenwood standard errors.
+
+    Parameters
+    ----------
+    data
+        One row per subject.
+    duration
+        Column of follow-up times (non-negative numbers).
+    event
+        Column of event indicators: 1 (or True) for an event, 0 for censored.
+    group
+        Optional column; one curve per group.
+    conf_level
+        Confidence level of the pointwise intervals.
+    conf_type
+        ``"log-log"`` (default), ``"log"`` or ``"plain"``, as R's ``conf.type``.
+
+    Returns
+    -------
+    KaplanMeierResult
+
+    Raises
+    ------
+    SurvivalDataError
+        For missing, non-numeric or negative durations, non-numeric codes, codes other than 0 and 1, or
+        missing groups, naming the rows.
+
+    Notes
+    -----
+    At each distinct time t with n at risk and d events, S(t) = prod (1 - d/n) and Greenwood's
+    var(log S) = sum d / (n (n - d)); ``std_error`` is S times its square root. Intervals, with s that
+    square root: log-log ``S^exp(±z s / log S)``; log ``S exp(±z s)`` (upper limit at most 1); plain
+    ``S ± z S s`` within [0, 1]. Events come before censorings at tied times. Equals R
+    ``summary(survfit(Surv(time, status) ~ group, conf.type = conf_type), censored = TRUE)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"t": [1, 2, 2, 3, 4], "e": [1, 1, 0, 1, 0]})
+    >>> kaplan_meier(d, duration="t", event="e").table["estimate"].round(4).tolist()
+    [0.8, 0.6, 0.3, 0.3]
+    """
+    conf_level = check_conf_level(conf_level, "kaplan_meier")
+    conf_type = check_choice(conf_type, CONF_TYPES, "conf_type", "kaplan_meier")
+    time, status, groups = _prepare(data, duration, event, group, "kaplan_meier")
+    other = ~np.isin(status, (0, 1))
+    if other.any():
+        raise SurvivalDataError(
+            f"kaplan_meier: {event} has {int(other.sum())} codes other than 0 and 1 "
+            f"({_rows(other, data.index)}); "
+            "for several event types use cumulative_incidence, or recode to 0/1"
+        )
+    z = sps.norm.ppf(1 - (1 - conf_level) / 2)
+    frames, sizes = [], []
+    for g in _group_order(groups, data, group):
+        mask = slice(None) if groups is None else (groups == g)
+        t, s = time[mask], status[mask]
+        frame = _km_table(t, s, z, conf_type)
+        if groups is not None:
+            frame.insert(0, "group", g)
+        frames.append(frame)
+        sizes.append({"group": g, "n": len(t)} if groups is not None else {"n": len(t)})
+    table = pd.concat(frames, ignore_index=True)
+    return KaplanMeierResult(table, conf_level, conf_type, groups is not None, pd.DataFrame(sizes))
+
+
+def _km_table(time: np.ndarray, status: np.ndarray, z: float, conf_type: str) -> pd.DataFrame:
+    distinct, n_risk, (n_event, n_censor) = _tabulate(time, [status == 1, status == 0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surv = np.cumprod(1 - n_event / n_risk)
+        greenwood = np.cumsum(np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0))
+        s = np.sqrt(greenwood)
+        low, high = _km_ci(surv, s, z, conf_type)
+        std_error = surv * s  # NaN where S = 0 after everyone at risk failed, as R
+    return pd.DataFrame(
+        {
+            "time": distinct,
+            "n_risk": n_risk,
+            "n_event": n_event,
+            "n_censor": n_censor,
+            "estimate": surv,
+            "std_error": std_error,
+            "ci_low": low,
+            "ci_high": high,
+        }
+    )
+
+
+def _km_ci(surv: np.ndarray, s: np.ndarray, z: float, conf_type: str) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if conf_type == "log-log":
+            inner = np.where((surv > 0) & (surv < 1), surv, np.nan)
+            c = z * s / np.abs(np.log(inner))  # S^exp(c) is the lower limit, S^exp(-c) the upper
+            low = inner ** np.exp(c)
+            high = inner ** np.exp(-c)
+        elif conf_type == "log":
+            inner = np.where(surv > 0, surv, np.nan)
+            low = np.exp(np.log(inner) - z * s)
+            high = np.minimum(np.exp(np.log(inner) + z * s), 1.0)
+        else:
+            low = np.maximum(surv - z * surv * s, 0.0)
+            high = np.minimum(surv + z * surv * s, 1.0)
+    return low, high
+
+
+def _quantile(time: np.ndarray, failure: np.ndarray, p: float) -> float:
+    """The p-th quantile of a failure curve 1 - S as R's ``survival:::findq`` (with 0 prepended)."""
+    x = np.concatenate([[0.0], time])
+    y = np.concatenate([[0.0], failure])
+    xmax = x[-1]
+    keep = ~np.isnan(y)
+    x, y = x[keep], y[keep]
+    if len(y) == 0 or y.max() < p:
+        return float("nan")
+    _, first = np.unique(y, return_index=True)
+    first = np.sort(first)
+    x, y = x[first], y[first]
+    above1 = np.flatnonzero(y + _TOL >= p)
+    above2 = np.flatnonzero(y - _TOL >= p)
+    if len(above1) == 0 or len(above2) == 0:
+        if len(above1) and abs(p - y[-1]) < _TOL:
+            return float((x[above1[0]] + xmax) / 2)
+        return float("nan")
+    quantile = (x[above1[0]] + x[above2[0]]) / 2
+    if p == 0:
+        quantile = x[0]
+    if abs(p - y[-1]) < _TOL:
+        quantile = (x[above1[0]] + xmax) / 2
+    return float(quantile)
+
+
+def _step_rows(
+    curves: list[tuple[Any, pd.DataFrame]], times: Any, grouped: bool, start: dict[str, float]
+) -> pd.DataFrame:
+    times = np.atleast_1d(np.asarray(times, dtype=float))
+    if np.isnan(times).any() or (times < 0).any():
+        raise ValueError("The times asked for must be non-negative numbers.")
+    frames = []
+    for g, t in curves:
+        idx = np.searchsorted(t["time"].to_numpy(float), times, side="right") - 1
+        rows = t.iloc[np.maximum(idx, 0)].copy().reset_index(drop=True)
+        before = idx < 0
+        for column, value in start.items():
+            rows.loc[before, column] = value
+        for column in ("n_event", "n_censor"):
+            if column in rows:
+                rows.loc[before, column] = 0
+        rows["n_risk"] = _n_risk_at(t, times)
+        rows["time"] = times
+        if grouped:
+            rows["group"] = g
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _n_risk_at(table: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+    """Subjects with duration >= t: those at risk at the first tabulated time >= t (0 past the last)."""
+    time = table["time"].to_numpy(float)
+    risk = table["n_risk"].to_numpy()
+    idx = np.searchsorted(time, times, side="left")
+    out = np.zeros(len(times), dtype=np.int64)
+    inside = idx < len(time)
+    out[inside] = risk[idx[inside]]
+    return out
+
+
+def _at_risk(curves: list[tuple[Any, pd.DataFrame]], times: Any, grouped: bool) -> pd.DataFrame:
+    times = np.atleast_1d(np.asarray(times, dtype=float))
+    if np.isnan(times).any() or (times < 0).any():
+        raise ValueError("The times of at_risk must be non-negative numbers.")
+    frames = []
+    for g, t in curves:
+        time = t["time"].to_numpy(float)
+        upto = np.searchsorted(time, times, side="right")
+        cum_event = np.concatenate([[0], np.cumsum(t["n_event"].to_numpy())])[upto]
+        cum_censor = np.concatenate([[0], np.cumsum(t["n_censor"].to_numpy())])[upto]
+        frame = pd.DataFrame(
+            {"time": times, "n_risk": _n_risk_at(t, times), "n_event": cum_event, "n_censor": cum_censor}
+        )
+        if grouped:
+            frame.insert(0, "group", g)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Cumulative incidence (Aalen-Johansen)
+
+
+@dataclass(frozen=True)
+class CumulativeIncidenceResult:
+    """Cumulative incidence of one cause in the presence of competing causes.
+
+    ``table`` columns: ``group`` (only when grouped), ``time``, ``n_risk``, ``n_event`` (of this cause),
+    ``n_competing``, ``n_censor``, ``estimate``, ``std_error``, ``ci_low``, ``ci_high``.
+    """
+
+    table: pd.DataFrame
+    cause: int
+    causes: tuple[int, ...]
+    conf_level: float
+    grouped: bool
+    n: pd.DataFrame = field(repr=False)
+    _data: tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple] = field(repr=False, default=None)
+
+    def _curves(self) -> list[tuple[Any, pd.DataFrame]]:
+        if not self.grouped:
+            return [(None, self.table)]
+        return [(g, t) for g, t in self.table.groupby("group", sort=False, observed=True)]
+
+    def at(self, times: Any) -> pd.DataFrame:
+        """The table's row in force at each of ``times``, with ``time`` set to them."""
+        return _step_rows(
+            self._curves(),
+            times,
+            self.grouped,
+            start={"estimate": 0.0, "std_error": 0.0, "ci_low": np.nan, "ci_high": np.nan},
+        )
+
+    def at_risk(self, times: Any) -> pd.DataFrame:
+        """Numbers at risk at ``times`` and cumulative events of this cause and censorings up to t."""
+        return _at_risk(self._curves(), times, self.grouped)
+
+    def gray_test(self, *, rho: float = 0.0) -> pd.DataFrame:
+        """Gray's K-sample test that the groups share this cause's cumulative incidence.
+
+        Returns one row: ``statistic``, ``df`` (number of groups - 1), ``p_value``. Equals the row of
+        ``cmprsk::cuminc(time, status, group, rho = rho)$Tests`` for this cause (R computes the p-value as
+        ``1 - pchisq``, which is 0 below about 1e-16; here it is the upper tail itself).
+
+        Raises
+        ------
+        SurvivalDataError
+            When the variance of the scores is singular, so that the groups cannot be compared.
+        """
+        if not self.grouped:
+            raise ValueError("gray_test needs a grouped cumulative_incidence (pass group=...).")
+        time, status, groups, order = self._data
+        if len(order) < 2:
+            raise ValueError("gray_test needs at least two groups with data.")
+        statistic, df = _gray(time, status, groups, order, self.cause, rho)
+        return pd.DataFrame(
+            [{"statistic": statistic, "df": df, "p_value": float(sps.chi2.sf(statistic, df))}]
+        )
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Curves with CI bands, censor marks and an at-risk table (see :func:`plots.survival_plot`)."""
+        from itoutcomes import plots
+
+        return plots.survival_plot(self, ax=ax, **kwargs)
+
+
+def cumulative_incidence(
+    data: pd.DataFrame,
+    *,
+    duration: str,
+    event: str,
+    cause: int,
+    group: str | None = None,
+    conf_level: float = 0.95,
+) -> CumulativeIncidenceResult:
+    """Aalen-Johansen cumulative incidence of ``cause``, the other causes competing.
+
+    Parameters
+    ----------
+    data
+        One row per subject.
+    duration
+        Column of times to the first event or censoring.
+    event
+        Column of event codes: 0 for censored, any other integer a cause.
+    cause
+        The cause of interest; it must occur in the data.
+    group
+        Optional column; one curve per group (and :meth:`~CumulativeIncidenceResult.gray_test`).
+    conf_level
+        Confidence level.
+
+    Returns
+    -------
+    CumulativeIncidenceResult
+
+    Raises
+    ------
+    SurvivalDataError
+        Bad durations or codes, or a ``cause`` that does not occur.
+
+    Notes
+    -----
+    With S(t-) the all-cause Kaplan-Meier just before t, n at risk and d_k events of cause k at t,
+    F_k(t) = sum over s <= t of S(s-) d_k(s) / n(s): events at a time come before censorings at it, and
+    tied times are handled exactly (no jitter). The point estimate equals
+    ``survival::survfit(Surv(time, factor(status)) ~ 1)``. The variance is Gray's delta-method estimate
+    of ``cmprsk::cuminc`` (updated, as there, at the times of the cause of interest), and the interval
+    is F^exp(±z se / (F log F)) (Pintilie 2006; tidycmprsk), NaN where F is 0 or 1.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"t": [1, 2, 2, 3, 4, 5], "s": [1, 2, 1, 0, 1, 0]})
+    >>> cumulative_incidence(d, duration="t", event="s", cause=1).table["estimate"].round(4).tolist()
+    [0.1667, 0.3333, 0.3333, 0.5833, 0.5833]
+    """
+    conf_level = check_conf_level(conf_level, "cumulative_incidence")
+    time, status, groups = _prepare(data, duration, event, group, "cumulative_incidence")
+    if isinstance(cause, bool) or not isinstance(cause, (int, np.integer)):
+        raise ValueError(
+            f"The 'cause' parameter of cumulative_incidence must be an integer code. Got {cause!r}."
+        )
+    causes = tuple(int(c) for c in np.unique(status) if c != 0)
+    if cause == 0 or cause not in causes:
+        raise SurvivalDataError(
+            f"cumulative_incidence: cause {cause} does not occur in {event}; the causes present are "
+            f"{', '.join(map(str, causes)) or 'none'} (0 means censored)."
+        )
+    z = sps.norm.ppf(1 - (1 - conf_level) / 2)
+    order = _group_order(groups, data, group)
+    frames, sizes = [], []
+    for g in order:
+        mask = slice(None) if groups is None else (groups == g)
+        frame = _cif_table(time[mask], status[mask], cause, z)
+        if groups is not None:
+            frame.insert(0, "group", g)
+        frames.append(frame)
+        sizes.append({"group": g, "n": len(time[mask])} if groups is not None else {"n": len(time[mask])})
+    table = pd.concat(frames, ignore_index=True)
+    return CumulativeIncidenceResult(
+        table,
+        int(cause),
+        causes,
+        conf_level,
+        groups is not None,
+        pd.DataFrame(sizes),
+        (time, status, groups, tuple(order)),
+    )
+
+
+def _cif_table(time: np.ndarray, status: np.ndarray, cause: int, z: float) -> pd.DataFrame:
+    distinct, n_risk, (d1, d_all, n_censor) = _tabulate(time, [status == cause, status != 0, status == 0])
+    d2 = d_all - d1
+    rs = n_risk.astype(float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        after = np.cumprod(1 - d_all / rs)  # all-cause S(t)
+        before = np.concatenate([[1.0], after[:-1]])  # S(t-)
+        f = np.cumsum(before * d1 / rs)
+        # Gray's delta-method variance (cmprsk::cuminc), accumulated over event times
+        inv_after = np.where(after > 0, 1 / after, 0.0)
+        t5_2 = np.where(d2 > 1, 1 - (d2 - 1) / (rs - 1), 1.0)
+        t6_2 = np.where((d2 > 0) & (after > 0), before**2 * t5_2 * d2 / rs**2, 0.0)
+        t4_2 = f * inv_after
+        t5_1 = np.where(d1 > 1, 1 - (d1 - 1) / (rs - 1), 1.0)
+        t6_1 = np.where(d1 > 0, before**2 * t5_1 * d1 / rs**2, 0.0)
+        t4_1 = 1 + inv_after * f
+        v1 = np.cumsum(t4_2**2 * t6_2 + t4_1**2 * t6_1)
+        v2 = np.cumsum(inv_after * t4_2 * t6_2 + inv_after * t4_1 * t6_1)
+        v3 = np.cumsum(inv_after**2 * t6_2 + inv_after**2 * t6_1)
+        var_at_cause = np.where(d1 > 0, v1 + f**2 * v3 - 2 * f * v2, np.nan)
+        variance = pd.Series(var_at_cause).ffill().fillna(0.0).to_numpy()
+        se = np.sqrt(np.maximum(variance, 0.0))
+        inner = np.where((f > 0) & (f < 1), f, np.nan)
+        c = z * se / np.abs(inner * np.log(inner))
+        low = inner ** np.exp(c)
+        high = inner ** np.exp(-c)
+    return pd.DataFrame(
+        {
+            "time": distinct,
+            "n_risk": n_risk,
+            "n_event": d1,
+            "n_competing": d2,
+            "n_censor": n_censor,
+            "estimate": f,
+            "std_error": se,
+            "ci_low": low,
+            "ci_high": high,
+        }
+    )
+
+
+def _gray(
+    time: np.ndarray, status: np.ndarray, groups: np.ndarray, order: tuple, cause: int, rho: float
+) -> tuple[float, int]:
+    """Gray's (1988) score statistic and its variance, one stratum (the algorithm of cmprsk's crstm)."""
+    ng = len(order)
+    code = np.full(len(time), -1)
+    for i, g in enumerate(order):
+        code[groups == g] = i
+    kind = np.where(status == 0, 0, np.where(status == cause, 1, 2))
+    distinct, inverse = np.unique(time, return_inverse=True)
+    counts = np.zeros((len(distinct), 3, ng))
+    np.add.at(counts, (inverse, kind, code), 1.0)
+    rs = np.bincount(code, minlength=ng).astype(float)
+    f1m = np.zeros(ng)
+    skmm = np.ones(ng)
+    score = np.zeros(ng - 1)
+    var = np.zeros((ng - 1, ng - 1))
+    c = np.zeros((ng, ng))
+    v2 = np.zeros((ng - 1, ng))
+    v3 = np.zeros(ng)
+    fm = 0.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # emptied groups are masked out
+        for j in range(len(distinct)):
+            fm, f1m, skmm = _gray_step(counts[j], rs, fm, f1m, skmm, rho, score, var, c, v2, v3)
+    cc = c[:-1, :]
+    var += (cc * v3) @ cc.T + cc @ v2.T + v2 @ cc.T
+    if not np.all(np.isfinite(var)) or np.linalg.matrix_rank(var) < ng - 1:
+        raise SurvivalDataError(
+            "gray_test: the score variance is singular (no group has events of this cause after the others' "
+            "risk sets empty, or all events are tied at one time); the groups cannot be compared."
+        )
+    statistic = float(score @ np.linalg.solve(var, score))
+    return statistic, ng - 1
+
+
+def _gray_step(
+    d: np.ndarray,
+    rs: np.ndarray,
+    fm: float,
+    f1m: np.ndarray,
+    skmm: np.ndarray,
+    rho: float,
+    score: np.ndarray,
+    var: np.ndarray,
+    c: np.ndarray,
+    v2: np.ndarray,
+    v3: np.ndarray,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """One distinct time of Gray's statistic; updates ``rs``, ``score``, ``var``, ``c``, ``v2``, ``v3``.
+
+    ``d`` holds the counts censored, failed from the cause and from other causes (rows) by group.
+    Returns the pooled and per-group cumulative incidence and the per-group Kaplan-Meier after the time.
+    """
+    nd1, nd2 = d[1].sum(), d[2].sum()
+    if nd1 == 0 and nd2 == 0:
+        rs -= d.sum(axis=0)
+        return fm, f1m, skmm
+    alive = rs > 0
+    safe_rs = np.where(alive, rs, 1.0)
+    skm = np.where(alive, skmm * (rs - d[1] - d[2]) / safe_rs, skmm)
+    f1 = np.where(alive, f1m + skmm * d[1] / safe_rs, f1m)
+    ratio = np.where(alive, rs / skmm, 0.0)
+    tr = ratio.sum()
+    tq = np.where(alive, rs * (1 - f1m) / skmm, 0.0).sum()
+    f = fm + nd1 / tr
+    fb = (1 - fm) ** rho
+    a = -fb * np.outer(ratio, ratio) / tr
+    np.fill_diagonal(a, fb * ratio * (1 - ratio / tr))
+    a[~alive, :] = 0.0
+    a[:, ~alive] = 0.0
+    c += a * nd1 / (tr * (1 - fm))
+    score += np.where(alive[:-1], fb * (d[1][:-1] - nd1 * rs[:-1] * (1 - f1m[:-1]) / (skmm[:-1] * tq)), 0.0)
+    if nd1 > 0:
+        for k in np.flatnonzero(alive):
+            t4 = 1 - (1 - f) / skm[k] if skm[k] > 0 else 1.0
+            t5 = 1 - (nd1 - 1) / (tr * skmm[k] - 1) if nd1 > 1 else 1.0
+            t3 = t5 * skmm[k] * nd1 / (tr * rs[k])
+            v3[k] += t4 * t4 * t3
+            t1 = a[:-1, k] - t4 * c[:-1, k]
+            v2[:, k] += t1 * t4 * t3
+            var += np.outer(t1, t1) * t3
+    if nd2 > 0:
+        for k in np.flatnonzero((skm > 0) & (d[2] > 0)):
+            t4 = (1 - f) / skm[k]
+            t5 = 1 - (d[2][k] - 1) / (rs[k] - 1) if d[2][k] > 1 else 1.0
+            t3 = t5 * skmm[k] ** 2 * d[2][k] / rs[k] ** 2
+            v3[k] += t4 * t4 * t3
+            t1 = t4 * c[:-1, k]
+            v2[:, k] -= t1 * t4 * t3
+            var += np.outer(t1, t1) * t3
+    rs -= d.sum(axis=0)
+    return f, f1, skm

@@ -1,0 +1,277 @@
+"""Kaplan-Meier and cumulative incidence against R (tests/reference/reference_survival.R), and properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import BUNDLED, REFERENCE, r_reference
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from itoutcomes import load_cohort
+from itoutcomes.complications import first_complication
+from itoutcomes.survival import SurvivalDataError, cumulative_incidence, kaplan_meier
+
+RTOL = 1e-9
+
+
+def _ref_vector(section: str, key: str) -> np.ndarray:
+    values = r_reference("reference_survival", section)
+    if key in values:
+        return np.array([values[key]])
+    n = sum(1 for k in values if k.startswith(f"{key}["))
+    return np.array([values[f"{key}[{i}]"] for i in range(1, n + 1)])
+
+
+@pytest.fixture(scope="module")
+def lung():
+    return pd.read_csv(REFERENCE / "lung.csv")
+
+
+@pytest.fixture(scope="module")
+def mgus2():
+    return pd.read_csv(REFERENCE / "mgus2.csv")
+
+
+@pytest.mark.parametrize(("conf_type", "tag"), [("log-log", "loglog"), ("log", "log"), ("plain", "plain")])
+def test_kaplan_meier_matches_survfit(lung, conf_type, tag):
+    result = kaplan_meier(lung, duration="time", event="status", group="sex", conf_type=conf_type)
+    table = result.table
+    section = f"km_{tag}"
+    for column in ("time", "n_risk", "n_event", "n_censor"):
+        np.testing.assert_array_equal(table[column].to_numpy(float), _ref_vector(section, column))
+    for column in ("estimate", "std_error", "ci_low", "ci_high"):
+        np.testing.assert_allclose(
+            table[column].to_numpy(float), _ref_vector(section, column), rtol=RTOL, equal_nan=True
+        )
+    median = result.median()
+    np.testing.assert_allclose(median["estimate"], _ref_vector(section, "median"), rtol=RTOL)
+    np.testing.assert_allclose(median["ci_low"], _ref_vector(section, "median_low"), rtol=RTOL)
+    np.testing.assert_allclose(median["ci_high"], _ref_vector(section, "median_high"), rtol=RTOL)
+
+
+def test_overall_median_and_midpoint_rule(lung):
+    median = kaplan_meier(lung, duration="time", event="status").median().iloc[0]
+    np.testing.assert_allclose(
+        median[["estimate", "ci_low", "ci_high"]].astype(float),
+        _ref_vector("km_overall", "median"),
+        rtol=RTOL,
+    )
+    # S is exactly 0.5 from t = 2 until t = 4: R's median is the midpoint, 3
+    d = pd.DataFrame({"t": [1, 2, 2, 3, 4, 5], "e": [1, 1, 1, 0, 1, 0]})
+    assert kaplan_meier(d, duration="t", event="e").median()["estimate"].iloc[0] == 3.0
+
+
+def test_kaplan_meier_at_and_at_risk(lung):
+    result = kaplan_meier(lung, duration="time", event="status")
+    at = result.at([0, 100, 500, 2000])
+    assert at["estimate"].iloc[0] == 1.0 and at["n_risk"].iloc[0] == len(lung)
+    assert at["n_risk"].iloc[-1] == 0
+    risk = result.at_risk([0, 100, 500])
+    for t, row in zip([0, 100, 500], risk.itertuples(), strict=True):
+        assert row.n_risk == (lung["time"] >= t).sum()
+        assert row.n_event == ((lung["time"] <= t) & (lung["status"] == 1)).sum()
+        assert row.n_censor == ((lung["time"] <= t) & (lung["status"] == 0)).sum()
+
+
+def test_aalen_johansen_matches_survfit_multistate(mgus2):
+    times = _ref_vector("aj_mgus2", "time")
+    for cause in (1, 2):
+        table = cumulative_incidence(mgus2, duration="etime", event="event", cause=cause).table
+        np.testing.assert_array_equal(table["time"].to_numpy(float), times)
+        np.testing.assert_allclose(
+            table["estimate"].to_numpy(float), _ref_vector("aj_mgus2", f"cif{cause}"), rtol=RTOL, atol=1e-15
+        )
+
+
+def test_cuminc_variance_matches_cmprsk(mgus2):
+    times = _ref_vector("cuminc_mgus2", "times")
+    for cause in (1, 2):
+        at = cumulative_incidence(mgus2, duration="etime", event="event", cause=cause).at(times)
+        np.testing.assert_allclose(
+            at["estimate"], _ref_vector("cuminc_mgus2", f"est{cause}"), rtol=RTOL, atol=1e-15
+        )
+        np.testing.assert_allclose(
+            at["std_error"] ** 2, _ref_vector("cuminc_mgus2", f"var{cause}"), rtol=1e-8, atol=1e-16
+        )
+
+
+def test_log_log_interval_formula(mgus2):
+    table = cumulative_incidence(mgus2, duration="etime", event="event", cause=1).table
+    row = table[table["estimate"] > 0].iloc[10]
+    f, se = row["estimate"], row["std_error"]
+    z = 1.959963984540054
+    assert row["ci_low"] == pytest.approx(f ** np.exp(z * se / abs(f * np.log(f))), rel=1e-12)
+    assert row["ci_high"] == pytest.approx(f ** np.exp(-z * se / abs(f * np.log(f))), rel=1e-12)
+    assert row["ci_low"] < f < row["ci_high"]
+
+
+@pytest.mark.parametrize("cause", [1, 2])
+def test_gray_test_matches_cmprsk(mgus2, cause):
+    test = cumulative_incidence(mgus2, duration="etime", event="event", cause=cause, group="sex").gray_test()
+    statistic, p_value, df = _ref_vector("gray_mgus2", f"cause{cause}")
+    np.testing.assert_allclose(
+        test[["statistic", "p_value"]].iloc[0].astype(float), [statistic, p_value], rtol=1e-8
+    )
+    assert test["df"].iloc[0] == df
+
+
+def test_synthetic_cohort_matches_cmprsk_and_survfit():
+    data = pd.read_csv(REFERENCE / "cif_synthetic.csv")
+    built, _ = first_complication(load_cohort(BUNDLED))
+    pd.testing.assert_frame_equal(
+        built[["patient_id", "time", "status"]], data[["patient_id", "time", "status"]], check_dtype=False
+    )
+    times = [30, 90, 365, 730, 1825]
+    for cause in (1, 2):
+        result = cumulative_incidence(data, duration="time", event="status", cause=cause, group=None)
+        at = result.at(times)
+        np.testing.assert_allclose(at["estimate"], _ref_vector("cuminc_synthetic", f"est{cause}"), rtol=RTOL)
+        np.testing.assert_allclose(
+            at["std_error"] ** 2, _ref_vector("cuminc_synthetic", f"var{cause}"), rtol=1e-8
+        )
+        gray = cumulative_incidence(
+            data, duration="time", event="status", cause=cause, group="indication"
+        ).gray_test()
+        statistic, p_value, df = _ref_vector("gray_synthetic", f"cause{cause}")
+        np.testing.assert_allclose(gray["statistic"], statistic, rtol=1e-8)
+        # R's 1 - pchisq() cannot go below about 1e-16 (it prints 0); the statistic is compared at 1e-8
+        np.testing.assert_allclose(gray["p_value"], p_value, rtol=1e-6, atol=1e-15)
+        assert gray["df"].iloc[0] == df
+    km = kaplan_meier(data.assign(any=(data["status"] > 0).astype(int)), duration="time", event="any").at(
+        times
+    )
+    for column in ("estimate", "std_error", "ci_low", "ci_high"):
+        np.testing.assert_allclose(km[column], _ref_vector("km_synthetic", column), rtol=RTOL)
+
+
+# ------------------------------------------------------------------------------------------------
+# Properties
+
+_times = st.lists(st.tuples(st.integers(0, 30), st.integers(0, 3)), min_size=2, max_size=60)
+
+
+def _frame(rows):
+    return pd.DataFrame(rows, columns=["t", "s"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(_times)
+def test_single_cause_cif_is_one_minus_km(rows):
+    d = _frame(rows).assign(s=lambda f: (f["s"] > 0).astype(int))
+    if not (d["s"] == 1).any():
+        return
+    cif = cumulative_incidence(d, duration="t", event="s", cause=1).table
+    km = kaplan_meier(d, duration="t", event="s").table
+    np.testing.assert_allclose(cif["estimate"], 1 - km["estimate"], rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_times)
+def test_causes_and_survival_add_to_one(rows):
+    d = _frame(rows)
+    causes = sorted(c for c in d["s"].unique() if c != 0)
+    if not causes:
+        return
+    total = sum(
+        cumulative_incidence(d, duration="t", event="s", cause=c).table["estimate"].to_numpy() for c in causes
+    )
+    km = (
+        kaplan_meier(d.assign(s=(d["s"] > 0).astype(int)), duration="t", event="s")
+        .table["estimate"]
+        .to_numpy()
+    )
+    np.testing.assert_allclose(total + km, 1.0, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_times, st.randoms())
+def test_row_order_and_group_labels_do_not_matter(rows, random):
+    d = _frame(rows)
+    if not (d["s"] == 1).any():
+        return
+    d["g"] = np.arange(len(d)) % 2
+    shuffled = d.sample(frac=1.0, random_state=random.randint(0, 10_000)).reset_index(drop=True)
+    relabelled = shuffled.assign(g=shuffled["g"].map({0: "zeta", 1: "alpha"}))
+    a = cumulative_incidence(d, duration="t", event="s", cause=1, group="g")
+    b = cumulative_incidence(relabelled, duration="t", event="s", cause=1, group="g")
+    for g_a, g_b in ((0, "zeta"), (1, "alpha")):
+        ta = a.table[a.table["group"] == g_a].drop(columns="group").reset_index(drop=True)
+        tb = b.table[b.table["group"] == g_b].drop(columns="group").reset_index(drop=True)
+        pd.testing.assert_frame_equal(ta, tb)
+    if d["g"].nunique() == 2:
+        try:
+            expected = a.gray_test()["statistic"]
+        except SurvivalDataError:
+            with pytest.raises(SurvivalDataError, match="variance is singular"):
+                b.gray_test()
+        else:
+            np.testing.assert_allclose(b.gray_test()["statistic"], expected, rtol=1e-9, atol=1e-12)
+
+
+def test_no_global_random_state_touched(mgus2):
+    before = np.random.get_state()[1].copy()  # noqa: NPY002
+    cumulative_incidence(mgus2, duration="etime", event="event", cause=1, group="sex").gray_test()
+    kaplan_meier(mgus2.assign(e=(mgus2["event"] > 0).astype(int)), duration="etime", event="e")
+    assert np.array_equal(np.random.get_state()[1], before)  # noqa: NPY002
+
+
+# ------------------------------------------------------------------------------------------------
+# Bad input
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"t": [1, -2, 3], "s": [1, 0, 1]}), r"t has 1 negative values \(rows 1\)"),
+        (
+            pd.DataFrame({"t": [1, None, 3], "s": [1, 0, 1]}),
+            r"t has 1 missing or non-numeric values \(rows 1\)",
+        ),
+        (
+            pd.DataFrame({"t": [1, 2, 3], "s": ["dead", 0, 1]}),
+            "s has 1 values that are not numeric event codes",
+        ),
+    ],
+)
+def test_bad_durations_and_codes(frame, message):
+    with pytest.raises(SurvivalDataError, match=message):
+        cumulative_incidence(frame, duration="t", event="s", cause=1)
+    with pytest.raises(SurvivalDataError, match=message):
+        kaplan_meier(frame, duration="t", event="s")
+
+
+def test_cause_absent_and_km_codes():
+    d = pd.DataFrame({"t": [1, 2, 3], "s": [1, 0, 2]})
+    with pytest.raises(SurvivalDataError, match=r"cause 3 does not occur in s; the causes present are 1, 2"):
+        cumulative_incidence(d, duration="t", event="s", cause=3)
+    with pytest.raises(SurvivalDataError, match="codes other than 0 and 1"):
+        kaplan_meier(d, duration="t", event="s")
+    with pytest.raises(ValueError, match="'conf_type' parameter of kaplan_meier must be one of"):
+        kaplan_meier(d.assign(s=1), duration="t", event="s", conf_type="loglog")
+    with pytest.raises(SurvivalDataError, match="'duration' column 'time'"):
+        kaplan_meier(d, duration="time", event="s")
+
+
+def test_group_with_no_events_of_the_cause():
+    d = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6], "s": [1, 0, 1, 0, 2, 0], "g": ["a", "a", "a", "b", "b", "b"]})
+    result = cumulative_incidence(d, duration="t", event="s", cause=1, group="g")
+    b = result.table[result.table["group"] == "b"]
+    assert (b["estimate"] == 0).all() and b["ci_low"].isna().all()
+    test = result.gray_test()
+    assert np.isfinite(test["statistic"].iloc[0])
+
+
+def test_survival_plot_draws_at_risk_from_the_result(lung):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    named = lung.assign(sex=lung["sex"].map({1: "male", 2: "female"}))
+    result = kaplan_meier(named, duration="time", event="status", group="sex")
+    ax = result.plot(times=[0, 250, 500, 750])
+    texts = [t.get_text() for t in ax.texts]
+    expected = result.at_risk([0, 250, 500, 750])["n_risk"].astype(str).tolist()
+    assert [t for t in texts if t.isdigit()] == expected
+    assert {"female", "male"} <= set(texts)
+    assert len(ax.get_legend().get_texts()) == 2
