@@ -17,6 +17,7 @@ from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
 from itoutcomes.stats import PROPORTION_METHODS, check_choice, check_conf_level, proportion_ci
+from itoutcomes.survival import CumulativeIncidenceResult, cumulative_incidence
 
 __all__ = [
     "ConversionResult",
@@ -25,6 +26,8 @@ __all__ = [
     "PredictorsResult",
     "conversion_rate",
     "flow",
+    "implant_dataset",
+    "implant_incidence",
     "predictors",
     "time_to_implant",
     "trial_dataset",
@@ -441,9 +444,8 @@ def _separation_message(formula: str, x: pd.DataFrame, y: pd.DataFrame) -> str:
 def time_to_implant(cohort: Cohort) -> pd.DataFrame:
     """Days from trial to implant among patients implanted after a trial.
 
-    Returns a one-row DataFrame with ``n``, ``median``, ``q1``, ``q3``, ``min``, ``max`` (days).
-    For the cumulative incidence of implant with death as a competing event use
-    :func:`itoutcomes.survival.cumulative_incidence` on :func:`trial_dataset` once available.
+    Returns a one-row DataFrame with ``n``, ``median``, ``q1``, ``q3``, ``min``, ``max`` (days) and
+    ``note``. For the cumulative incidence of implant over time see :func:`implant_incidence`.
     """
     data = trial_dataset(cohort)
     days = data.loc[data["implanted_ever"], "days_to_implant"].to_numpy(float)
@@ -476,3 +478,42 @@ def time_to_implant(cohort: Cohort) -> pd.DataFrame:
             }
         ]
     )
+
+
+def implant_incidence(
+    cohort: Cohort, *, by: str | None = None, conf_level: float = 0.95
+) -> CumulativeIncidenceResult:
+    """Cumulative incidence of implant after the trial, with death before implant as a competing event.
+
+    Among trialed patients, time runs from the trial (day 0) to the implant (cause 1), death before any
+    implant (cause 2) or last contact (censored). Equals ``cmprsk::cuminc(time, status)`` for cause 1.
+
+    Examples
+    --------
+    >>> from itoutcomes import load_cohort
+    >>> result = implant_incidence(load_cohort("data/synthetic"))
+    >>> bool(result.at([90])["estimate"].iloc[0] > 0.5)
+    True
+    """
+    data = implant_dataset(cohort)
+    if by is not None:
+        _check_by(by, cohort.patients, "implant_incidence")
+    return cumulative_incidence(
+        data, duration="time", event="status", cause=1, group=by, conf_level=conf_level
+    )
+
+
+def implant_dataset(cohort: Cohort) -> pd.DataFrame:
+    """Trialed patients with ``time`` (days from trial) and ``status``.
+
+    ``status`` is 1 for implant, 2 for death before any implant, 0 for censored at last contact.
+    """
+    data = trial_dataset(cohort)
+    implant = data["days_to_implant"].to_numpy(float)
+    death = data["death_day"].to_numpy(dtype=float, na_value=np.nan)
+    last = data["last_contact_day"].to_numpy(dtype=float)
+    implanted = ~np.isnan(implant)
+    died_first = ~implanted & ~np.isnan(death)
+    data["time"] = np.where(implanted, implant, np.where(died_first, death, last))
+    data["status"] = np.where(implanted, 1, np.where(died_first, 2, 0))
+    return data

@@ -15,6 +15,8 @@ from itoutcomes.conversion import (
     FewEventsWarning,
     conversion_rate,
     flow,
+    implant_dataset,
+    implant_incidence,
     predictors,
     time_to_implant,
     trial_dataset,
@@ -238,3 +240,20 @@ def test_plots_draw_results(bundled):
     assert [t.get_text() for t in ax.get_yticklabels()] == ["sex[T.male]", "age"]
     assert isinstance(ax.figure, matplotlib.figure.Figure)
     pd.testing.assert_frame_equal(flow(bundled).table, flow(bundled).table)
+
+
+def test_implant_incidence_with_death_competing(bundled):
+    data = implant_dataset(bundled)
+    assert set(data["status"]) <= {0, 1, 2}
+    assert (data["status"] == 1).sum() == data["implanted_ever"].sum()
+    result = implant_incidence(bundled)
+    at90 = result.at([90]).iloc[0]
+    # everyone implanted by day 90 converted: the incidence at 90 days is the share converted, when
+    # nobody is censored before then
+    censored_early = ((data["status"] == 0) & (data["time"] < 90)).sum()
+    if censored_early == 0:
+        assert at90["estimate"] == pytest.approx(data["converted"].mean(), rel=1e-12)
+    assert at90["estimate"] >= data["converted"].mean() - 1e-12
+    by = implant_incidence(bundled, by="indication")
+    assert set(by.table["group"]) == set(data["indication"])
+    assert by.gray_test()["df"].iloc[0] == data["indication"].nunique() - 1
