@@ -240,3 +240,35 @@ def test_pain_plots(bundled):
     assert len(ax.patches) == 15
     ax = plots.waterfall(change.pairs, timepoint=12)
     assert len(ax.patches) == change.pairs.query("timepoint == 12")["pct_change"].notna().sum()
+
+
+def test_mixed_model_closed_form_on_balanced_data():
+    # 6 patients, baseline and two visits, complete and balanced: REML equals the ANOVA estimates.
+    scores = {"A": (9, 5, 4), "B": (6, 3, 3), "C": (8, 4, 2), "D": (5, 2, 2), "E": (9, 6, 5), "F": (7, 3, 4)}
+    rows = []
+    for pid, (b, m3, m6) in scores.items():
+        rows += [(pid, -1, b), (pid, 10 + 91, m3), (pid, 10 + 183, m6)]
+    cohort = tiny_cohort({"patient_id": list(scores)}, rows)
+    result = mixed_model(cohort, months=(3, 6))
+    y = np.array(list(scores.values()), dtype=float)  # patients x visits
+    n_pat, n_vis = y.shape
+    grand = y.mean()
+    visit_means = y.mean(axis=0)
+    patient_means = y.mean(axis=1)
+    resid = y - patient_means[:, None] - visit_means[None, :] + grand
+    ms_error = (resid**2).sum() / ((n_pat - 1) * (n_vis - 1))
+    ms_patient = n_vis * ((patient_means - grand) ** 2).sum() / (n_pat - 1)
+    var_patient = (ms_patient - ms_error) / n_vis
+    fixed = result.fixed.set_index("term")
+    np.testing.assert_allclose(fixed.loc["Intercept", "estimate"], visit_means[0], rtol=1e-6)
+    np.testing.assert_allclose(
+        fixed.loc["C(visit)[T.3]", "estimate"], visit_means[1] - visit_means[0], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        fixed.loc["C(visit)[T.6]", "std_error"], np.sqrt(2 * ms_error / n_pat), rtol=1e-5
+    )
+    variance = result.variance.set_index("component")["estimate"]
+    # variance components come from statsmodels' optimiser: the issue's mixed-model tolerance, 1e-4
+    np.testing.assert_allclose(
+        [variance["residual"], variance["patient"]], [ms_error, var_patient], rtol=1e-4
+    )
