@@ -1,0 +1,754 @@
+"""Systemic opioid exposure in morphine milligram equivalents (MME/day), and its reduction after implant.
+
+Every choice is explicit: the factor table (``cdc2022`` by default, ``cdc2016`` or your own), how
+overlapping fills combine (``overlap``), and the denominator of a window average (``denominator``).
+Intrathecal and epidural doses are never MME; :func:`intrathecal_dose` reports the pump dose separately.
+
+A prescription covers days ``fill_day`` to ``fill_day + days_supply - 1``. Its MME/day is
+``strength x quantity / days_supply x factor`` (``basis = daily_dose``); transdermal fentanyl under the
+CDC 2022 table is ``strength x 2.4`` per patch worn continuously (``basis = continuous_wear``; concurrent
+patches = ``quantity x 3 / days_supply`` for 72-hour patches), so a 25 mcg/hr patch worn continuously is
+60 MME/day under either table. Buprenorphine has no factor: its fills are excluded and counted.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from itoutcomes.cohort import Cohort
+from itoutcomes.stats import check_choice, check_conf_level, proportion_ci, wilcoxon_signed_rank
+from itoutcomes.vocabulary import FORMS, OPIOID_DRUGS, STRENGTH_UNITS
+
+__all__ = [
+    "FACTOR_TABLES",
+    "ImplausibleDoseWarning",
+    "ReductionResult",
+    "Window",
+    "WindowMME",
+    "daily_mme",
+    "default_windows",
+    "factor_table",
+    "intrathecal_dose",
+    "mme_per_prescription",
+    "reduction",
+    "supply_intervals",
+    "window_mme",
+    "with_intrathecal",
+]
+
+FACTOR_TABLES = ("cdc2022", "cdc2016")
+NON_SYSTEMIC_FORMS = ("intrathecal", "epidural")
+DAYS_PER_MONTH = 30.4375
+_FACTOR_COLUMNS = ("drug", "form", "strength_unit", "factor", "basis")
+
+
+class ImplausibleDoseWarning(UserWarning):
+    """A prescription's MME/day is above the plausibility threshold (often mcg entered as mg)."""
+
+
+def factor_table(factors: str | pd.DataFrame = "cdc2022") -> pd.DataFrame:
+    """A conversion-factor table: a shipped one by name, or your own DataFrame checked for its columns.
+
+    Columns: ``drug``, ``form``, ``strength_unit``, ``factor``, ``basis`` (``daily_dose``,
+    ``continuous_wear`` or ``none``), ``wear_days``, ``min_daily_dose`` (exclusive), ``max_daily_dose``
+    (inclusive), ``note``. See ``itoutcomes/data/SOURCES.md``.
+
+    Examples
+    --------
+    >>> table = factor_table("cdc2016")
+    >>> float(table.query("drug == 'hydromorphone' and form == 'tablet'")["factor"].iloc[0])
+    4.0
+    """
+    if isinstance(factors, pd.DataFrame):
+        missing = [c for c in _FACTOR_COLUMNS if c not in factors.columns]
+        if missing:
+            raise ValueError(
+                f"A factor table needs the columns {', '.join(_FACTOR_COLUMNS)}; "
+                f"missing {', '.join(missing)}."
+            )
+        table = factors.copy()
+        for column, default in (
+            ("wear_days", np.nan),
+            ("min_daily_dose", np.nan),
+            ("max_daily_dose", np.nan),
+            ("note", ""),
+        ):
+            if column not in table:
+                table[column] = default
+        bad = sorted(set(table["basis"]) - {"daily_dose", "continuous_wear", "none"})
+        if bad:
+            raise ValueError(f"Factor table basis must be daily_dose, continuous_wear or none. Got {bad}.")
+        return table.reset_index(drop=True)
+    name = check_choice(factors, FACTOR_TABLES, "factors", "factor_table")
+    with resources.files("itoutcomes").joinpath(f"data/mme_{name}.csv").open() as handle:
+        return pd.read_csv(handle, keep_default_na=False, na_values=[""])
+
+
+def _codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    if isinstance(values.dtype, pd.CategoricalDtype) and list(values.cat.categories) == list(categories):
+        codes = values.cat.codes.to_numpy()
+    else:
+        codes = pd.Categorical(values.astype(object), categories=list(categories)).codes
+    return codes.astype(np.int64)  # category codes are int8: combined keys would overflow
+
+
+def _rows_note(mask: np.ndarray, rx: pd.DataFrame) -> str:
+    ids = pd.unique(rx["patient_id"].to_numpy()[mask])[:5]
+    return f"patients {', '.join(map(str, ids))}" + (", ..." if mask.sum() > len(ids) else "")
+
+
+def mme_per_prescription(
+    prescriptions: pd.DataFrame, *, factors: str | pd.DataFrame = "cdc2022", implausible_mme: float = 5000.0
+) -> pd.DataFrame:
+    """Each prescription with ``factor``, ``daily_dose``, ``mme_per_day`` and ``excluded`` (reason or None).
+
+    Parameters
+    ----------
+    prescriptions
+        The prescriptions table of the data model.
+    factors
+        ``"cdc2022"`` (default), ``"cdc2016"`` or a DataFrame in the format of :func:`factor_table`.
+    implausible_mme
+        Prescriptions above this MME/day trigger an :class:`ImplausibleDoseWarning` naming them (a
+        strength in mcg recorded as mg multiplies the dose by 1,000).
+
+    Raises
+    ------
+    ValueError
+        For non-positive strength, quantity or days supply; intrathecal or epidural forms (not systemic:
+        use :func:`intrathecal_dose`); or drug/form/unit combinations the factor table does not know,
+        each named with its count.
+
+    Examples
+    --------
+    CDC's worked examples: hydrocodone 5 mg four times a day is 20 MME/day, oxycodone ER 10 mg twice a day
+    is 30 MME/day.
+
+    >>> import pandas as pd
+    >>> rx = pd.DataFrame({"patient_id": ["A", "B"], "fill_day": [0, 0], "drug": ["hydrocodone", "oxycodone"],
+    ...                    "form": ["tablet", "er_tablet"], "strength": [5.0, 10.0],
+    ...                    "strength_unit": ["mg", "mg"],
+    ...                    "quantity": [120, 60], "days_supply": [30, 30]})
+    >>> mme_per_prescription(rx)["mme_per_day"].tolist()
+    [20.0, 30.0]
+    """
+    priced = _checked_price(prescriptions, factors, implausible_mme=implausible_mme, stacklevel=3)
+    out = prescriptions.copy()
+    out["factor"] = priced["factor"]
+    out["daily_dose"] = priced["daily_dose"]
+    out["mme_per_day"] = priced["mme"]
+    excluded = np.full(len(out), None, dtype=object)
+    excluded[priced["no_factor"]] = priced["excluded_reason"]
+    out["excluded"] = excluded
+    return out
+
+
+def _checked_price(
+    rx: pd.DataFrame, factors: str | pd.DataFrame, *, implausible_mme: float = 5000.0, stacklevel: int = 3
+) -> dict[str, np.ndarray]:
+    """Check the prescriptions and price them (see :func:`mme_per_prescription`)."""
+    table = factor_table(factors)
+    strength = rx["strength"].to_numpy(dtype=float)
+    quantity = rx["quantity"].to_numpy(dtype=float)
+    days = rx["days_supply"].to_numpy(dtype=float)
+    problems = []
+    for name, values in (("strength", strength), ("quantity", quantity), ("days_supply", days)):
+        bad = ~(values > 0)
+        if bad.any():
+            problems.append(
+                f"prescriptions.{name} has {int(bad.sum())} values that are missing or <= 0 "
+                f"({_rows_note(bad, rx)})"
+            )
+    drug, form, unit = (
+        _codes(rx["drug"], OPIOID_DRUGS),
+        _codes(rx["form"], FORMS),
+        _codes(rx["strength_unit"], STRENGTH_UNITS),
+    )
+    non_systemic = np.isin(form, [FORMS.index(f) for f in NON_SYSTEMIC_FORMS])
+    if non_systemic.any():
+        problems.append(
+            f"prescriptions.form has {int(non_systemic.sum())} intrathecal or epidural rows "
+            f"({_rows_note(non_systemic, rx)}); they are not systemic opioids and never count as MME: "
+            "report the pump dose with intrathecal_dose()"
+        )
+    key = _combo_key_of(drug, form, unit)
+    outside = key < 0
+    if outside.any():
+        problems.append(
+            f"prescriptions has {int(outside.sum())} rows with a drug, form or unit outside the data model "
+            f"({_rows_note(outside, rx)}); validate the cohort with load_cohort first"
+        )
+    if problems:
+        raise ValueError("mme_per_prescription: " + "; ".join(problems) + ".")
+    priced = _price(rx, table, key=key, drug=drug, strength=strength, quantity=quantity, days=days)
+    with np.errstate(invalid="ignore"):
+        high = priced["mme"] > implausible_mme
+    if high.any():
+        warnings.warn(
+            f"{int(high.sum())} prescriptions exceed {implausible_mme:g} MME/day ({_rows_note(high, rx)}); "
+            "check strength units (mcg recorded as mg multiplies the dose by 1,000).",
+            ImplausibleDoseWarning,
+            stacklevel=stacklevel,
+        )
+    return priced
+
+
+_BASES = ("daily_dose", "continuous_wear", "none")
+
+
+def _combo_key(frame: pd.DataFrame) -> np.ndarray:
+    """One integer per (drug, form, strength_unit); -1 where any is outside the vocabulary."""
+    return _combo_key_of(
+        _codes(frame["drug"], OPIOID_DRUGS),
+        _codes(frame["form"], FORMS),
+        _codes(frame["strength_unit"], STRENGTH_UNITS),
+    )
+
+
+def _combo_key_of(drug: np.ndarray, form: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    key = (drug * len(FORMS) + form) * len(STRENGTH_UNITS) + unit
+    return np.where((drug < 0) | (form < 0) | (unit < 0), -1, key)
+
+
+def _price(
+    rx: pd.DataFrame,
+    table: pd.DataFrame,
+    *,
+    key: np.ndarray,
+    drug: np.ndarray,
+    strength: np.ndarray,
+    quantity: np.ndarray,
+    days: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Factor, daily dose, MME/day and exclusion reason of each prescription (arrays, no copies of rx)."""
+    size = len(OPIOID_DRUGS) * len(FORMS) * len(STRENGTH_UNITS)
+    t_key = _combo_key(table)
+    counts = np.bincount(t_key[t_key >= 0], minlength=size)
+    known = counts > 0
+    missing = (key < 0) | ~known[np.maximum(key, 0)]
+    if missing.any():
+        combos = rx.loc[missing, ["drug", "form", "strength_unit"]].astype(str).value_counts().head(10)
+        listed = "; ".join(f"{d} {f} in {u} ({n} rows)" for (d, f, u), n in combos.items())
+        raise ValueError(
+            f"mme_per_prescription: the factor table has no factor for {int(missing.sum())} prescriptions: "
+            f"{listed}. "
+            "Check the unit (mcg where mg was meant?) or pass a factor table that includes them."
+        )
+    factor_lut = np.full(size, np.nan)
+    wear_lut = np.full(size, np.nan)
+    basis_lut = np.full(size, -1)
+    single = counts[t_key] == 1
+    factor_lut[t_key[single]] = table["factor"].to_numpy(float)[single]
+    wear_lut[t_key[single]] = table["wear_days"].to_numpy(float)[single]
+    basis_codes = pd.Categorical(table["basis"], categories=_BASES).codes
+    basis_lut[t_key] = basis_codes
+    daily_dose = strength * quantity / days
+    factor = factor_lut[key]
+    wear = wear_lut[key]
+    basis = basis_lut[key]
+    for k in np.flatnonzero(counts > 1):  # tiered factors (methadone in cdc2016): by daily dose
+        rows = table[t_key == k]
+        here = np.flatnonzero(key == k)
+        dose = daily_dose[here]
+        value = np.full(len(here), np.nan)
+        for lo, hi, f in zip(
+            rows["min_daily_dose"].fillna(-np.inf),
+            rows["max_daily_dose"].fillna(np.inf),
+            rows["factor"],
+            strict=True,
+        ):
+            value = np.where((dose > lo) & (dose <= hi), f, value)
+        factor[here] = value
+    no_factor = (basis == _BASES.index("none")) | np.isnan(factor)
+    with np.errstate(invalid="ignore"):
+        mme = np.where(
+            basis == _BASES.index("continuous_wear"),
+            strength * factor * quantity * wear / days,
+            daily_dose * factor,
+        )
+    mme = np.where(no_factor, np.nan, mme)
+    # reasons only for the excluded rows, looked up per drug (string operations per row are slow)
+    by_drug = np.array([f"no MME factor ({d})" for d in OPIOID_DRUGS], dtype=object)
+    drug_code = drug[no_factor]
+    reason = np.where(
+        basis[no_factor] == _BASES.index("none"), by_drug[drug_code], "daily dose outside every tier"
+    )
+    return {
+        "factor": factor,
+        "daily_dose": daily_dose,
+        "mme": mme,
+        "excluded_reason": reason,
+        "no_factor": no_factor,
+    }
+
+
+def supply_intervals(
+    prescriptions: pd.DataFrame,
+    *,
+    factors: str | pd.DataFrame = "cdc2022",
+    overlap: Literal["sum", "shift"] = "sum",
+) -> pd.DataFrame:
+    """The days each countable fill covers: ``patient_id``, ``start``, ``end`` (inclusive), ``mme_per_day``.
+
+    With ``overlap="shift"`` an early refill of the same drug and form starts the day after the previous
+    supply of that drug and form ends (stockpiling); with ``"sum"`` (default) overlapping fills add up.
+    Excluded fills (no factor) are left out here and counted by :func:`mme_per_prescription`.
+    """
+    overlap = check_choice(overlap, ("sum", "shift"), "overlap", "supply_intervals")
+    rx = mme_per_prescription(prescriptions, factors=factors)
+    keep = rx["excluded"].isna().to_numpy()
+    start, end, rate, _ = _intervals(rx, rx["mme_per_day"].to_numpy(float), keep, overlap)
+    return pd.DataFrame(
+        {
+            "patient_id": rx["patient_id"].to_numpy()[keep],
+            "drug": rx["drug"].to_numpy()[keep],
+            "start": start,
+            "end": end,
+            "mme_per_day": rate,
+        }
+    )
+
+
+def _intervals(
+    rx: pd.DataFrame, mme: np.ndarray, keep: np.ndarray, overlap: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Start, end (inclusive), MME/day and row positions of the countable fills, shifted if asked."""
+    rows = np.flatnonzero(keep)
+    start = rx["fill_day"].to_numpy(dtype=np.int64)[rows]
+    days = rx["days_supply"].to_numpy(dtype=np.int64)[rows]
+    if overlap == "shift" and len(rows):
+        line = pd.MultiIndex.from_arrays(
+            [rx["patient_id"].to_numpy()[rows], rx["drug"].to_numpy()[rows], rx["form"].to_numpy()[rows]]
+        )
+        line_code = pd.factorize(line)[0]
+        order = np.lexsort((start, line_code))
+        s, d, g = start[order], days[order], line_code[order]
+        # E_k = max(E_{k-1}, F_k - 1) + D_k; with prefix sums P: E_k = P_k + cummax_j<=k (F_j - 1 - P_{j-1})
+        prefix = pd.Series(d).groupby(g).cumsum().to_numpy()
+        base = pd.Series(s - 1 - (prefix - d)).groupby(g).cummax().to_numpy()
+        shifted = np.empty_like(start)
+        shifted[order] = prefix + base - d + 1
+        start = shifted
+    return start, start + days - 1, mme[rows], rows
+
+
+def daily_mme(
+    prescriptions: pd.DataFrame,
+    *,
+    factors: str | pd.DataFrame = "cdc2022",
+    overlap: Literal["sum", "shift"] = "sum",
+) -> pd.DataFrame:
+    """MME per patient-day: ``patient_id``, ``day``, ``mme`` for every day with supply (fills add up).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rx = pd.DataFrame({"patient_id": ["A", "A"], "fill_day": [0, 2], "drug": ["morphine", "morphine"],
+    ...                    "form": ["tablet", "tablet"], "strength": [10.0, 10.0],
+    ...                    "strength_unit": ["mg", "mg"],
+    ...                    "quantity": [3, 3], "days_supply": [3, 3]})
+    >>> daily_mme(rx)["mme"].tolist()
+    [10.0, 10.0, 20.0, 10.0, 10.0]
+    """
+    intervals = supply_intervals(prescriptions, factors=factors, overlap=overlap)
+    lengths = (intervals["end"] - intervals["start"] + 1).to_numpy()
+    rows = np.repeat(np.arange(len(intervals)), lengths)
+    offset = np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    frame = pd.DataFrame(
+        {
+            "patient_id": intervals["patient_id"].to_numpy()[rows],
+            "day": intervals["start"].to_numpy()[rows] + offset,
+            "mme": intervals["mme_per_day"].to_numpy()[rows],
+        }
+    )
+    return frame.groupby(["patient_id", "day"], as_index=False, sort=True)["mme"].sum()
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window of days ``[start, end]`` relative to the index day or to the implant day."""
+
+    name: str
+    start: int
+    end: int
+    origin: Literal["index", "implant"] = "index"
+    timepoint: float | None = None
+
+
+def default_windows(months: Sequence[float] = (3, 6, 12, 24)) -> list[Window]:
+    """Default windows: ``baseline`` = days [-90, -1]; month m = 30 days around implant + round(m x 30.4375).
+
+    Examples
+    --------
+    >>> [(w.name, w.start, w.end, w.origin) for w in default_windows((6,))]
+    [('baseline', -90, -1, 'index'), ('month_6', 168, 197, 'implant')]
+    """
+    windows = [Window("baseline", -90, -1, "index", 0)]
+    for m in months:
+        centre = int(np.rint(m * DAYS_PER_MONTH))
+        windows.append(Window(f"month_{m:g}", centre - 15, centre + 14, "implant", m))
+    return windows
+
+
+@dataclass(frozen=True)
+class WindowMME:
+    """Average MME/day per patient and window.
+
+    ``table`` columns: ``patient_id``, ``window``, ``timepoint``, ``start_day``, ``end_day`` (index
+    days), ``n_days``, ``total_mme``, ``days_covered``, ``mme_per_day`` (total / calendar days, or / days
+    covered; 0 when nothing is covered), ``n_excluded_fills`` (fills without a factor overlapping the
+    window). ``excluded`` counts prescriptions left out by reason.
+    """
+
+    table: pd.DataFrame
+    denominator: str
+    factors: str
+    overlap: str
+    excluded: pd.DataFrame = field(repr=False)
+
+
+def window_mme(
+    cohort: Cohort,
+    *,
+    windows: Sequence[Window] | None = None,
+    months: Sequence[float] = (3, 6, 12, 24),
+    denominator: Literal["calendar", "covered"] = "calendar",
+    factors: str | pd.DataFrame = "cdc2022",
+    overlap: Literal["sum", "shift"] = "sum",
+) -> WindowMME:
+    """Average daily MME of every patient in each window, without expanding fills to days.
+
+    Parameters
+    ----------
+    windows
+        :class:`Window` objects; default :func:`default_windows` for ``months``. Implant-relative windows
+        apply to implanted patients only.
+    denominator
+        ``"calendar"``: total MME in the window / its length in days; ``"covered"``: total / days with
+        any supply (published formulas disagree by large factors, so the choice is explicit).
+
+    Notes
+    -----
+    A fill covering days [s, e] at r MME/day adds r x (days of [s, e] inside the window). Patients with
+    no fill in a window have 0 MME there.
+    """
+    denominator = check_choice(denominator, ("calendar", "covered"), "denominator", "window_mme")
+    overlap = check_choice(overlap, ("sum", "shift"), "overlap", "window_mme")
+    windows = list(windows) if windows is not None else default_windows(months)
+    patients = cohort.patients
+    ids = patients["patient_id"].to_numpy()
+    index = pd.Index(ids)
+    n = len(ids)
+    rx = cohort.prescriptions
+    priced = _checked_price(rx, factors, stacklevel=3)
+    implant = patients["implant_day"].to_numpy(dtype=float, na_value=np.nan)
+    fill = rx["fill_day"].to_numpy(np.int64)
+    last = fill + rx["days_supply"].to_numpy(np.int64) - 1
+    # Fills that reach no window's day range need no patient lookup (the costly string hashing). With
+    # overlap="shift" an earlier fill can move a later one, so every fill is kept.
+    reach = np.ones(len(rx), dtype=bool) if overlap == "shift" else _reaches(fill, last, windows, implant)
+    excluded_mask = priced["no_factor"] & reach
+    all_codes = np.full(len(rx), -1, dtype=np.int64)
+    all_codes[reach] = _patient_codes(index, rx["patient_id"][reach])
+    start, end, rate, rows = _intervals(rx, priced["mme"], ~priced["no_factor"] & reach, overlap)
+    code = all_codes[rows]
+    ex_code = all_codes[excluded_mask]
+    ex_start = fill[excluded_mask]
+    ex_end = last[excluded_mask]
+    order = np.lexsort((start, code)) if denominator == "covered" else None
+    frames = []
+    for w in windows:
+        shift = implant if w.origin == "implant" else np.zeros(n)
+        eligible = ~np.isnan(shift)
+        ws = np.where(eligible, shift + w.start, 0).astype(np.int64)
+        we = np.where(eligible, shift + w.end, -1).astype(np.int64)
+        # only fills that reach the window's overall day range can overlap any patient's window
+        lowest = ws[eligible].min() if eligible.any() else 0
+        highest = we[eligible].max() if eligible.any() else -1
+        reach = (start <= highest) & (end >= lowest)
+        near = np.flatnonzero(reach)
+        c = code[near]
+        inside = np.clip(np.minimum(end[near], we[c]) - np.maximum(start[near], ws[c]) + 1, 0, None)
+        total = np.bincount(c, weights=rate[near] * inside, minlength=n)
+        covered = np.zeros(n)
+        if denominator == "covered":
+            sel = order[reach[order]]
+            cs = code[sel]
+            covered = _covered_days(cs, np.maximum(start[sel], ws[cs]), np.minimum(end[sel], we[cs]), n)
+        ex_inside = np.minimum(ex_end, we[ex_code]) >= np.maximum(ex_start, ws[ex_code])
+        n_excluded = np.bincount(ex_code[ex_inside], minlength=n)
+        length = w.end - w.start + 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_day = (
+                total / length if denominator == "calendar" else np.where(covered > 0, total / covered, 0.0)
+            )
+        frame = pd.DataFrame(
+            {
+                "patient_id": ids,
+                "window": w.name,
+                "timepoint": w.timepoint,
+                "start_day": ws,
+                "end_day": we,
+                "n_days": length,
+                "total_mme": total,
+                "days_covered": covered,
+                "mme_per_day": per_day,
+                "n_excluded_fills": n_excluded,
+            }
+        )
+        frames.append(frame[eligible])
+    table = pd.concat(frames, ignore_index=True)
+    if denominator == "calendar":
+        table = table.drop(columns="days_covered")
+    reasons = pd.Series(priced["excluded_reason"], dtype=object).value_counts()
+    excluded = pd.DataFrame({"reason": reasons.index.astype(str), "n": reasons.to_numpy()})
+    name = factors if isinstance(factors, str) else "custom"
+    return WindowMME(table, denominator, name, overlap, excluded)
+
+
+def _reaches(
+    fill: np.ndarray, last: np.ndarray, windows: Sequence[Window], implant: np.ndarray
+) -> np.ndarray:
+    """Fills whose days [fill, last] meet the overall day range of at least one window."""
+    reach = np.zeros(len(fill), dtype=bool)
+    known = implant[~np.isnan(implant)]
+    for w in windows:
+        if w.origin == "implant":
+            if not len(known):
+                continue
+            low, high = known.min() + w.start, known.max() + w.end
+        else:
+            low, high = w.start, w.end
+        reach |= (fill <= high) & (last >= low)
+    return reach
+
+
+def _patient_codes(index: pd.Index, ids: pd.Series) -> np.ndarray:
+    """Position of each row's patient in ``index`` (-1 if absent), looking up each distinct id once."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        local, distinct = ids.cat.codes.to_numpy(), ids.cat.categories
+    else:
+        local, distinct = pd.factorize(ids)
+    position = index.get_indexer(distinct)
+    return np.where(local >= 0, position[np.maximum(local, 0)] if len(position) else -1, -1)
+
+
+def _covered_days(code: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
+    """Days covered by the union of intervals [lo, hi] per patient; rows sorted by (code, start)."""
+    valid = hi >= lo
+    ends = np.where(valid, hi, np.iinfo(np.int64).min)
+    running = pd.Series(ends).groupby(code).cummax().to_numpy()
+    previous = np.empty_like(running)
+    previous[1:] = running[:-1]
+    first = np.ones(len(code), dtype=bool)
+    first[1:] = code[1:] != code[:-1]
+    previous[first] = np.iinfo(np.int64).min
+    new = np.where(valid, np.clip(hi - np.maximum(lo - 1, previous), 0, None), 0)
+    return np.bincount(code, weights=new, minlength=n)
+
+
+@dataclass(frozen=True)
+class ReductionResult:
+    """Systemic opioid reduction from baseline by timepoint.
+
+    ``table`` columns: ``timepoint``, the ``by`` columns, ``n`` (under observation, baseline MME > 0),
+    ``baseline_median``, ``baseline_q1``, ``baseline_q3``, ``followup_median``, ``followup_q1``,
+    ``followup_q3``, ``median_pct_change``, ``n_reduced_50``, ``reduced_50``, ``reduced_50_ci_low``,
+    ``reduced_50_ci_high``, ``n_discontinued``, ``discontinued``, ``discontinued_ci_low``,
+    ``discontinued_ci_high``, ``wilcoxon_p``, ``n_zero_baseline`` (reported apart: percent change is
+    undefined), ``n_zero_baseline_started`` (of them, with MME at follow-up), ``n_not_observed``
+    (implanted but dead, explanted or out of contact by the window's end), ``note``.
+    """
+
+    table: pd.DataFrame
+    pairs: pd.DataFrame = field(repr=False)
+    windows: WindowMME = field(repr=False)
+    conf_level: float = 0.95
+
+    def plot(self, ax: Any = None) -> Any:
+        """Median MME with its IQR band by month since implant (:func:`itoutcomes.plots.mme_trajectory`)."""
+        from itoutcomes import plots
+
+        return plots.mme_trajectory(self, ax=ax)
+
+
+def reduction(
+    cohort: Cohort,
+    *,
+    months: Sequence[float] = (3, 6, 12, 24),
+    by: str | list[str] | None = None,
+    factors: str | pd.DataFrame = "cdc2022",
+    denominator: Literal["calendar", "covered"] = "calendar",
+    overlap: Literal["sum", "shift"] = "sum",
+    conf_level: float = 0.95,
+) -> ReductionResult:
+    """Reduction of systemic MME from the baseline window to each month after implant.
+
+    Among implanted patients still under observation at the window's end (alive, pump in place, last
+    contact on or after it). Patients with zero baseline MME are counted apart, never divided by zero.
+
+    Notes
+    -----
+    ``reduced_50``: follow-up MME <= half of baseline; ``discontinued``: 0 MME in the follow-up window;
+    both with Wilson intervals. ``wilcoxon_p`` compares follow-up with baseline MME (R
+    ``wilcox.test(followup, baseline, paired = TRUE)``).
+
+    Examples
+    --------
+    >>> from itoutcomes import load_cohort
+    >>> result = reduction(load_cohort("data/synthetic"), months=(6,))
+    >>> bool(result.table["median_pct_change"].iloc[0] < 0)
+    True
+    """
+    conf_level = check_conf_level(conf_level, "reduction")
+    by_columns = [by] if isinstance(by, str) else list(by or [])
+    missing = [c for c in by_columns if c not in cohort.patients.columns]
+    if missing:
+        raise ValueError(
+            f"The 'by' parameter of reduction names columns not in the patients table: {', '.join(missing)}."
+        )
+    result = window_mme(cohort, months=months, denominator=denominator, factors=factors, overlap=overlap)
+    t = result.table
+    base = t[t["window"] == "baseline"].set_index("patient_id")["mme_per_day"]
+    p = cohort.patients.set_index("patient_id")
+    rows, pairs = [], []
+    for m in months:
+        w = t[(t["window"] == f"month_{m:g}")].set_index("patient_id")
+        end = w["end_day"].astype(float)
+        death = p.loc[w.index, "death_day"].astype(float)
+        explant = p.loc[w.index, "explant_day"].astype(float)
+        last = p.loc[w.index, "last_contact_day"].astype(float)
+        observed = (death.isna() | (death > end)) & (explant.isna() | (explant > end)) & (last >= end)
+        ids = w.index[observed.to_numpy(bool)]
+        frame = pd.DataFrame(
+            {
+                "patient_id": ids,
+                "timepoint": m,
+                "baseline": base.reindex(ids).to_numpy(),
+                "followup": w.loc[ids, "mme_per_day"].to_numpy(),
+            }
+        )
+        for column in by_columns:
+            frame[column] = p.loc[ids, column].to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame["pct_change"] = np.where(
+                frame["baseline"] > 0,
+                100 * (frame["followup"] - frame["baseline"]) / frame["baseline"],
+                np.nan,
+            )
+        pairs.append(frame)
+        groups = (
+            [((), frame)] if not by_columns else list(frame.groupby(by_columns, observed=True, sort=True))
+        )
+        for key, g in groups:
+            key = key if isinstance(key, tuple) else (key,)
+            row = {"timepoint": m, **dict(zip(by_columns, key, strict=False))}
+            row.update(_reduction_row(g, conf_level))
+            row["n_not_observed"] = (
+                int(len(w) - observed.sum())
+                if not by_columns
+                else int((~observed & _member(p.loc[w.index], by_columns, key)).sum())
+            )
+            rows.append(row)
+    return ReductionResult(pd.DataFrame(rows), pd.concat(pairs, ignore_index=True), result, conf_level)
+
+
+def _member(frame: pd.DataFrame, by: list[str], key: tuple) -> pd.Series:
+    mask = pd.Series(True, index=frame.index)
+    for column, value in zip(by, key, strict=False):
+        mask &= frame[column] == value
+    return mask
+
+
+def _reduction_row(g: pd.DataFrame, conf_level: float) -> dict[str, Any]:
+    nan = float("nan")
+    positive = g[g["baseline"] > 0]
+    zero = g[g["baseline"] <= 0]
+    n = len(positive)
+    out: dict[str, Any] = {"n": n}
+    b = positive["baseline"].to_numpy(float)
+    f = positive["followup"].to_numpy(float)
+    for name, values in (("baseline", b), ("followup", f)):
+        q = np.percentile(values, [50, 25, 75]) if n else [nan] * 3
+        out[f"{name}_median"], out[f"{name}_q1"], out[f"{name}_q3"] = (float(v) for v in q)
+    out["median_pct_change"] = float(np.median(positive["pct_change"])) if n else nan
+    reduced = int((f <= 0.5 * b + 1e-12).sum())
+    stopped = int((f <= 0).sum())
+    for name, count in (("reduced_50", reduced), ("discontinued", stopped)):
+        out[f"n_{name}"] = count
+        if n:
+            ci = proportion_ci(count, n, conf_level=conf_level)
+            out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = ci.estimate, ci.ci_low, ci.ci_high
+        else:
+            out[name] = out[f"{name}_ci_low"] = out[f"{name}_ci_high"] = nan
+    out["wilcoxon_p"] = wilcoxon_signed_rank(f - b)[1] if n else nan
+    out["n_zero_baseline"] = len(zero)
+    out["n_zero_baseline_started"] = int((zero["followup"] > 0).sum())
+    out["note"] = "" if n else "no patient under observation with baseline MME > 0"
+    return out
+
+
+def intrathecal_dose(cohort: Cohort, *, dose_column: str = "pump_dose_mg_day") -> pd.DataFrame:
+    """The pump drug and dose of implanted patients, reported apart from systemic MME.
+
+    Returns one row per pump drug: ``pump_drug``, ``n``, ``n_with_dose``, ``dose_median``, ``dose_q1``,
+    ``dose_q3`` (mg/day; NaN when the cohort has no ``dose_column``). Intrathecal doses are not MME:
+    published oral:intrathecal ratios run from 12:1 to 300:1.
+    """
+    p = cohort.patients[cohort.patients["implant_day"].notna()]
+    dose = p[dose_column].astype(float) if dose_column in p else pd.Series(np.nan, index=p.index)
+    rows = []
+    for drug, group in p.assign(_dose=dose).groupby("pump_drug", observed=True, sort=True):
+        values = group["_dose"].dropna().to_numpy(float)
+        q = np.percentile(values, [50, 25, 75]) if len(values) else [np.nan] * 3
+        rows.append(
+            {
+                "pump_drug": drug,
+                "n": len(group),
+                "n_with_dose": len(values),
+                "dose_median": q[0],
+                "dose_q1": q[1],
+                "dose_q3": q[2],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def with_intrathecal(
+    windows: WindowMME,
+    cohort: Cohort,
+    *,
+    oral_to_intrathecal_ratio: float,
+    drugs: Sequence[str] = ("morphine",),
+    dose_column: str = "pump_dose_mg_day",
+) -> pd.DataFrame:
+    """A labelled sensitivity analysis: systemic MME plus the pump dose converted with a user's ratio.
+
+    Adds ``intrathecal_mme`` (pump dose x ratio, for pump drugs in ``drugs``, in implant-relative windows
+    only), ``total_mme_per_day`` and ``analysis`` = "sensitivity: oral:intrathecal ratio R:1". There is no
+    default ratio: published ratios differ 25-fold.
+    """
+    if isinstance(oral_to_intrathecal_ratio, bool) or not oral_to_intrathecal_ratio > 0:
+        raise ValueError(
+            "The 'oral_to_intrathecal_ratio' of with_intrathecal must be a positive number (e.g. 100)."
+        )
+    p = cohort.patients.set_index("patient_id")
+    if dose_column not in p:
+        raise ValueError(
+            f"with_intrathecal needs the patients column {dose_column!r} (the pump dose in mg/day)."
+        )
+    table = windows.table.copy()
+    drug = p.loc[table["patient_id"], "pump_drug"].astype(object).to_numpy()
+    dose = p.loc[table["patient_id"], dose_column].astype(float).to_numpy()
+    applies = np.isin(drug, list(drugs)) & (table["window"] != "baseline").to_numpy()
+    table["intrathecal_mme"] = np.where(applies, np.nan_to_num(dose) * oral_to_intrathecal_ratio, 0.0)
+    table["total_mme_per_day"] = table["mme_per_day"] + table["intrathecal_mme"]
+    table["analysis"] = f"sensitivity: oral:intrathecal ratio {oral_to_intrathecal_ratio:g}:1"
+    return table
