@@ -280,3 +280,77 @@ def survival_plot(
                 )
         ax.figure.subplots_adjust(bottom=0.18 + 0.04 * len(groups))
     return ax
+
+
+def mme_trajectory(result: Any, ax: Any = None) -> Any:
+    """Median systemic MME/day with its interquartile band by month since implant (baseline at 0)."""
+    ax = _axes(ax)
+    table = result.table[result.table["n"] > 0]
+    by = [c for c in table.columns if c not in _REDUCTION_COLUMNS]
+    groups = [((), table)] if not by else list(table.groupby(by, sort=False, observed=True))
+    for key, t in groups:
+        x = [0, *t["timepoint"].tolist()]
+        first = t.iloc[0]
+        median = [first["baseline_median"], *t["followup_median"].tolist()]
+        q1 = [first["baseline_q1"], *t["followup_q1"].tolist()]
+        q3 = [first["baseline_q3"], *t["followup_q3"].tolist()]
+        label = "All" if not by else ", ".join(map(str, key if isinstance(key, tuple) else (key,)))
+        (line,) = ax.plot(x, median, marker="o", label=label)
+        ax.fill_between(x, q1, q3, alpha=0.15, color=line.get_color())
+    ax.set_xlabel("Months since implant (0 = baseline window)")
+    ax.set_ylabel("Systemic MME/day")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def discontinued_bars(result: Any, ax: Any = None) -> Any:
+    """Share of patients at 0 MME/day at each month, with Wilson intervals."""
+    ax = _axes(ax)
+    table = result.table.dropna(subset=["discontinued"])
+    x = np.arange(len(table))
+    est = table["discontinued"].to_numpy(float)
+    ax.bar(x, est, color="tab:blue")
+    ax.errorbar(
+        x,
+        est,
+        yerr=[
+            est - table["discontinued_ci_low"].to_numpy(float),
+            table["discontinued_ci_high"].to_numpy(float) - est,
+        ],
+        fmt="none",
+        color="black",
+        capsize=3,
+    )
+    ax.set_xticks(x, [f"{t:g} mo" for t in table["timepoint"]])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("Share off systemic opioids")
+    return ax
+
+
+_REDUCTION_COLUMNS = frozenset(
+    {
+        "timepoint",
+        "n",
+        "baseline_median",
+        "baseline_q1",
+        "baseline_q3",
+        "followup_median",
+        "followup_q1",
+        "followup_q3",
+        "median_pct_change",
+        "n_reduced_50",
+        "reduced_50",
+        "reduced_50_ci_low",
+        "reduced_50_ci_high",
+        "n_discontinued",
+        "discontinued",
+        "discontinued_ci_low",
+        "discontinued_ci_high",
+        "wilcoxon_p",
+        "n_zero_baseline",
+        "n_zero_baseline_started",
+        "n_not_observed",
+        "note",
+    }
+)

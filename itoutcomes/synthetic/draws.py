@@ -436,7 +436,7 @@ def draw_prescriptions(
         disc_rate[m] = -math.log1p(-o["discontinued_by_12_months"][g]) / (12 * DAYS_PER_MONTH)
         a, b = o["taper_beta"][g]
         taper[m] = rng.beta(a, b, size=int(m.sum()))
-    baseline = np.where(zero, 0.0, baseline)
+    baseline = np.where(zero, 0.0, np.minimum(baseline, o["baseline_mme_cap"]))
     implanted = base["implanted"]
     implant = np.where(implanted, base["implant_day"], np.inf)
     explant = np.where(np.isnan(follow["explant_day"]), np.inf, follow["explant_day"])

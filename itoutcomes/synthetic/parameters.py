@@ -111,6 +111,7 @@ Drop-out is monotone per visit and twice as likely for poor responders (informat
 OPIOIDS = {
     "zero_share": {"noncancer": 0.10, "cancer": 0.05, "spasticity": 0.70},
     "baseline_mme": {"noncancer": (120.0, 120.0), "cancer": (240.0, 300.0), "spasticity": (40.0, 40.0)},
+    "baseline_mme_cap": 2000.0,
     "discontinued_by_12_months": {"noncancer": 0.45, "cancer": 0.20, "spasticity": 0.30},
     "taper_beta": {"noncancer": (2.2, 7.8), "cancer": (4.0, 6.0), "spasticity": (2.0, 8.0)},
     "second_drug_share": 0.45,
@@ -123,10 +124,11 @@ OPIOIDS = {
     "gap_days": (1, 11),
 }
 """MME/day (CDC 2022 factors). Baseline MME is 0 for a known share, else lognormal with the given mean
-and SD. After implant each patient either discontinues (exponential time, rate set by the share stopped
-by 12 months; supply ends that day) or tapers linearly to a fraction 1 - d of baseline at 12 months,
-d ~ Beta(a, b). Explant restores the baseline dose. Refills come early (1-7 days) or late (1-11 days) with
-shares chosen so that the mean shift is zero: supply over time equals the prescribed dose on average."""
+and SD, capped at 2,000 MME/day. After implant each patient either discontinues (exponential time, rate
+set by the share stopped by 12 months; supply ends that day) or tapers linearly to a fraction 1 - d of
+baseline at 12 months, d ~ Beta(a, b). Explant restores the baseline dose. Refills come early (1-7 days)
+or late (1-11 days) with shares chosen so that the mean shift is zero: supply over time equals the
+prescribed dose on average."""
 
 # (drug, form, unit, strengths, CDC 2022 factor per strength unit per day)
 _PRIMARY = (

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import optimize, special, stats
 
 from itoutcomes.synthetic.draws import _group_of, _piecewise_cumhaz, conversion_linear_predictor
 from itoutcomes.synthetic.parameters import (
@@ -63,6 +63,9 @@ def true_values() -> dict[str, Any]:
     cum = _piecewise_cumhaz(np.array([30.0, 365.0]), **DEATH["noncancer"])
     truth["noncancer_mortality"] = {"day_30": float(-np.expm1(-cum[0])), "day_365": float(-np.expm1(-cum[1]))}
     truth["baseline_mme_mean_nonzero"] = {g: OPIOIDS["baseline_mme"][g][0] for g in GROUPS}
+    truth["opioid_reduction"] = {
+        g: {f"{m:g}": _opioid_reduction_truth(g, m) for m in OPIOID_TRUTH_MONTHS} for g in GROUPS
+    }
     truth["baseline_mme_mean_all"] = {
         g: OPIOIDS["baseline_mme"][g][0] * (1 - OPIOIDS["zero_share"][g]) for g in GROUPS
     }
@@ -138,3 +141,40 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
         return int(value)
     return value
+
+
+OPIOID_TRUTH_MONTHS = (3, 6, 12, 24)
+
+
+def _opioid_reduction_truth(group: str, months: float) -> dict[str, float]:
+    """True reduction in the default month-``months`` window (30 days centred on implant + round(m x 30.44)).
+
+    For a patient with baseline MME > 0 who is under observation, the window average relative to
+    baseline is A = (1/30) sum over window days t < D of (1 - d min(t / 30.4375, 12) / 12), with D the
+    discontinuation day (days after implant: floor of an exponential) and d ~ Beta(a, b). A is linear in
+    d for each D, so P(A <= x) is a sum of Beta tail probabilities: exact, no simulation. Returned:
+    ``discontinued`` (A = 0), ``reduced_50`` (A <= 0.5) and ``median_pct_change`` (100 (median A - 1)).
+    The realised prescriptions add rounding of quantities, refill timing noise (mean zero) and noise in
+    the realised baseline.
+    """
+    rate = -math.log1p(-OPIOIDS["discontinued_by_12_months"][group]) / (12 * DAYS_PER_MONTH)
+    a, b = OPIOIDS["taper_beta"][group]
+    centre = int(np.rint(months * DAYS_PER_MONTH))
+    days = np.arange(centre - 15, centre + 15)
+    g = np.minimum(days / DAYS_PER_MONTH, 12) / 12
+    # D = k with probability exp(-rate k) - exp(-rate (k + 1)); supply covers days t < D
+    ks = np.arange(days[0] + 1, days[-1] + 1)
+    p_k = np.exp(-rate * ks) - np.exp(-rate * (ks + 1))
+    p_stopped = -math.expm1(-rate * days[0])  # D <= first window day: nothing in the window
+    p_after = math.exp(-rate * (days[-1] + 1))  # supply through the whole window
+    n_k = ks - days[0]  # window days with supply when D = k
+    g_k = np.array([g[:n].sum() for n in n_k])
+
+    def cdf(x: float) -> float:
+        # P(A <= x) with A = (n - d G) / 30: d >= (n - 30 x) / G
+        tail = stats.beta.sf(np.clip((n_k - 30 * x) / g_k, 0, None), a, b)
+        full = stats.beta.sf(max((30 - 30 * x) / g.sum(), 0.0), a, b)
+        return float(p_stopped + np.sum(p_k * tail) + p_after * full)
+
+    median = optimize.brentq(lambda x: cdf(x) - 0.5, 0.0, 1.0, xtol=1e-12) if cdf(0.0) < 0.5 else 0.0
+    return {"discontinued": p_stopped, "reduced_50": cdf(0.5), "median_pct_change": 100 * (median - 1)}
