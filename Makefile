@@ -24,7 +24,9 @@ report: $(STAMP)
 	@echo "No reports to render yet: reports/*.qmd arrive with the reports issue."
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) benchmarks/bench_cohort.py
+	$(PY) benchmarks/bench_mme.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
