@@ -10,11 +10,29 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
+from itoutcomes.stats import check_conf_level
+from itoutcomes.survival import (
+    CumulativeIncidenceResult,
+    KaplanMeierResult,
+    cumulative_incidence,
+    kaplan_meier,
+)
 from itoutcomes.vocabulary import COMPLICATION_TYPES
 
-__all__ = ["CENSORED", "COMPLICATION", "DEATH", "EXPLANT", "first_complication"]
+__all__ = [
+    "CENSORED",
+    "COMPLICATION",
+    "DEATH",
+    "EXPLANT",
+    "device_survival",
+    "first_complication",
+    "incidence_by_type",
+    "rates",
+    "recurrent_events",
+]
 
 CENSORED, COMPLICATION, DEATH, EXPLANT = 0, 1, 2, 3
 """Event codes of :func:`first_complication`."""
@@ -55,13 +73,7 @@ def first_complication(
     >>> sorted(data["status"].unique().tolist())
     [0, 1, 2, 3]
     """
-    kinds = tuple(COMPLICATION_TYPES) if types is None else tuple(types)
-    unknown = sorted(set(kinds) - set(COMPLICATION_TYPES))
-    if unknown:
-        raise ValueError(
-            f"The 'types' parameter of first_complication has unknown types {', '.join(unknown)}; "
-            f"known types are {', '.join(COMPLICATION_TYPES)}."
-        )
+    kinds = _types(types, "first_complication")
     bad = sorted(set(competing) - {"death", "explant"})
     if bad:
         raise ValueError(
@@ -96,3 +108,177 @@ def first_complication(
     implanted["status"] = status.astype(np.int64)
     excluded = pd.DataFrame({"reason": ["never implanted"], "n": [int(len(p) - len(implanted))]})
     return implanted.reset_index(drop=True), excluded
+
+
+def _types(types: Sequence[str] | None, function: str) -> tuple[str, ...]:
+    kinds = tuple(COMPLICATION_TYPES) if types is None else tuple(types)
+    unknown = sorted(set(kinds) - set(COMPLICATION_TYPES))
+    if unknown:
+        raise ValueError(
+            f"The 'types' parameter of {function} has unknown types {', '.join(unknown)}; "
+            f"known types are {', '.join(COMPLICATION_TYPES)}."
+        )
+    return kinds
+
+
+def _at_risk_end(patients: pd.DataFrame) -> np.ndarray:
+    """End of device follow-up in days since implant: last contact, or the explant if earlier."""
+    last = patients["last_contact_day"].to_numpy(dtype=float)
+    explant = patients["explant_day"].to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.isnan(explant), last, np.minimum(last, explant)) - patients["implant_day"].to_numpy(
+        float
+    )
+
+
+def recurrent_events(
+    cohort: Cohort, *, types: Sequence[str] | None = None, serious_only: bool = False
+) -> pd.DataFrame:
+    """Every complication of implanted patients, for recurrent-event analysis.
+
+    Returns one row per complication (``event`` 1, ``time`` days since implant) and one row per implanted
+    patient without one (``event`` 0, ``time`` = ``end``); ``end`` is the end of device follow-up (last
+    contact, or explant if earlier), plus ``patient_id``, ``type`` and ``indication``. Use with
+    :func:`itoutcomes.survival.mean_cumulative_function`.
+    """
+    kinds = _types(types, "recurrent_events")
+    p = cohort.patients[cohort.patients["implant_day"].notna()].set_index("patient_id")
+    end = pd.Series(_at_risk_end(p.reset_index()), index=p.index)
+    comp = cohort.complications[cohort.complications["type"].isin(kinds)]
+    if serious_only:
+        comp = comp[comp["serious"].astype(bool)]
+    comp = comp[comp["patient_id"].isin(p.index)]
+    time = comp["day"].to_numpy(float) - p.loc[comp["patient_id"], "implant_day"].to_numpy(float)
+    events = pd.DataFrame(
+        {
+            "patient_id": comp["patient_id"].to_numpy(),
+            "time": time,
+            "event": 1,
+            "end": end.loc[comp["patient_id"]].to_numpy(),
+            "type": comp["type"].astype(str).to_numpy(),
+        }
+    )
+    events = events[events["time"] <= events["end"]]
+    without = p.index.difference(events["patient_id"].unique())
+    quiet = pd.DataFrame(
+        {
+            "patient_id": without,
+            "time": end.loc[without].to_numpy(),
+            "event": 0,
+            "end": end.loc[without].to_numpy(),
+            "type": None,
+        }
+    )
+    out = pd.concat([events, quiet], ignore_index=True)
+    out["indication"] = p.loc[out["patient_id"], "indication"].astype(str).to_numpy()
+    return out.sort_values(["patient_id", "time"], kind="stable").reset_index(drop=True)
+
+
+def rates(
+    cohort: Cohort,
+    *,
+    by: str | None = None,
+    types: Sequence[str] | None = None,
+    serious_only: bool = False,
+    conf_level: float = 0.95,
+) -> pd.DataFrame:
+    """Complication rates per 100 patient-years of device follow-up, with exact Poisson intervals.
+
+    Returns columns: the ``by`` column, ``type``, ``n_events``, ``n_patients``, ``patient_years``,
+    ``rate_per_100py``, ``ci_low``, ``ci_high``. Person-time runs from implant to last contact or explant
+    (365.25 days a year); every complication counts, recurrences included.
+
+    Notes
+    -----
+    Exact (Garwood) limits: chi2(alpha/2; 2k)/2 and chi2(1 - alpha/2; 2k + 2)/2 events, divided by the
+    person-time; equal to R ``poisson.test(k, T)$conf.int``.
+
+    Examples
+    --------
+    >>> from itoutcomes import load_cohort
+    >>> table = rates(load_cohort("data/synthetic"), types=["infection", "catheter"])
+    >>> list(table["type"])
+    ['infection', 'catheter']
+    """
+    conf_level = check_conf_level(conf_level, "rates")
+    kinds = _types(types, "rates")
+    events = recurrent_events(cohort, types=kinds, serious_only=serious_only)
+    person = events.drop_duplicates("patient_id")
+    if by is not None and by not in cohort.patients.columns:
+        raise ValueError(f"The 'by' parameter of rates names a column not in the patients table: {by}.")
+    if by is not None:
+        lookup = cohort.patients.set_index("patient_id")[by]
+        events = events.assign(**{by: lookup.loc[events["patient_id"]].to_numpy()})
+        person = person.assign(**{by: lookup.loc[person["patient_id"]].to_numpy()})
+    alpha = 1 - conf_level
+    rows = []
+    groups = [(None, person)] if by is None else list(person.groupby(by, observed=True, sort=True))
+    for key, people in groups:
+        years = float(people["end"].sum()) / 365.25
+        own = events if by is None else events[events[by] == key]
+        for kind in kinds:
+            k = int(((own["type"] == kind) & (own["event"] == 1)).sum())
+            low = 0.0 if k == 0 else sps.chi2.ppf(alpha / 2, 2 * k) / 2
+            high = sps.chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2
+            row = {} if by is None else {by: key}
+            row.update(
+                {
+                    "type": kind,
+                    "n_events": k,
+                    "n_patients": len(people),
+                    "patient_years": years,
+                    "rate_per_100py": 100 * k / years if years > 0 else np.nan,
+                    "ci_low": 100 * low / years if years > 0 else np.nan,
+                    "ci_high": 100 * high / years if years > 0 else np.nan,
+                }
+            )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def incidence_by_type(
+    cohort: Cohort,
+    *,
+    types: Sequence[str] | None = None,
+    by: str | None = None,
+    times: Sequence[float] = (30, 90, 365, 730, 1825),
+    serious_only: bool = False,
+) -> tuple[pd.DataFrame, dict[str, CumulativeIncidenceResult]]:
+    """Cumulative incidence of the first complication of each type, death and explant competing.
+
+    Returns ``(table, results)``: ``table`` stacks each type's estimates at ``times`` (columns ``type``,
+    then those of :meth:`CumulativeIncidenceResult.at`); ``results`` maps each type with at least one
+    event to its full result (for plots, at-risk tables and Gray's test when ``by`` is given).
+    """
+    kinds = _types(types, "incidence_by_type")
+    frames, results = [], {}
+    for kind in kinds:
+        data, _ = first_complication(cohort, types=[kind], serious_only=serious_only)
+        if not (data["status"] == COMPLICATION).any():
+            continue
+        result = cumulative_incidence(data, duration="time", event="status", cause=COMPLICATION, group=by)
+        results[kind] = result
+        frames.append(result.at(list(times)).assign(type=kind))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(table):
+        table = table[["type", *[c for c in table.columns if c != "type"]]]
+    return table, results
+
+
+def device_survival(cohort: Cohort, *, by: str | None = None) -> KaplanMeierResult:
+    """Revision-free device survival: time from implant to the first surgical complication or explant.
+
+    A complication with ``surgery_required`` or an explant is the event; patients are censored at last
+    contact (or death), so this is the probability of keeping the device without revision surgery among
+    patients who stay alive (use :func:`first_complication` for the competing-risks view).
+    """
+    p = cohort.patients
+    implanted = p[p["implant_day"].notna()].copy()
+    comp = cohort.complications[cohort.complications["surgery_required"].astype(bool)]
+    first = comp.groupby("patient_id")["day"].min().reindex(implanted["patient_id"]).to_numpy(float)
+    explant = implanted["explant_day"].to_numpy(dtype=float, na_value=np.nan)
+    event_day = np.fmin(first, explant)
+    last = implanted["last_contact_day"].to_numpy(float)
+    implant = implanted["implant_day"].to_numpy(float)
+    implanted["time"] = np.where(np.isnan(event_day), last, event_day) - implant
+    implanted["revision"] = (~np.isnan(event_day)).astype(int)
+    return kaplan_meier(implanted, duration="time", event="revision", group=by)

@@ -275,3 +275,33 @@ def test_survival_plot_draws_at_risk_from_the_result(lung):
     assert [t for t in texts if t.isdigit()] == expected
     assert {"female", "male"} <= set(texts)
     assert len(ax.get_legend().get_texts()) == 2
+
+
+# ------------------------------------------------------------------------------------------------
+# Recurrent events
+
+
+def test_mean_cumulative_function_matches_survfit_counting_process():
+    from itoutcomes.survival import mean_cumulative_function
+
+    data = pd.read_csv(REFERENCE / "recurrent.csv")
+    ref = r_reference("reference_complications", "mcf")
+    at = mean_cumulative_function(data, id="patient_id", duration="time", event="event", end="end").at(
+        [30, 90, 365, 730, 1825]
+    )
+    np.testing.assert_allclose(at["estimate"], [ref[f"estimate[{i}]"] for i in range(1, 6)], rtol=1e-9)
+    np.testing.assert_allclose(at["std_error"], [ref[f"std_error[{i}]"] for i in range(1, 6)], rtol=1e-9)
+    z = 1.959963984540054
+    np.testing.assert_allclose(at["ci_high"], at["estimate"] + z * at["std_error"], rtol=1e-12)
+
+
+def test_mean_cumulative_function_by_hand():
+    from itoutcomes.survival import mean_cumulative_function
+
+    # A: events at 1 and 3, followed to 5; B: event at 3, followed to 4; C: none, followed to 2
+    d = pd.DataFrame({"id": ["A", "A", "B", "C"], "t": [1, 3, 3, 2], "e": [1, 1, 1, 0], "end": [5, 5, 4, 2]})
+    table = mean_cumulative_function(d, id="id", duration="t", event="e", end="end").table
+    assert table["time"].tolist() == [1, 3] and table["n_risk"].tolist() == [3, 2]
+    np.testing.assert_allclose(table["estimate"], [1 / 3, 1 / 3 + 2 / 2], rtol=1e-12)
+    with pytest.raises(SurvivalDataError, match="events after the end of observation"):
+        mean_cumulative_function(d.assign(end=[2, 2, 4, 2]), id="id", duration="t", event="e", end="end")

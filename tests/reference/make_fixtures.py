@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from itoutcomes import load_cohort
-from itoutcomes.complications import first_complication
+from itoutcomes.complications import first_complication, recurrent_events
 from itoutcomes.pain import long_scores, pain_pairs
 
 HERE = Path(__file__).resolve().parent
@@ -22,6 +22,7 @@ def fixtures() -> dict[str, object]:
     pairs, _ = pain_pairs(cohort, months=(12,))
     first, _ = first_complication(cohort)
     return {
+        "recurrent.csv": recurrent_events(cohort)[["patient_id", "time", "event", "end", "type"]],
         "cif_synthetic.csv": first[["patient_id", "time", "status", "indication"]].astype(
             {"indication": str}
         ),
