@@ -24,10 +24,12 @@ from itoutcomes.stats import check_choice, check_conf_level
 
 __all__ = [
     "CONF_TYPES",
+    "CoxResult",
     "CumulativeIncidenceResult",
     "KaplanMeierResult",
     "MeanCumulativeFunctionResult",
     "SurvivalDataError",
+    "cox",
     "cumulative_incidence",
     "kaplan_meier",
     "mean_cumulative_function",
@@ -804,3 +806,230 @@ def _mcf_table(
             "ci_high": mcf + z * se,
         }
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Cox proportional hazards
+
+
+@dataclass(frozen=True)
+class CoxResult:
+    """Cox proportional-hazards fit.
+
+    ``table`` columns: ``term``, ``coef``, ``hazard_ratio``, ``std_error``, ``ci_low``, ``ci_high`` (for the
+    hazard ratio), ``p_value`` (Wald). Also the log partial likelihood at 0 and at the estimate, the
+    number of subjects and events, the iterations used and the variance matrix.
+    """
+
+    table: pd.DataFrame
+    formula: str
+    ties: str
+    strata: str | None
+    n: int
+    n_events: int
+    loglik_null: float
+    loglik: float
+    iterations: int
+    variance: np.ndarray = field(repr=False)
+    conf_level: float = 0.95
+
+    def plot(self, ax: Any = None) -> Any:
+        """Forest plot of the hazard ratios (:func:`itoutcomes.plots.forest_plot`)."""
+        from itoutcomes import plots
+
+        return plots.forest_plot(self.table, estimate="hazard_ratio", ax=ax, label="Hazard ratio")
+
+
+def cox(
+    data: pd.DataFrame,
+    *,
+    duration: str,
+    event: str,
+    formula: str,
+    strata: str | None = None,
+    ties: Literal["efron", "breslow"] = "efron",
+    robust: bool = False,
+    conf_level: float = 0.95,
+) -> CoxResult:
+    """Cox proportional-hazards regression by Newton-Raphson on the partial likelihood.
+
+    Parameters
+    ----------
+    formula
+        Right-hand side in patsy syntax, e.g. ``"age + C(indication)"`` (no intercept is fitted).
+    strata
+        Optional column: a separate baseline hazard per stratum.
+    ties
+        ``"efron"`` (default, as R) or ``"breslow"``.
+    robust
+        Not available yet: ``True`` raises, so that no fit silently lacks the sandwich variance.
+
+    Notes
+    -----
+    Covariates are centred before fitting (as R does); iterations stop when the log partial likelihood
+    changes by less than 1e-9 relative, with step halving if it decreases. Standard errors come from the
+    inverse information at the estimate; intervals and p-values are Wald. Equals R
+    ``coxph(Surv(time, status) ~ ..., ties = ties)`` (and ``+ strata(s)``).
+
+    Raises
+    ------
+    SurvivalDataError
+        Bad durations or codes, missing covariates, no events, or a fit that does not converge because a
+        covariate predicts the events perfectly (the estimate is infinite).
+    """
+    from patsy import PatsyError, dmatrix
+
+    conf_level = check_conf_level(conf_level, "cox")
+    ties = check_choice(ties, ("efron", "breslow"), "ties", "cox")
+    if robust:
+        raise NotImplementedError("cox(robust=True): the robust (sandwich) variance is not implemented yet.")
+    if not isinstance(formula, str) or not formula.strip() or "~" in formula:
+        raise ValueError(
+            f"The 'formula' parameter of cox must be a right-hand side such as 'age + C(sex)'. "
+            f"Got {formula!r}."
+        )
+    time, status, groups = _prepare(data, duration, event, strata, "cox")
+    other = ~np.isin(status, (0, 1))
+    if other.any():
+        raise SurvivalDataError(
+            f"cox: {event} has {int(other.sum())} codes other than 0 and 1 "
+            f"({_rows(other, data.index)}); for one cause of several, recode it to 1 and "
+            "the rest to 0 (cause-specific hazards)"
+        )
+    frame = data.copy()
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    try:
+        design = dmatrix(formula, frame, return_type="dataframe", NA_action="raise")
+    except PatsyError as error:
+        if "missing values" in str(error):
+            raise SurvivalDataError(
+                f"cox: the covariates of {formula!r} have missing values; drop or impute those rows first "
+                "(no row is dropped silently)."
+            ) from None
+        raise SurvivalDataError(f"cox could not build the covariates of {formula!r}: {error}") from None
+    # treatment coding with the first level as reference, as R's coxph; the intercept is absorbed in the
+    # baseline hazard
+    design = design.drop(columns=[c for c in design.columns if c == "Intercept"])
+    x = design.to_numpy(float)
+    names = list(design.columns)
+    if status.sum() == 0:
+        raise SurvivalDataError("cox: there are no events; the model cannot be fitted.")
+    stratum = np.zeros(len(time), dtype=np.int64) if groups is None else pd.factorize(groups)[0]
+    order = np.lexsort((-time, stratum))  # within stratum, longest time first
+    xs, ts, ds, ss = x[order], time[order], status[order], stratum[order]
+    centred = xs - xs.mean(axis=0)
+    beta = np.zeros(x.shape[1])
+    loglik, score, info = _cox_partial(centred, ts, ds, ss, beta, ties)
+    loglik_null = loglik
+    iterations = 0
+    for _ in range(30):
+        iterations += 1
+        try:
+            step = np.linalg.solve(info, score)
+        except np.linalg.LinAlgError:
+            raise SurvivalDataError(
+                f"cox: the information matrix of {formula!r} is singular (collinear covariates?)."
+            ) from None
+        new_beta = beta + step
+        new_loglik, new_score, new_info = _cox_partial(centred, ts, ds, ss, new_beta, ties)
+        halvings = 0
+        while new_loglik < loglik and halvings < 30:  # step halving, as R
+            new_beta = (beta + new_beta) / 2
+            new_loglik, new_score, new_info = _cox_partial(centred, ts, ds, ss, new_beta, ties)
+            halvings += 1
+        converged = (
+            abs(new_loglik - loglik) <= 1e-9 * abs(loglik) if loglik else abs(new_loglik - loglik) < 1e-12
+        )
+        beta, loglik, score, info = new_beta, new_loglik, new_score, new_info
+        if converged:
+            break
+    variance = np.linalg.inv(info)
+    # R's check: a Newton step still large after the log-likelihood converged means an infinite estimate
+    remaining = np.abs(score @ variance)
+    infinite = (remaining > 1e-9) & (remaining > math.sqrt(1e-9) * np.abs(beta))
+    if np.any(infinite) or np.any(np.abs(beta) > 25) or not np.all(np.isfinite(beta)):
+        raise SurvivalDataError(
+            f"cox: the fit of {formula!r} diverges (a covariate separates subjects with and without events); "
+            "the hazard ratio is infinite. Merge sparse categories or drop the term."
+        )
+    se = np.sqrt(np.diag(variance))
+    z = sps.norm.ppf(1 - (1 - conf_level) / 2)
+    table = pd.DataFrame(
+        {
+            "term": names,
+            "coef": beta,
+            "hazard_ratio": np.exp(beta),
+            "std_error": se,
+            "ci_low": np.exp(beta - z * se),
+            "ci_high": np.exp(beta + z * se),
+            "p_value": 2 * sps.norm.sf(np.abs(beta / se)),
+        }
+    )
+    return CoxResult(
+        table,
+        formula,
+        ties,
+        strata,
+        len(time),
+        int(status.sum()),
+        float(loglik_null),
+        float(loglik),
+        iterations,
+        variance,
+        conf_level,
+    )
+
+
+def _cox_partial(
+    x: np.ndarray, time: np.ndarray, status: np.ndarray, stratum: np.ndarray, beta: np.ndarray, ties: str
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Log partial likelihood, score and information; rows sorted by stratum, then time descending."""
+    p = x.shape[1]
+    eta = x @ beta
+    risk = np.exp(eta)
+    # risk-set sums: cumulative over the longest times first, restarted in each stratum, taken at the
+    # last row of each tied time (so that everyone with time >= t is included)
+    new_block = np.ones(len(time), dtype=bool)
+    new_block[1:] = (stratum[1:] != stratum[:-1]) | (time[1:] != time[:-1])
+    block = np.cumsum(new_block) - 1
+    n_blocks = block[-1] + 1
+    s0 = _stratum_cumsum(risk, stratum)
+    s1 = _stratum_cumsum(risk[:, None] * x, stratum)
+    s2 = _stratum_cumsum(risk[:, None, None] * x[:, :, None] * x[:, None, :], stratum)
+    last = np.flatnonzero(np.append(new_block[1:], True))  # last row of each block
+    S0, S1, S2 = s0[last], s1[last], s2[last]
+    ev = status == 1
+    d = np.bincount(block[ev], minlength=n_blocks).astype(float)
+    A0 = np.bincount(block[ev], weights=risk[ev], minlength=n_blocks)
+    A1 = np.zeros((n_blocks, p))
+    np.add.at(A1, block[ev], risk[ev, None] * x[ev])
+    A2 = np.zeros((n_blocks, p, p))
+    np.add.at(A2, block[ev], risk[ev, None, None] * x[ev, :, None] * x[ev, None, :])
+    # one term per event: Efron's fraction l/d for the l-th of d tied events (0 for Breslow)
+    eb = block[ev]
+    rank = (
+        np.arange(ev.sum()) - np.searchsorted(eb, eb, side="left") if ties == "efron" else np.zeros(ev.sum())
+    )
+    frac = rank / d[eb] if ties == "efron" else np.zeros(ev.sum())
+    den = S0[eb] - frac * A0[eb]
+    num1 = S1[eb] - frac[:, None] * A1[eb]
+    num2 = S2[eb] - frac[:, None, None] * A2[eb]
+    loglik = float(eta[ev].sum() - np.log(den).sum())
+    mean = num1 / den[:, None]
+    score = x[ev].sum(axis=0) - mean.sum(axis=0)
+    info = (num2 / den[:, None, None]).sum(axis=0) - np.einsum("ki,kj->ij", mean, mean)
+    return loglik, score, info
+
+
+def _stratum_cumsum(values: np.ndarray, stratum: np.ndarray) -> np.ndarray:
+    """Cumulative sums down the rows, restarting where the stratum changes."""
+    total = np.cumsum(values, axis=0)
+    starts = np.flatnonzero(np.append(True, stratum[1:] != stratum[:-1]))
+    if len(starts) == 1:
+        return total
+    before = total[starts[1:] - 1]
+    index = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(stratum))))
+    base = np.concatenate([np.zeros((1, *total.shape[1:])), before])
+    return total - base[index]

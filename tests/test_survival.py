@@ -305,3 +305,58 @@ def test_mean_cumulative_function_by_hand():
     np.testing.assert_allclose(table["estimate"], [1 / 3, 1 / 3 + 2 / 2], rtol=1e-12)
     with pytest.raises(SurvivalDataError, match="events after the end of observation"):
         mean_cumulative_function(d.assign(end=[2, 2, 4, 2]), id="id", duration="t", event="e", end="end")
+
+
+# ------------------------------------------------------------------------------------------------
+# Cox
+
+
+@pytest.mark.parametrize(
+    ("section", "kwargs"),
+    [
+        ("cox_lung_efron", {"formula": "age + sex"}),
+        ("cox_lung_breslow", {"formula": "age + sex", "ties": "breslow"}),
+        ("cox_lung_strata", {"formula": "age", "strata": "sex"}),
+        ("cox_lung_factor", {"formula": "age + C(ph_ecog)"}),
+    ],
+)
+def test_cox_matches_coxph(lung, section, kwargs):
+    from itoutcomes.survival import cox
+
+    data = lung.dropna(subset=["ph_ecog"]) if "ph_ecog" in kwargs["formula"] else lung
+    result = cox(data, duration="time", event="status", **kwargs)
+    # R keeps the formula's order; patsy puts factor terms before numeric ones
+    table = result.table.set_index("term").loc[sorted(result.table["term"], key=lambda t: t.startswith("C("))]
+    np.testing.assert_allclose(table["coef"], _ref_vector(section, "coef"), rtol=1e-7)
+    np.testing.assert_allclose(table["std_error"], _ref_vector(section, "se"), rtol=1e-7)
+    np.testing.assert_allclose(
+        [result.loglik_null, result.loglik], _ref_vector(section, "loglik"), rtol=1e-10
+    )
+    np.testing.assert_allclose(result.table["hazard_ratio"], np.exp(result.table["coef"]), rtol=1e-15)
+
+
+def test_cause_specific_cox_on_the_synthetic_cohort_with_ties():
+    from itoutcomes.survival import cox
+
+    data = pd.read_csv(REFERENCE / "cif_synthetic.csv").assign(
+        complication=lambda d: (d["status"] == 1).astype(int)
+    )
+    result = cox(data, duration="time", event="complication", formula="C(indication)")
+    assert result.table["term"].iloc[0] == "C(indication)[T.crps]"  # cancer is the reference, as in R
+    np.testing.assert_allclose(result.table["coef"], _ref_vector("cox_synthetic", "coef"), rtol=1e-7)
+    np.testing.assert_allclose(result.table["std_error"], _ref_vector("cox_synthetic", "se"), rtol=1e-7)
+    np.testing.assert_allclose(result.loglik, _ref_vector("cox_synthetic", "loglik")[1], rtol=1e-10)
+
+
+def test_cox_bad_input(lung):
+    from itoutcomes.survival import cox
+
+    with pytest.raises(SurvivalDataError, match="missing values; drop or impute"):
+        cox(lung, duration="time", event="status", formula="ph_ecog")
+    with pytest.raises(NotImplementedError, match="robust"):
+        cox(lung, duration="time", event="status", formula="age", robust=True)
+    separated = pd.DataFrame({"t": np.arange(1, 21), "e": [1] * 10 + [0] * 10, "x": [1] * 10 + [0] * 10})
+    with pytest.raises(SurvivalDataError, match="diverges"):
+        cox(separated, duration="t", event="e", formula="x")
+    with pytest.raises(SurvivalDataError, match="codes other than 0 and 1"):
+        cox(lung.assign(status=lung["status"] * 2), duration="time", event="status", formula="age")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from itoutcomes import load_cohort
 from itoutcomes.complications import first_complication, recurrent_events
 from itoutcomes.pain import long_scores, pain_pairs
@@ -22,7 +24,10 @@ def fixtures() -> dict[str, object]:
     pairs, _ = pain_pairs(cohort, months=(12,))
     first, _ = first_complication(cohort)
     return {
-        "recurrent.csv": recurrent_events(cohort)[["patient_id", "time", "event", "end", "type"]],
+        # patients without events have no type: NaN, as the CSV reads back
+        "recurrent.csv": recurrent_events(cohort)[["patient_id", "time", "event", "end", "type"]].fillna(
+            {"type": np.nan}
+        ),
         "cif_synthetic.csv": first[["patient_id", "time", "status", "indication"]].astype(
             {"indication": str}
         ),

@@ -19,7 +19,8 @@ cat(sprintf("meta,survival.version,%s\n", as.character(packageVersion("survival"
 cat(sprintf("meta,cmprsk.version,%s\n", as.character(packageVersion("cmprsk"))), file = con)
 
 # ---- Kaplan-Meier on lung (status 1 = censored, 2 = dead), by sex, both interval types
-lung2 <- data.frame(time = lung$time, status = as.integer(lung$status == 2), sex = lung$sex)
+lung2 <- data.frame(time = lung$time, status = as.integer(lung$status == 2), sex = lung$sex, age = lung$age,
+                    ph_ecog = lung$ph.ecog)
 write.csv(lung2, "lung.csv", row.names = FALSE)
 for (ct in c("log-log", "log", "plain")) {
   fit <- survfit(Surv(time, status) ~ sex, data = lung2, conf.type = ct)
@@ -76,4 +77,18 @@ out("km_synthetic", "estimate", km$surv)
 out("km_synthetic", "std_error", km$std.err)
 out("km_synthetic", "ci_low", km$lower)
 out("km_synthetic", "ci_high", km$upper)
+# ---- Cox proportional hazards
+coxout <- function(tag, fit) {
+  out(tag, "coef", unname(coef(fit)))
+  out(tag, "se", unname(sqrt(diag(vcov(fit)))))
+  out(tag, "loglik", fit$loglik)
+}
+coxout("cox_lung_efron", coxph(Surv(time, status) ~ age + sex, data = lung2))
+coxout("cox_lung_breslow", coxph(Surv(time, status) ~ age + sex, data = lung2, ties = "breslow"))
+coxout("cox_lung_strata", coxph(Surv(time, status) ~ age + strata(sex), data = lung2))
+cc <- lung2[!is.na(lung2$ph_ecog), ]
+coxout("cox_lung_factor", coxph(Surv(time, status) ~ age + factor(ph_ecog), data = cc))
+# cause-specific hazard of the first complication in the bundled cohort (integer days: heavy ties)
+syn$complication <- as.integer(syn$status == 1)
+coxout("cox_synthetic", coxph(Surv(time, complication) ~ factor(indication), data = syn))
 close(con)
