@@ -354,3 +354,28 @@ _REDUCTION_COLUMNS = frozenset(
         "note",
     }
 )
+
+
+def stacked_incidence(results: dict[str, Any], ax: Any = None, *, survival: Any = None) -> Any:
+    """Stacked cumulative incidence of competing events (one ungrouped result per cause), as areas.
+
+    ``results`` maps a label to a :class:`~itoutcomes.survival.CumulativeIncidenceResult` of the same
+    data; with ``survival`` (the all-cause Kaplan-Meier result) the event-free probability tops the stack,
+    so that the areas add up to 1 at every time.
+    """
+    ax = _axes(ax)
+    grid = np.unique(np.concatenate([r.table["time"].to_numpy(float) for r in results.values()]))
+    grid = np.concatenate([[0.0], grid])
+    layers, labels = [], []
+    for label, result in results.items():
+        layers.append(result.at(grid)["estimate"].to_numpy(float))
+        labels.append(label)
+    if survival is not None:
+        layers.append(survival.at(grid)["estimate"].to_numpy(float))
+        labels.append("Event-free")
+    ax.stackplot(grid, *layers, labels=labels, step="post", alpha=0.8)
+    ax.set_ylim(0, 1)
+    ax.set_xlim(left=0)
+    ax.set_ylabel("Probability")
+    ax.legend(loc="upper left", fontsize=8)
+    return ax

@@ -360,3 +360,19 @@ def test_cox_bad_input(lung):
         cox(separated, duration="t", event="e", formula="x")
     with pytest.raises(SurvivalDataError, match="codes other than 0 and 1"):
         cox(lung.assign(status=lung["status"] * 2), duration="time", event="status", formula="age")
+
+
+def test_stacked_incidence_adds_to_one(mgus2):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from itoutcomes import plots
+
+    results = {
+        f"cause {c}": cumulative_incidence(mgus2, duration="etime", event="event", cause=c) for c in (1, 2)
+    }
+    km = kaplan_meier(mgus2.assign(any=(mgus2["event"] > 0).astype(int)), duration="etime", event="any")
+    ax = plots.stacked_incidence(results, survival=km)
+    assert len(ax.collections) == 3
+    top = ax.collections[-1].get_paths()[0].vertices[:, 1].max()
+    assert top == pytest.approx(1.0, abs=1e-12)
