@@ -376,3 +376,39 @@ def test_stacked_incidence_adds_to_one(mgus2):
     assert len(ax.collections) == 3
     top = ax.collections[-1].get_paths()[0].vertices[:, 1].max()
     assert top == pytest.approx(1.0, abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fine-Gray
+
+
+@pytest.mark.parametrize("cause", [1, 2])
+def test_fine_gray_matches_crr_on_mgus2(mgus2, cause):
+    from itoutcomes.survival import fine_gray
+
+    data = mgus2.assign(male=(mgus2["sex"] == "M").astype(int))
+    result = fine_gray(data, duration="etime", event="event", cause=cause, formula="male + age")
+    np.testing.assert_allclose(result.table["coef"], _ref_vector(f"fg_mgus2_cause{cause}", "coef"), rtol=1e-7)
+    np.testing.assert_allclose(
+        result.table["std_error"], _ref_vector(f"fg_mgus2_cause{cause}", "se"), rtol=1e-7
+    )
+
+
+def test_fine_gray_matches_crr_on_the_synthetic_cohort():
+    from itoutcomes.survival import fine_gray
+
+    data = pd.read_csv(REFERENCE / "cif_synthetic.csv")
+    result = fine_gray(data, duration="time", event="status", cause=1, formula="C(indication)")
+    np.testing.assert_allclose(result.table["coef"], _ref_vector("fg_synthetic", "coef"), rtol=1e-7)
+    np.testing.assert_allclose(result.table["std_error"], _ref_vector("fg_synthetic", "se"), rtol=1e-7)
+
+
+def test_fine_gray_with_one_cause_is_cox_breslow(lung):
+    # without competing events the subdistribution hazard is the hazard, and only the variance differs
+    from itoutcomes.survival import cox, fine_gray
+
+    fg = fine_gray(lung, duration="time", event="status", cause=1, formula="age + sex")
+    cx = cox(lung, duration="time", event="status", formula="age + sex", ties="breslow")
+    np.testing.assert_allclose(fg.table["coef"], cx.table["coef"], rtol=1e-8)
+    with pytest.raises(SurvivalDataError, match="cause 3 does not occur"):
+        fine_gray(lung, duration="time", event="status", cause=3, formula="age")

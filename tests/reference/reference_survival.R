@@ -45,7 +45,7 @@ out("km_overall", "median", c(q1$quantile, q1$lower, q1$upper))
 
 # ---- competing risks with heavy ties: mgus2 (months), progression (1) vs death (2)
 m <- data.frame(etime = with(mgus2, ifelse(pstat == 0, futime, ptime)),
-                event = with(mgus2, ifelse(pstat == 0, 2 * death, 1)), sex = mgus2$sex)
+                event = with(mgus2, ifelse(pstat == 0, 2 * death, 1)), sex = mgus2$sex, age = mgus2$age)
 write.csv(m, "mgus2.csv", row.names = FALSE)
 ms <- survfit(Surv(etime, factor(event)) ~ 1, data = m)
 out("aj_mgus2", "time", ms$time)
@@ -91,4 +91,16 @@ coxout("cox_lung_factor", coxph(Surv(time, status) ~ age + factor(ph_ecog), data
 # cause-specific hazard of the first complication in the bundled cohort (integer days: heavy ties)
 syn$complication <- as.integer(syn$status == 1)
 coxout("cox_synthetic", coxph(Surv(time, complication) ~ factor(indication), data = syn))
+# ---- Fine-Gray (iterated to convergence: gtol 1e-12 instead of crr's default 1e-6)
+fgout <- function(tag, fit) {
+  out(tag, "coef", unname(fit$coef))
+  out(tag, "se", unname(sqrt(diag(fit$var))))
+}
+for (cause in 1:2) {
+  fgout(paste0("fg_mgus2_cause", cause),
+        crr(m$etime, m$event, cov1 = cbind(male = as.integer(m$sex == "M"), age = m$age), failcode = cause,
+            gtol = 1e-12, maxiter = 100))
+}
+fgout("fg_synthetic", crr(syn$time, syn$status, cov1 = model.matrix(~ factor(indication), syn)[, -1],
+                          failcode = 1, gtol = 1e-12, maxiter = 100))
 close(con)
