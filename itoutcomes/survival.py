@@ -833,6 +833,38 @@ class CoxResult:
     iterations: int
     variance: np.ndarray = field(repr=False)
     conf_level: float = 0.95
+    _fit: dict | None = field(repr=False, default=None)
+
+    def ph_test(self) -> pd.DataFrame:
+        """Test of proportional hazards for each term and globally, as R's ``cox.zph(fit, transform = "km")``.
+
+        A score test, at the fitted coefficients, of the model extended with x g(t) for each term, where
+        g is the Kaplan-Meier transform of time (1 - S(t-)) centred at its mean over events (survival >=
+        3). Returns ``term`` (each term, then ``GLOBAL``), ``statistic``, ``df``, ``p_value``.
+        """
+        if self._fit is None:
+            raise ValueError("ph_test needs a fit from itoutcomes.survival.cox.")
+        f = self._fit
+        _, _, info, per = _cox_partial(
+            f["x"], f["time"], f["status"], f["stratum"], f["beta"], self.ties, details=True
+        )
+        g = f["g"][per["rows"]]
+        u = (g[:, None] * per["residual"]).sum(axis=0)
+        cross = (g[:, None, None] * per["info"]).sum(axis=0)
+        gg = (g[:, None, None] ** 2 * per["info"]).sum(axis=0)
+        p = len(u)
+        full = np.block([[info, cross], [cross.T, gg]])
+        rows = []
+        for term, columns in f["terms"]:
+            keep = [*range(p), *(p + c for c in columns)]
+            score = np.concatenate([np.zeros(p), u[columns]])
+            statistic = float(score @ np.linalg.solve(full[np.ix_(keep, keep)], score))
+            rows.append({"term": term, "statistic": statistic, "df": len(columns)})
+        score = np.concatenate([np.zeros(p), u])
+        rows.append({"term": "GLOBAL", "statistic": float(score @ np.linalg.solve(full, score)), "df": p})
+        table = pd.DataFrame(rows)
+        table["p_value"] = sps.chi2.sf(table["statistic"], table["df"])
+        return table
 
     def plot(self, ax: Any = None) -> Any:
         """Forest plot of the hazard ratios (:func:`itoutcomes.plots.forest_plot`)."""
@@ -912,6 +944,11 @@ def cox(
         raise SurvivalDataError(f"cox could not build the covariates of {formula!r}: {error}") from None
     # treatment coding with the first level as reference, as R's coxph; the intercept is absorbed in the
     # baseline hazard
+    terms = [
+        (name, list(range(part.start - 1, part.stop - 1)))
+        for name, part in design.design_info.term_name_slices.items()
+        if name != "Intercept"
+    ]
     design = design.drop(columns=[c for c in design.columns if c == "Intercept"])
     x = design.to_numpy(float)
     names = list(design.columns)
@@ -968,6 +1005,12 @@ def cox(
             "p_value": 2 * sps.norm.sf(np.abs(beta / se)),
         }
     )
+    # for ph_test: g(t) = 1 - S(t-) of the all-subject Kaplan-Meier, centred at its mean over events
+    _, inverse = np.unique(ts, return_inverse=True)
+    surv = _km_table(ts, ds, 0.0, "plain")["estimate"].to_numpy(float)
+    g = 1 - np.concatenate([[1.0], surv[:-1]])[inverse]
+    g = g - g[ds == 1].mean()
+    fit = {"x": centred, "time": ts, "status": ds, "stratum": ss, "beta": beta, "g": g, "terms": terms}
     return CoxResult(
         table,
         formula,
@@ -980,12 +1023,19 @@ def cox(
         iterations,
         variance,
         conf_level,
+        fit,
     )
 
 
 def _cox_partial(
-    x: np.ndarray, time: np.ndarray, status: np.ndarray, stratum: np.ndarray, beta: np.ndarray, ties: str
-) -> tuple[float, np.ndarray, np.ndarray]:
+    x: np.ndarray,
+    time: np.ndarray,
+    status: np.ndarray,
+    stratum: np.ndarray,
+    beta: np.ndarray,
+    ties: str,
+    details: bool = False,
+) -> tuple:
     """Log partial likelihood, score and information; rows sorted by stratum, then time descending."""
     p = x.shape[1]
     eta = x @ beta
@@ -1020,7 +1070,15 @@ def _cox_partial(
     loglik = float(eta[ev].sum() - np.log(den).sum())
     mean = num1 / den[:, None]
     score = x[ev].sum(axis=0) - mean.sum(axis=0)
-    info = (num2 / den[:, None, None]).sum(axis=0) - np.einsum("ki,kj->ij", mean, mean)
+    per_event_info = num2 / den[:, None, None] - mean[:, :, None] * mean[:, None, :]
+    info = per_event_info.sum(axis=0)
+    if details:
+        return (
+            loglik,
+            score,
+            info,
+            {"residual": x[ev] - mean, "info": per_event_info, "rows": np.flatnonzero(ev)},
+        )
     return loglik, score, info
 
 

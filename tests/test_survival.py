@@ -333,6 +333,16 @@ def test_cox_matches_coxph(lung, section, kwargs):
         [result.loglik_null, result.loglik], _ref_vector(section, "loglik"), rtol=1e-10
     )
     np.testing.assert_allclose(result.table["hazard_ratio"], np.exp(result.table["coef"]), rtol=1e-15)
+    _check_zph(result.ph_test(), section)
+
+
+def _check_zph(zph: pd.DataFrame, section: str) -> None:
+    """cox.zph lists terms in the formula's order, GLOBAL last; patsy puts factor terms first."""
+    terms = zph[zph["term"] != "GLOBAL"]
+    ordered = pd.concat([terms.sort_values("term", key=lambda t: t.str.startswith("C(")), zph.tail(1)])
+    np.testing.assert_allclose(ordered["statistic"], _ref_vector(section, "zph_chisq"), rtol=1e-7)
+    np.testing.assert_array_equal(ordered["df"], _ref_vector(section, "zph_df"))
+    np.testing.assert_allclose(ordered["p_value"], _ref_vector(section, "zph_p"), rtol=1e-7)
 
 
 def test_cause_specific_cox_on_the_synthetic_cohort_with_ties():
@@ -346,6 +356,7 @@ def test_cause_specific_cox_on_the_synthetic_cohort_with_ties():
     np.testing.assert_allclose(result.table["coef"], _ref_vector("cox_synthetic", "coef"), rtol=1e-7)
     np.testing.assert_allclose(result.table["std_error"], _ref_vector("cox_synthetic", "se"), rtol=1e-7)
     np.testing.assert_allclose(result.loglik, _ref_vector("cox_synthetic", "loglik")[1], rtol=1e-10)
+    _check_zph(result.ph_test(), "cox_synthetic")
 
 
 def test_cox_bad_input(lung):

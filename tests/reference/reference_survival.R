@@ -82,6 +82,10 @@ coxout <- function(tag, fit) {
   out(tag, "coef", unname(coef(fit)))
   out(tag, "se", unname(sqrt(diag(vcov(fit)))))
   out(tag, "loglik", fit$loglik)
+  zph <- cox.zph(fit, transform = "km")$table
+  out(tag, "zph_chisq", unname(zph[, "chisq"]))
+  out(tag, "zph_df", unname(zph[, "df"]))
+  out(tag, "zph_p", unname(zph[, "p"]))
 }
 coxout("cox_lung_efron", coxph(Surv(time, status) ~ age + sex, data = lung2))
 coxout("cox_lung_breslow", coxph(Surv(time, status) ~ age + sex, data = lung2, ties = "breslow"))
