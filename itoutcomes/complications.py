@@ -15,9 +15,12 @@ from scipy import stats as sps
 from itoutcomes.cohort import Cohort
 from itoutcomes.stats import check_conf_level
 from itoutcomes.survival import (
+    CoxResult,
     CumulativeIncidenceResult,
     KaplanMeierResult,
+    cox,
     cumulative_incidence,
+    fine_gray,
     kaplan_meier,
 )
 from itoutcomes.vocabulary import COMPLICATION_TYPES
@@ -27,11 +30,13 @@ __all__ = [
     "COMPLICATION",
     "DEATH",
     "EXPLANT",
+    "cause_specific_cox",
     "device_survival",
     "first_complication",
     "incidence_by_type",
     "rates",
     "recurrent_events",
+    "subdistribution_model",
 ]
 
 CENSORED, COMPLICATION, DEATH, EXPLANT = 0, 1, 2, 3
@@ -282,3 +287,32 @@ def device_survival(cohort: Cohort, *, by: str | None = None) -> KaplanMeierResu
     implanted["time"] = np.where(np.isnan(event_day), last, event_day) - implant
     implanted["revision"] = (~np.isnan(event_day)).astype(int)
     return kaplan_meier(implanted, duration="time", event="revision", group=by)
+
+
+def cause_specific_cox(
+    cohort: Cohort,
+    *,
+    formula: str,
+    types: Sequence[str] | None = None,
+    serious_only: bool = False,
+    strata: str | None = None,
+) -> CoxResult:
+    """Cause-specific Cox model of the first complication (death and explant censor): for aetiology.
+
+    ``formula`` is a right-hand side over patients columns, e.g. ``"age + sex + C(indication)"``; see
+    :func:`itoutcomes.survival.cox` (and its ``ph_test``).
+    """
+    data, _ = first_complication(cohort, types=types, serious_only=serious_only)
+    data = data.assign(complication=(data["status"] == COMPLICATION).astype(int))
+    return cox(data, duration="time", event="complication", formula=formula, strata=strata)
+
+
+def subdistribution_model(
+    cohort: Cohort, *, formula: str, types: Sequence[str] | None = None, serious_only: bool = False
+) -> CoxResult:
+    """Fine-Gray model of the first complication, death and explant competing: for prediction.
+
+    See :func:`itoutcomes.survival.fine_gray`.
+    """
+    data, _ = first_complication(cohort, types=types, serious_only=serious_only)
+    return fine_gray(data, duration="time", event="status", cause=COMPLICATION, formula=formula)

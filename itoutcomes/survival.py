@@ -1165,6 +1165,13 @@ def fine_gray(
         if done:
             break
     bread = np.linalg.inv(parts["info"])
+    remaining = np.abs(parts["score"] @ bread)
+    if np.any((remaining > 1e-9) & (remaining > math.sqrt(1e-9) * np.abs(beta))) or np.any(np.abs(beta) > 25):
+        raise SurvivalDataError(
+            f"fine_gray: the fit of {formula!r} diverges (a covariate separates subjects with and without "
+            "the event); the subdistribution hazard ratio is infinite. Merge sparse categories or drop the "
+            "term."
+        )
     meat = _fg_meat(x, t, kind, g, parts)
     variance = bread @ meat @ bread
     se = np.sqrt(np.diag(variance))

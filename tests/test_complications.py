@@ -12,11 +12,13 @@ from itoutcomes.complications import (
     COMPLICATION,
     DEATH,
     EXPLANT,
+    cause_specific_cox,
     device_survival,
     first_complication,
     incidence_by_type,
     rates,
     recurrent_events,
+    subdistribution_model,
 )
 
 
@@ -94,3 +96,16 @@ def test_incidence_by_type_and_device_survival(bundled):
     assert km.table["estimate"].iloc[-1] < 1
     first_event = km.table.loc[km.table["n_event"] > 0, "time"].iloc[0]
     assert first_event >= 0
+
+
+def test_cohort_models_match_r(bundled):
+    def ref(section, key, n):
+        values = r_reference("reference_survival", section)
+        return [values[f"{key}[{i}]"] for i in range(1, n + 1)]
+
+    csc = cause_specific_cox(bundled, formula="C(indication)")
+    assert csc.table["term"].iloc[0] == "C(indication)[T.crps]"  # the reference level is R's: cancer
+    np.testing.assert_allclose(csc.table["coef"], ref("cox_synthetic", "coef", 5), rtol=1e-7)
+    fg = subdistribution_model(bundled, formula="C(indication)")
+    np.testing.assert_allclose(fg.table["coef"], ref("fg_synthetic", "coef", 5), rtol=1e-7)
+    np.testing.assert_allclose(fg.table["std_error"], ref("fg_synthetic", "se", 5), rtol=1e-7)

@@ -423,3 +423,8 @@ def test_fine_gray_with_one_cause_is_cox_breslow(lung):
     np.testing.assert_allclose(fg.table["coef"], cx.table["coef"], rtol=1e-8)
     with pytest.raises(SurvivalDataError, match="cause 3 does not occur"):
         fine_gray(lung, duration="time", event="status", cause=3, formula="age")
+    separated = pd.DataFrame(
+        {"t": np.arange(1, 31), "s": [1] * 10 + [2] * 10 + [0] * 10, "x": [1] * 10 + [0] * 20}
+    )
+    with pytest.raises(SurvivalDataError, match="diverges"):
+        fine_gray(separated, duration="t", event="s", cause=1, formula="x")
