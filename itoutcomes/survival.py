@@ -123,11 +123,27 @@ def _group_order(groups: np.ndarray | None, data: pd.DataFrame, group: str | Non
     return sorted(pd.unique(groups), key=lambda v: (str(type(v)), v))
 
 
+def _distinct(time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct times and each time's position among them (``np.unique(..., return_inverse=True)``).
+
+    Whole-number times over a modest range (days since implant) are counted instead of sorted: O(n).
+    """
+    if len(time):
+        low, high = time.min(), time.max()
+        span = high - low + 1
+        if span <= max(4 * len(time), 1024) and np.array_equal(time, np.floor(time)):
+            offset = (time - low).astype(np.int64)
+            present = np.bincount(offset, minlength=int(span)) > 0
+            position = np.cumsum(present) - 1
+            return (np.flatnonzero(present) + low).astype(float), position[offset]
+    return np.unique(time, return_inverse=True)
+
+
 def _tabulate(
     time: np.ndarray, event_masks: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Distinct times, number at risk just before each, and per-mask counts at each time."""
-    distinct, inverse = np.unique(time, return_inverse=True)
+    distinct, inverse = _distinct(time)
     total = np.bincount(inverse, minlength=len(distinct))
     n_risk = len(time) - np.concatenate([[0], np.cumsum(total)[:-1]])
     counts = [
@@ -594,7 +610,7 @@ def _gray(
     for i, g in enumerate(order):
         code[groups == g] = i
     kind = np.where(status == 0, 0, np.where(status == cause, 1, 2))
-    distinct, inverse = np.unique(time, return_inverse=True)
+    distinct, inverse = _distinct(time)
     counts = np.zeros((len(distinct), 3, ng))
     np.add.at(counts, (inverse, kind, code), 1.0)
     rs = np.bincount(code, minlength=ng).astype(float)

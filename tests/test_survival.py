@@ -428,3 +428,16 @@ def test_fine_gray_with_one_cause_is_cox_breslow(lung):
     )
     with pytest.raises(SurvivalDataError, match="diverges"):
         fine_gray(separated, duration="t", event="s", cause=1, formula="x")
+
+
+@settings(max_examples=40, deadline=None)
+@given(_times)
+def test_fractional_times_take_the_sorting_path_with_the_same_result(rows):
+    # whole-number times are counted, others sorted: shifting every time by a quarter changes only the times
+    d = _frame(rows)
+    if not (d["s"] == 1).any():
+        return
+    a = cumulative_incidence(d, duration="t", event="s", cause=1).table
+    b = cumulative_incidence(d.assign(t=d["t"] + 0.25), duration="t", event="s", cause=1).table
+    np.testing.assert_allclose(b["time"], a["time"] + 0.25)
+    pd.testing.assert_frame_equal(a.drop(columns="time"), b.drop(columns="time"))
