@@ -911,7 +911,8 @@ def cox(
     ties
         ``"efron"`` (default, as R) or ``"breslow"``.
     robust
-        Not available yet: ``True`` raises, so that no fit silently lacks the sandwich variance.
+        Use the robust (sandwich, infinitesimal-jackknife) variance from the score residuals, as R's
+        ``coxph(..., robust = TRUE)`` without clusters.
 
     Notes
     -----
@@ -930,8 +931,6 @@ def cox(
 
     conf_level = check_conf_level(conf_level, "cox")
     ties = check_choice(ties, ("efron", "breslow"), "ties", "cox")
-    if robust:
-        raise NotImplementedError("cox(robust=True): the robust (sandwich) variance is not implemented yet.")
     if not isinstance(formula, str) or not formula.strip() or "~" in formula:
         raise ValueError(
             f"The 'formula' parameter of cox must be a right-hand side such as 'age + C(sex)'. "
@@ -1008,6 +1007,9 @@ def cox(
             f"cox: the fit of {formula!r} diverges (a covariate separates subjects with and without events); "
             "the hazard ratio is infinite. Merge sparse categories or drop the term."
         )
+    if robust:
+        residuals = _cox_score_residuals(centred, ts, ds, ss, beta, ties)
+        variance = variance @ (residuals.T @ residuals) @ variance
     se = np.sqrt(np.diag(variance))
     z = sps.norm.ppf(1 - (1 - conf_level) / 2)
     table = pd.DataFrame(
@@ -1093,9 +1095,57 @@ def _cox_partial(
             loglik,
             score,
             info,
-            {"residual": x[ev] - mean, "info": per_event_info, "rows": np.flatnonzero(ev)},
+            {
+                "residual": x[ev] - mean,
+                "info": per_event_info,
+                "rows": np.flatnonzero(ev),
+                "den": den,
+                "mean": mean,
+                "frac": frac,
+                "event_block": eb,
+                "block": block,
+                "risk": risk,
+            },
         )
     return loglik, score, info
+
+
+def _cox_score_residuals(
+    x: np.ndarray, time: np.ndarray, status: np.ndarray, stratum: np.ndarray, beta: np.ndarray, ties: str
+) -> np.ndarray:
+    """Score residuals of each subject (rows sorted by stratum, then time descending), Efron or Breslow.
+
+    For subject i: its own event's x_i minus the average Efron mean of its tie group, minus
+    r_i (x_i - mean_e) / den_e over every event e at a time <= t_i in its stratum, each tied event of its
+    own group weighted 1 - fraction_e (the share of i still in the Efron risk set).
+    """
+    _, _, _, per = _cox_partial(x, time, status, stratum, beta, ties, details=True)
+    den, mean, frac, eb, block, risk = (
+        per[k] for k in ("den", "mean", "frac", "event_block", "block", "risk")
+    )
+    n_blocks = block[-1] + 1
+    p = x.shape[1]
+    b0 = np.bincount(eb, weights=1 / den, minlength=n_blocks)
+    b1 = np.zeros((n_blocks, p))
+    np.add.at(b1, eb, mean / den[:, None])
+    f0 = np.bincount(eb, weights=frac / den, minlength=n_blocks)
+    f1 = np.zeros((n_blocks, p))
+    np.add.at(f1, eb, frac[:, None] * mean / den[:, None])
+    m1 = np.zeros((n_blocks, p))
+    np.add.at(m1, eb, mean)
+    d = np.bincount(eb, minlength=n_blocks).astype(float)
+    # blocks at times <= t within a stratum come after it (times descend): reverse cumulative sums
+    block_stratum = np.zeros(n_blocks, dtype=stratum.dtype)
+    block_stratum[block] = stratum
+    c0 = _stratum_cumsum(b0[::-1], block_stratum[::-1])[::-1]
+    c1 = _stratum_cumsum(b1[::-1], block_stratum[::-1])[::-1]
+    residuals = -risk[:, None] * (x * c0[block, None] - c1[block])
+    dead = status == 1
+    own = block[dead]
+    residuals[dead] += (
+        x[dead] - m1[own] / d[own, None] + risk[dead, None] * (x[dead] * f0[own, None] - f1[own])
+    )
+    return residuals
 
 
 def _stratum_cumsum(values: np.ndarray, stratum: np.ndarray) -> np.ndarray:

@@ -364,8 +364,6 @@ def test_cox_bad_input(lung):
 
     with pytest.raises(SurvivalDataError, match="missing values; drop or impute"):
         cox(lung, duration="time", event="status", formula="ph_ecog")
-    with pytest.raises(NotImplementedError, match="robust"):
-        cox(lung, duration="time", event="status", formula="age", robust=True)
     separated = pd.DataFrame({"t": np.arange(1, 21), "e": [1] * 10 + [0] * 10, "x": [1] * 10 + [0] * 10})
     with pytest.raises(SurvivalDataError, match="diverges"):
         cox(separated, duration="t", event="e", formula="x")
@@ -441,3 +439,20 @@ def test_fractional_times_take_the_sorting_path_with_the_same_result(rows):
     b = cumulative_incidence(d.assign(t=d["t"] + 0.25), duration="t", event="s", cause=1).table
     np.testing.assert_allclose(b["time"], a["time"] + 0.25)
     pd.testing.assert_frame_equal(a.drop(columns="time"), b.drop(columns="time"))
+
+
+@pytest.mark.parametrize(
+    ("section", "kwargs"),
+    [
+        ("cox_lung_robust_efron", {"formula": "age + sex"}),
+        ("cox_lung_robust_breslow", {"formula": "age + sex", "ties": "breslow"}),
+        ("cox_lung_robust_strata", {"formula": "age", "strata": "sex"}),
+    ],
+)
+def test_robust_cox_matches_coxph(lung, section, kwargs):
+    from itoutcomes.survival import cox
+
+    result = cox(lung, duration="time", event="status", robust=True, **kwargs)
+    np.testing.assert_allclose(result.table["std_error"], _ref_vector(section, "se"), rtol=1e-7)
+    plain = cox(lung, duration="time", event="status", **kwargs)
+    np.testing.assert_allclose(result.table["coef"], plain.table["coef"], rtol=1e-12)

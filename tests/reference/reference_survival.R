@@ -88,6 +88,12 @@ coxout <- function(tag, fit) {
   out(tag, "zph_p", unname(zph[, "p"]))
 }
 coxout("cox_lung_efron", coxph(Surv(time, status) ~ age + sex, data = lung2))
+for (ties in c("efron", "breslow")) {
+  fit <- coxph(Surv(time, status) ~ age + sex, data = lung2, ties = ties, robust = TRUE)
+  out(paste0("cox_lung_robust_", ties), "se", unname(sqrt(diag(vcov(fit)))))
+}
+fit <- coxph(Surv(time, status) ~ age + strata(sex), data = lung2, robust = TRUE)
+out("cox_lung_robust_strata", "se", unname(sqrt(diag(vcov(fit)))))
 coxout("cox_lung_breslow", coxph(Surv(time, status) ~ age + sex, data = lung2, ties = "breslow"))
 coxout("cox_lung_strata", coxph(Surv(time, status) ~ age + strata(sex), data = lung2))
 cc <- lung2[!is.na(lung2$ph_ecog), ]
