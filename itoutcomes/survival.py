@@ -13,6 +13,7 @@ Every estimator is deterministic (ties are handled exactly, never broken at rand
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ __all__ = [
     "CumulativeIncidenceResult",
     "KaplanMeierResult",
     "MeanCumulativeFunctionResult",
+    "NoEventsWarning",
     "SurvivalDataError",
     "cox",
     "cumulative_incidence",
@@ -42,6 +44,21 @@ _TOL = math.sqrt(np.finfo(float).eps)
 
 class SurvivalDataError(ValueError):
     """Durations, event codes or groups that cannot be analysed, with the rows and the fix."""
+
+
+class NoEventsWarning(UserWarning):
+    """A group has no events (of the cause): its curve is flat and carries no information."""
+
+
+def _warn_no_events(groups: list[Any], counts: list[int], what: str, function: str) -> None:
+    empty = [str(g) for g, c in zip(groups, counts, strict=True) if c == 0]
+    if empty:
+        where = "the data" if empty == ["None"] else f"group {', '.join(empty)}"
+        warnings.warn(
+            f"{function}: {where} has no {what}; its estimate stays at its start value.",
+            NoEventsWarning,
+            stacklevel=3,
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -286,6 +303,9 @@ def kaplan_meier(
         frames.append(frame)
         sizes.append({"group": g, "n": len(t)} if groups is not None else {"n": len(t)})
     table = pd.concat(frames, ignore_index=True)
+    _warn_no_events(
+        [z.get("group") for z in sizes], [int(f["n_event"].sum()) for f in frames], "events", "kaplan_meier"
+    )
     return KaplanMeierResult(table, conf_level, conf_type, groups is not None, pd.DataFrame(sizes))
 
 
@@ -549,6 +569,12 @@ def cumulative_incidence(
         frames.append(frame)
         sizes.append({"group": g, "n": len(time[mask])} if groups is not None else {"n": len(time[mask])})
     table = pd.concat(frames, ignore_index=True)
+    _warn_no_events(
+        [z.get("group") for z in sizes],
+        [int(f["n_event"].sum()) for f in frames],
+        f"events of cause {cause}",
+        "cumulative_incidence",
+    )
     return CumulativeIncidenceResult(
         table,
         int(cause),

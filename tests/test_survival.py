@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 
 from itoutcomes import load_cohort
 from itoutcomes.complications import first_complication
-from itoutcomes.survival import SurvivalDataError, cumulative_incidence, kaplan_meier
+from itoutcomes.survival import NoEventsWarning, SurvivalDataError, cumulative_incidence, kaplan_meier
 
 RTOL = 1e-9
 
@@ -194,8 +196,10 @@ def test_row_order_and_group_labels_do_not_matter(rows, random):
     d["g"] = np.arange(len(d)) % 2
     shuffled = d.sample(frac=1.0, random_state=random.randint(0, 10_000)).reset_index(drop=True)
     relabelled = shuffled.assign(g=shuffled["g"].map({0: "zeta", 1: "alpha"}))
-    a = cumulative_incidence(d, duration="t", event="s", cause=1, group="g")
-    b = cumulative_incidence(relabelled, duration="t", event="s", cause=1, group="g")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoEventsWarning)  # a group without events is fine here
+        a = cumulative_incidence(d, duration="t", event="s", cause=1, group="g")
+        b = cumulative_incidence(relabelled, duration="t", event="s", cause=1, group="g")
     for g_a, g_b in ((0, "zeta"), (1, "alpha")):
         ta = a.table[a.table["group"] == g_a].drop(columns="group").reset_index(drop=True)
         tb = b.table[b.table["group"] == g_b].drop(columns="group").reset_index(drop=True)
@@ -256,11 +260,14 @@ def test_cause_absent_and_km_codes():
 
 def test_group_with_no_events_of_the_cause():
     d = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6], "s": [1, 0, 1, 0, 2, 0], "g": ["a", "a", "a", "b", "b", "b"]})
-    result = cumulative_incidence(d, duration="t", event="s", cause=1, group="g")
+    with pytest.warns(NoEventsWarning, match="cumulative_incidence: group b has no events of cause 1"):
+        result = cumulative_incidence(d, duration="t", event="s", cause=1, group="g")
     b = result.table[result.table["group"] == "b"]
     assert (b["estimate"] == 0).all() and b["ci_low"].isna().all()
     test = result.gray_test()
     assert np.isfinite(test["statistic"].iloc[0])
+    with pytest.warns(NoEventsWarning, match="kaplan_meier: group b has no events"):
+        kaplan_meier(d.assign(e=(d["s"] == 1).astype(int)), duration="t", event="e", group="g")
 
 
 def test_survival_plot_draws_at_risk_from_the_result(lung):
