@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 AGE_TOP_CODE = 90
@@ -164,3 +165,99 @@ def screen_identifiers(
                 )
                 break
     return findings
+
+
+# --------------------------------------------------------------------------------------------------
+# Small-cell suppression of outputs
+
+SMALL_CELL_THRESHOLD = 11
+"""CMS cell-size policy: no count from 1 to 10 may be published (zero may). OHDSI tools default to 5."""
+
+
+def suppress_small_counts(
+    table: pd.DataFrame,
+    *,
+    counts: list[str],
+    totals: dict[str, list[str]] | None = None,
+    threshold: int = SMALL_CELL_THRESHOLD,
+    derived: dict[str, list[str]] | None = None,
+) -> pd.DataFrame:
+    """A copy of ``table`` safe to publish: counts from 1 to ``threshold - 1`` shown as ``"<threshold"``.
+
+    Parameters
+    ----------
+    table
+        A result table with count columns.
+    counts
+        The count columns to screen.
+    totals
+        Additive groups within a row: ``{"n_implanted": ["observed", "died", "missing"]}`` says the parts
+        add up to the total. When one part of a shown total is hidden, the smallest other part is hidden
+        too (complementary suppression), so that no hidden cell can be recovered by subtraction; a small
+        total is hidden with its parts.
+    threshold
+        The smallest count that may be shown (default 11); zero is always shown.
+    derived
+        Columns computed from a count, ``{"n_responders": ["estimate", "ci_low", "ci_high"]}``: they are
+        withheld (empty) whenever the count, or the denominator in ``counts`` of the same row, is hidden,
+        because a percentage gives the count back.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Count columns become text (``"<11"`` for hidden cells); derived columns are emptied where hidden.
+        A ``suppressed`` column lists, per row, what was hidden.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"n": [40, 12], "died": [3, 0], "alive": [37, 12]})
+    >>> safe = suppress_small_counts(t, counts=["n", "died", "alive"], totals={"n": ["died", "alive"]})
+    >>> safe[["n", "died", "alive"]]
+        n died alive
+    0  40  <11   <11
+    1  12    0    12
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or threshold < 1:
+        raise ValueError(
+            f"The 'threshold' parameter of suppress_small_counts must be a positive integer. "
+            f"Got {threshold!r}."
+        )
+    missing = [c for c in counts if c not in table.columns]
+    if missing:
+        raise ValueError(f"suppress_small_counts: count columns {', '.join(missing)} are not in the table.")
+    totals = totals or {}
+    derived = derived or {}
+    values = table[counts].astype(float)
+    hidden = (values >= 1) & (values < threshold)
+    # complementary suppression: a single hidden part next to a shown total could be recovered by
+    # subtraction, so the smallest shown part of that total is hidden too, until nothing changes
+    changed = True
+    while changed:
+        changed = False
+        for total, parts in totals.items():
+            for i in hidden.index:
+                if hidden.at[i, total]:
+                    continue
+                hidden_parts = [p for p in parts if hidden.at[i, p]]
+                shown_parts = [p for p in parts if not hidden.at[i, p]]
+                if len(hidden_parts) == 1 and shown_parts:
+                    hidden.at[i, min(shown_parts, key=lambda p: values.at[i, p])] = True
+                    changed = True
+    out = table.copy().reset_index(drop=True)
+    hidden = hidden.reset_index(drop=True)
+    label = f"<{threshold}"
+    notes = [[] for _ in range(len(out))]
+    for column in counts:
+        shown = out[column].map(lambda v: "" if pd.isna(v) else str(int(v)))
+        out[column] = np.where(hidden[column].to_numpy(), label, shown.to_numpy())
+        for i in np.flatnonzero(hidden[column].to_numpy()):
+            notes[i].append(column)
+    for count, columns in derived.items():
+        withheld = hidden[count].to_numpy() if count in hidden else np.zeros(len(out), dtype=bool)
+        for column in columns:
+            out[column] = out[column].astype(object).where(~withheld, None)
+        for i in np.flatnonzero(withheld):
+            notes[i] += [c for c in columns if c not in notes[i]]
+    out["suppressed"] = ["; ".join(n) for n in notes]
+    return out

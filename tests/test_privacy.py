@@ -1,0 +1,63 @@
+"""Small-cell suppression of output tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import BUNDLED
+from hypothesis import given
+from hypothesis import strategies as st
+
+from itoutcomes import load_cohort
+from itoutcomes.pain import missing_data
+from itoutcomes.privacy import suppress_small_counts
+
+PARTS = ["observed", "died", "explanted", "follow_up_ended", "missing"]
+
+
+def test_small_counts_are_hidden_and_zero_shown():
+    t = pd.DataFrame({"n": [40, 12, 5, 0], "died": [3, 0, 5, 0], "alive": [37, 12, 0, 0]})
+    safe = suppress_small_counts(t, counts=["n", "died", "alive"], totals={"n": ["died", "alive"]})
+    assert safe["n"].tolist() == ["40", "12", "<11", "0"]
+    assert safe["died"].tolist() == ["<11", "0", "<11", "0"]
+    # row 0: died 3 is hidden, so alive (37 = 40 - 3) must be hidden too
+    assert safe["alive"].tolist() == ["<11", "12", "0", "0"]
+    assert safe["suppressed"].tolist() == ["died; alive", "", "n; died", ""]
+
+
+def test_threshold_is_a_parameter_and_derived_columns_are_withheld():
+    t = pd.DataFrame({"n": [50, 50], "n_responders": [6, 30], "estimate": [0.12, 0.6]})
+    safe = suppress_small_counts(
+        t, counts=["n", "n_responders"], threshold=5, derived={"n_responders": ["estimate"]}
+    )
+    assert safe["n_responders"].tolist() == ["6", "30"]
+    safe = suppress_small_counts(t, counts=["n", "n_responders"], derived={"n_responders": ["estimate"]})
+    assert safe["n_responders"].tolist() == ["<11", "30"]
+    assert safe["estimate"].iloc[0] is None and safe["estimate"].iloc[1] == 0.6
+    with pytest.raises(ValueError, match="'threshold' parameter of suppress_small_counts"):
+        suppress_small_counts(t, counts=["n"], threshold=0)
+    with pytest.raises(ValueError, match="count columns n_events are not in the table"):
+        suppress_small_counts(t, counts=["n_events"])
+
+
+def test_missing_data_table_of_the_bundled_cohort():
+    table = missing_data(load_cohort(BUNDLED))
+    safe = suppress_small_counts(table, counts=["n_implanted", *PARTS], totals={"n_implanted": PARTS})
+    _assert_publishable(safe, ["n_implanted", *PARTS], "n_implanted", PARTS)
+
+
+def _assert_publishable(safe: pd.DataFrame, counts: list[str], total: str, parts: list[str]) -> None:
+    for column in counts:
+        for value in safe[column]:
+            assert value == "<11" or value == "0" or int(value) >= 11, (column, value)
+    for _, row in safe.iterrows():
+        hidden = [p for p in parts if row[p] == "<11"]
+        assert len(hidden) != 1 or row[total] == "<11", row.to_dict()
+
+
+@given(st.lists(st.lists(st.integers(0, 40), min_size=3, max_size=3), min_size=1, max_size=6))
+def test_no_hidden_cell_can_be_recovered_by_subtraction(rows):
+    t = pd.DataFrame(rows, columns=["a", "b", "c"])
+    t["n"] = t.sum(axis=1)
+    safe = suppress_small_counts(t, counts=["n", "a", "b", "c"], totals={"n": ["a", "b", "c"]})
+    _assert_publishable(safe, ["n", "a", "b", "c"], "n", ["a", "b", "c"])
