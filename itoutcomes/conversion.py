@@ -220,11 +220,50 @@ class Flow:
         """The count of one step."""
         return int(self.table.loc[self.table["step"] == step, "n"].iloc[0])
 
-    def plot(self, ax: Any = None) -> Any:
-        """Draw the flow diagram (see :func:`itoutcomes.plots.flow_diagram`)."""
+    def suppressed(self, *, threshold: int = 11) -> dict[str, str]:
+        """The counts as publishable text: small counts hidden, with complementary suppression.
+
+        The additive structure of the flow is used (cohort = trialed + implanted without a trial;
+        trialed = successes + failures + unknown results; implanted = the three implant routes = the
+        three follow-up states), so that no hidden count can be recovered by subtraction.
+        """
+        from itoutcomes.privacy import COMPLEMENT_MARK, suppress_small_counts
+
+        steps = list(self.table["step"])
+        wide = pd.DataFrame([dict(zip(steps, self.table["n"], strict=True))])
+        groups = [
+            {"cohort": ["trialed", "implanted_without_trial"]},
+            {"trialed": ["trial_success", "trial_failure", "trial_unknown"]},
+            {"implanted": ["implanted_in_window", "implanted_after_window", "implanted_without_trial"]},
+            {"implanted": ["died", "explanted_alive", "in_follow_up"]},
+        ]
+        hidden: set[str] = set()
+        for _ in range(len(groups) + 1):  # a cell hidden by one group can open another: repeat until stable
+            before = len(hidden)
+            for totals in groups:
+                columns = [*totals, *next(iter(totals.values()))]
+                frame = wide[columns].copy()
+                for step in hidden & set(columns):
+                    frame[step] = 1  # already hidden: make it count as small here too
+                safe = suppress_small_counts(frame, counts=columns, totals=totals, threshold=threshold)
+                hidden |= {c for c in columns if safe[c].iloc[0] in (f"<{threshold}", COMPLEMENT_MARK)}
+            if len(hidden) == before:
+                break
+        counts = wide.iloc[0]
+
+        def text(step: str) -> str:
+            if 1 <= counts[step] < threshold:
+                return f"<{threshold}"
+            return COMPLEMENT_MARK if step in hidden else str(counts[step])
+
+        return {step: text(step) for step in steps}
+
+    def plot(self, ax: Any = None, *, threshold: int | None = None) -> Any:
+        """Draw the flow diagram (:func:`itoutcomes.plots.flow_diagram`); with ``threshold``, suppressed."""
         from itoutcomes import plots
 
-        return plots.flow_diagram(self, ax=ax)
+        shown = self.suppressed(threshold=threshold) if threshold is not None else None
+        return plots.flow_diagram(self, ax=ax, shown=shown)
 
 
 def flow(cohort: Cohort, *, window_days: int = 90) -> Flow:

@@ -46,8 +46,12 @@ def conversion_plot(result: Any, ax: Any = None) -> Any:
     return ax
 
 
-def flow_diagram(flow: Any, ax: Any = None) -> Any:
-    """A STROBE/RECORD flow diagram of the :class:`itoutcomes.conversion.Flow` counts."""
+def flow_diagram(flow: Any, ax: Any = None, *, shown: dict[str, str] | None = None) -> Any:
+    """A STROBE/RECORD flow diagram of the :class:`itoutcomes.conversion.Flow` counts.
+
+    ``shown`` maps steps to the text drawn for their counts (for example after small-cell suppression,
+    see :meth:`itoutcomes.conversion.Flow.suppressed`); by default the counts themselves.
+    """
     ax = _axes(ax, (8.0, 6.0))
     table = flow.table.set_index("step")
     layout = {
@@ -67,10 +71,11 @@ def flow_diagram(flow: Any, ax: Any = None) -> Any:
     }
     for step, (x, y) in layout.items():
         row = table.loc[step]
+        count = shown.get(step, str(row["n"])) if shown else str(row["n"])
         ax.text(
             x,
             y,
-            f"{row['label']}\nn = {row['n']}",
+            f"{row['label']}\nn = {count}",
             ha="center",
             va="center",
             fontsize=8,

@@ -173,6 +173,9 @@ def screen_identifiers(
 SMALL_CELL_THRESHOLD = 11
 """CMS cell-size policy: no count from 1 to 10 may be published (zero may). OHDSI tools default to 5."""
 
+COMPLEMENT_MARK = "—"
+"""Shown for a count hidden only to protect a small one (it may be any size, so "<11" would be false)."""
+
 
 def suppress_small_counts(
     table: pd.DataFrame,
@@ -181,6 +184,7 @@ def suppress_small_counts(
     totals: dict[str, list[str]] | None = None,
     threshold: int = SMALL_CELL_THRESHOLD,
     derived: dict[str, list[str]] | None = None,
+    column_totals: list[str] | None = None,
 ) -> pd.DataFrame:
     """A copy of ``table`` safe to publish: counts from 1 to ``threshold - 1`` shown as ``"<threshold"``.
 
@@ -197,6 +201,10 @@ def suppress_small_counts(
         total is hidden with its parts.
     threshold
         The smallest count that may be shown (default 11); zero is always shown.
+    column_totals
+        Count columns whose rows add up to a total published elsewhere (for example patients by
+        indication adding up to the cohort): a single hidden row is protected by hiding the smallest
+        shown row of that column too.
     derived
         Columns computed from a count, ``{"n_responders": ["estimate", "ci_low", "ci_high"]}``: they are
         withheld (empty) whenever the count, or the denominator in ``counts`` of the same row, is hidden,
@@ -205,7 +213,8 @@ def suppress_small_counts(
     Returns
     -------
     pandas.DataFrame
-        Count columns become text (``"<11"`` for hidden cells); derived columns are emptied where hidden.
+        Count columns become text: ``"<11"`` for small counts, ``"—"`` for counts hidden to protect them
+        (complementary suppression); derived columns are emptied where hidden.
         A ``suppressed`` column lists, per row, what was hidden.
 
     Examples
@@ -215,7 +224,7 @@ def suppress_small_counts(
     >>> safe = suppress_small_counts(t, counts=["n", "died", "alive"], totals={"n": ["died", "alive"]})
     >>> safe[["n", "died", "alive"]]
         n died alive
-    0  40  <11   <11
+    0  40  <11     —
     1  12    0    12
     """
     if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or threshold < 1:
@@ -229,12 +238,19 @@ def suppress_small_counts(
     totals = totals or {}
     derived = derived or {}
     values = table[counts].astype(float)
-    hidden = (values >= 1) & (values < threshold)
+    small = (values >= 1) & (values < threshold)
+    hidden = small.copy()
     # complementary suppression: a single hidden part next to a shown total could be recovered by
     # subtraction, so the smallest shown part of that total is hidden too, until nothing changes
     changed = True
     while changed:
         changed = False
+        for column in column_totals or []:
+            hidden_rows = hidden.index[hidden[column]]
+            shown_rows = [i for i in hidden.index if not hidden.at[i, column] and values.at[i, column] > 0]
+            if len(hidden_rows) == 1 and shown_rows:
+                hidden.at[min(shown_rows, key=lambda i: values.at[i, column]), column] = True
+                changed = True
         for total, parts in totals.items():
             for i in hidden.index:
                 if hidden.at[i, total]:
@@ -246,11 +262,13 @@ def suppress_small_counts(
                     changed = True
     out = table.copy().reset_index(drop=True)
     hidden = hidden.reset_index(drop=True)
+    small = small.reset_index(drop=True)
     label = f"<{threshold}"
     notes = [[] for _ in range(len(out))]
     for column in counts:
         shown = out[column].map(lambda v: "" if pd.isna(v) else str(int(v)))
-        out[column] = np.where(hidden[column].to_numpy(), label, shown.to_numpy())
+        marks = np.where(small[column].to_numpy(), label, COMPLEMENT_MARK)
+        out[column] = np.where(hidden[column].to_numpy(), marks, shown.to_numpy())
         for i in np.flatnonzero(hidden[column].to_numpy()):
             notes[i].append(column)
     for count, columns in derived.items():

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from itoutcomes import load_cohort
 from itoutcomes.pain import missing_data
 from itoutcomes.privacy import suppress_small_counts
+from itoutcomes.synthetic import generate
 
 PARTS = ["observed", "died", "explanted", "follow_up_ended", "missing"]
 
@@ -20,8 +21,8 @@ def test_small_counts_are_hidden_and_zero_shown():
     safe = suppress_small_counts(t, counts=["n", "died", "alive"], totals={"n": ["died", "alive"]})
     assert safe["n"].tolist() == ["40", "12", "<11", "0"]
     assert safe["died"].tolist() == ["<11", "0", "<11", "0"]
-    # row 0: died 3 is hidden, so alive (37 = 40 - 3) must be hidden too
-    assert safe["alive"].tolist() == ["<11", "12", "0", "0"]
+    # row 0: died 3 is hidden, so alive (37 = 40 - 3) is hidden too, marked as a complement
+    assert safe["alive"].tolist() == ["—", "12", "0", "0"]
     assert safe["suppressed"].tolist() == ["died; alive", "", "n; died", ""]
 
 
@@ -49,10 +50,10 @@ def test_missing_data_table_of_the_bundled_cohort():
 def _assert_publishable(safe: pd.DataFrame, counts: list[str], total: str, parts: list[str]) -> None:
     for column in counts:
         for value in safe[column]:
-            assert value == "<11" or value == "0" or int(value) >= 11, (column, value)
+            assert value in ("<11", "—", "0") or int(value) >= 11, (column, value)
     for _, row in safe.iterrows():
-        hidden = [p for p in parts if row[p] == "<11"]
-        assert len(hidden) != 1 or row[total] == "<11", row.to_dict()
+        hidden = [p for p in parts if row[p] in ("<11", "—")]
+        assert len(hidden) != 1 or row[total] in ("<11", "—"), row.to_dict()
 
 
 @given(st.lists(st.lists(st.integers(0, 40), min_size=3, max_size=3), min_size=1, max_size=6))
@@ -61,3 +62,27 @@ def test_no_hidden_cell_can_be_recovered_by_subtraction(rows):
     t["n"] = t.sum(axis=1)
     safe = suppress_small_counts(t, counts=["n", "a", "b", "c"], totals={"n": ["a", "b", "c"]})
     _assert_publishable(safe, ["n", "a", "b", "c"], "n", ["a", "b", "c"])
+
+
+def test_flow_counts_cannot_be_recovered():
+    from itoutcomes.conversion import flow
+
+    f = flow(generate(45, seed=3))
+    shown = f.suppressed()
+    groups = [
+        ("cohort", ["trialed", "implanted_without_trial"]),
+        ("trialed", ["trial_success", "trial_failure", "trial_unknown"]),
+        ("implanted", ["implanted_in_window", "implanted_after_window", "implanted_without_trial"]),
+        ("implanted", ["died", "explanted_alive", "in_follow_up"]),
+    ]
+    for total, parts in groups:
+        hidden = [p for p in parts if shown[p] in ("<11", "—")]
+        assert len(hidden) != 1 or shown[total] in ("<11", "—"), (total, parts, shown)
+    for step, text in shown.items():
+        assert text in ("<11", "—", "0") or int(text) >= 11, (step, text)
+
+
+def test_column_totals_protect_a_single_hidden_row():
+    t = pd.DataFrame({"group": ["a", "b", "c"], "n": [40, 4, 25]})
+    safe = suppress_small_counts(t, counts=["n"], column_totals=["n"])
+    assert safe["n"].tolist() == ["40", "<11", "—"]
