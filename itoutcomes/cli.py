@@ -38,6 +38,19 @@ def _parser() -> argparse.ArgumentParser:
         help="patients column with calendar index dates; converts *_date columns to days",
     )
 
+    report = sub.add_parser("report", help="render the Quarto reports on a cohort (HTML)")
+    report.add_argument("--cohort", default="data/synthetic", help="cohort folder (default data/synthetic)")
+    report.add_argument("--out", default="build/reports", help="output folder (default build/reports)")
+    report.add_argument("--reports", default="reports", help="folder of .qmd reports (default reports)")
+    report.add_argument(
+        "-P",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a report parameter (repeatable)",
+    )
+
     synth = sub.add_parser("synth", help="write a synthetic cohort with known true parameters")
     synth.add_argument("--n", type=int, default=1000, help="number of patients (default 1000)")
     synth.add_argument("--seed", type=int, default=20261122, help="random seed (default 20261122)")
@@ -52,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _validate(args)
     if args.command == "synth":
         return _synth(args)
+    if args.command == "report":
+        return _report(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -85,6 +100,32 @@ def _synth(args: argparse.Namespace) -> int:
         return 2
     out = write_bundle(cohort, args.out, n_patients=args.n, seed=args.seed)
     print(f"Wrote a synthetic cohort of {args.n} patients (seed {args.seed}) to {out}.")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from itoutcomes.reports import ReportError, render_reports
+
+    try:
+        load_cohort(args.cohort)  # a cohort that fails validation stops here, with the full message
+    except CohortError as error:
+        print(error, file=sys.stderr)
+        return 1
+    params: dict[str, object] = {"cohort_path": str(Path(args.cohort).resolve())}
+    for item in args.params:
+        name, sep, value = item.partition("=")
+        if not sep:
+            print(f"itoutcomes report: -P takes NAME=VALUE. Got {item!r}.", file=sys.stderr)
+            return 2
+        params[name] = int(value) if value.lstrip("-").isdigit() else value
+    try:
+        pages = render_reports(args.reports, args.out, params=params)
+    except ReportError as error:
+        print(f"itoutcomes report: {error}", file=sys.stderr)
+        return 1
+    print(f"{len(pages)} report(s) in {Path(args.out).resolve()}")
     return 0
 
 

@@ -1,0 +1,261 @@
+"""Render Quarto reports (``reports/*.qmd``): with ``quarto render`` where the CLI exists, else ourselves.
+
+The package's own renderer executes the document's ``{python}`` cells in a real Jupyter kernel (nbclient)
+and writes one self-contained HTML file per report: figures embedded, a table of contents, no network
+needed to view it. It honours the Quarto cell options ``echo``, ``include``, ``output``, ``fig-cap`` and
+``label``, and the ``parameters`` cell (``#| tags: [parameters]``), whose values ``-P name=value``
+overrides. A failing cell stops rendering with the cell, its first source line and the error.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Cell", "ReportError", "parse_qmd", "render_report", "render_reports"]
+
+_FENCE = re.compile(r"^```\{python[^}]*\}\s*$")
+_OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*)$")
+
+
+class ReportError(RuntimeError):
+    """A report could not be rendered: the cell, its first line and the error."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One block of a Quarto document: markdown, or python code with its ``#|`` options."""
+
+    kind: str
+    source: str
+    options: dict[str, Any] = field(default_factory=dict)
+    line: int = 0
+
+
+def parse_qmd(text: str) -> tuple[dict[str, Any], list[Cell]]:
+    """Split a Quarto document into its YAML front matter and its markdown and code cells.
+
+    Examples
+    --------
+    >>> text = "---\\ntitle: T\\n---\\nHello\\n```{python}\\n#| echo: false\\nx = 1\\n```\\n"
+    >>> meta, cells = parse_qmd(text)
+    >>> meta["title"], [c.kind for c in cells], cells[1].options
+    ('T', ['markdown', 'code'], {'echo': False})
+    """
+    import yaml
+
+    lines = text.splitlines()
+    meta: dict[str, Any] = {}
+    start = 0
+    if lines and lines[0].strip() == "---":
+        end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+        if end is None:
+            raise ReportError("The YAML front matter opened with '---' is never closed.")
+        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
+        start = end + 1
+    cells: list[Cell] = []
+    buffer: list[str] = []
+    i = start
+    while i < len(lines):
+        if _FENCE.match(lines[i].strip()):
+            if "".join(buffer).strip():
+                cells.append(Cell("markdown", "\n".join(buffer).strip("\n")))
+            buffer = []
+            first = i + 1
+            j = first
+            while j < len(lines) and lines[j].strip() != "```":
+                j += 1
+            if j == len(lines):
+                raise ReportError(f"The code cell starting on line {i + 1} is never closed with ```.")
+            body = lines[first:j]
+            options: dict[str, Any] = {}
+            while body and _OPTION.match(body[0]):
+                key, value = _OPTION.match(body[0]).groups()
+                options[key] = yaml.safe_load(value)
+                body = body[1:]
+            cells.append(Cell("code", "\n".join(body), options, line=first + 1))
+            i = j + 1
+            continue
+        buffer.append(lines[i])
+        i += 1
+    if "".join(buffer).strip():
+        cells.append(Cell("markdown", "\n".join(buffer).strip("\n")))
+    return meta, cells
+
+
+def _parameter_cell(cells: list[Cell], params: Mapping[str, Any]) -> list[Cell]:
+    """Cells with an assignment of each parameter inserted after the ``parameters`` cell."""
+    if not params:
+        return cells
+    index = next((k for k, c in enumerate(cells) if "parameters" in (c.options.get("tags") or [])), None)
+    if index is None:
+        raise ReportError("-P was given but the report has no cell tagged 'parameters'.")
+    code = "\n".join(f"{name} = {value!r}" for name, value in params.items())
+    injected = Cell("code", code, {"echo": False, "output": False}, line=cells[index].line)
+    return [*cells[: index + 1], injected, *cells[index + 1 :]]
+
+
+def _execute(cells: list[Cell], cwd: Path, name: str, timeout: int) -> list[list[dict[str, Any]]]:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    code_cells = [c for c in cells if c.kind == "code"]
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(c.source) for c in code_cells]
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    )
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            try:
+                client.execute_cell(cell, index)
+            except CellExecutionError as error:
+                source = code_cells[index]
+                first = source.source.strip().splitlines()[0] if source.source.strip() else ""
+                message = str(error).strip().splitlines()
+                last = next((m for m in reversed(message) if m.strip()), "")
+                raise ReportError(
+                    f"{name}: the cell on line {source.line} ({first!r}) failed: {last}"
+                ) from None
+    return [cell.get("outputs", []) for cell in notebook.cells]
+
+
+def _output_html(outputs: list[dict[str, Any]], options: dict[str, Any]) -> str:
+    parts = []
+    for output in outputs:
+        kind = output.get("output_type")
+        if kind == "stream":
+            parts.append(f"<pre class='stream'>{html.escape(output.get('text', ''))}</pre>")
+        elif kind in ("execute_result", "display_data"):
+            data = output.get("data", {})
+            if "image/png" in data:
+                caption = options.get("fig-cap")
+                image = data["image/png"].replace("\n", "")
+                alt = html.escape(str(caption or "figure"))
+                figure = f"<img src='data:image/png;base64,{image}' alt='{alt}'/>"
+                if caption:
+                    figure += f"<figcaption>{html.escape(str(caption))}</figcaption>"
+                parts.append(f"<figure>{figure}</figure>")
+            elif "text/html" in data:
+                parts.append(f"<div class='output'>{data['text/html']}</div>")
+            elif "text/markdown" in data:
+                import mistune
+
+                parts.append(mistune.html(data["text/markdown"]))
+            elif "text/plain" in data:
+                parts.append(f"<pre class='output'>{html.escape(data['text/plain'])}</pre>")
+    return "\n".join(parts)
+
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
+line-height:1.5;color:#222}
+nav{background:#f5f5f5;padding:.5rem 1rem;border-radius:4px}nav ul{margin:.2rem 0}
+pre{background:#f7f7f7;padding:.6rem;overflow-x:auto}table{border-collapse:collapse;margin:.5rem 0}
+td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}figure{margin:1rem 0}
+img{max-width:100%}figcaption{font-size:.9rem;color:#555}
+"""
+
+
+def _page(meta: dict[str, Any], body: str) -> str:
+    title = html.escape(str(meta.get("title", "Report")))
+    headings = re.findall(r"<h([23]) id=\"([^\"]+)\">(.*?)</h\1>", body)
+    toc = "".join(f"<li><a href='#{anchor}'>{text}</a></li>" for _, anchor, text in headings)
+    nav = f"<nav><strong>Contents</strong><ul>{toc}</ul></nav>" if toc else ""
+    subtitle = f"<p>{html.escape(str(meta['subtitle']))}</p>" if meta.get("subtitle") else ""
+    return (
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>{title}</h1>{subtitle}{nav}\n{body}\n</body></html>\n"
+    )
+
+
+def _markdown(text: str) -> str:
+    import mistune
+
+    rendered = mistune.html(text)
+
+    def anchor(match: re.Match[str]) -> str:
+        level, inner = match.group(1), match.group(2)
+        slug = re.sub(r"[^a-z0-9]+", "-", re.sub(r"<[^>]+>", "", inner).lower()).strip("-")
+        return f'<h{level} id="{slug}">{inner}</h{level}>'
+
+    return re.sub(r"<h([23])>(.*?)</h\1>", anchor, rendered)
+
+
+def render_report(
+    qmd: str | Path, out: str | Path, *, params: Mapping[str, Any] | None = None, timeout: int = 600
+) -> Path:
+    """Execute one ``.qmd`` in a Jupyter kernel and write ``out/<name>.html``; returns its path.
+
+    Cells run with the report's folder as the working directory. Raises :class:`ReportError` naming
+    the failing cell.
+    """
+    qmd = Path(qmd).resolve()
+    meta, cells = parse_qmd(qmd.read_text())
+    cells = _parameter_cell(cells, dict(params or {}))
+    outputs = iter(_execute(cells, qmd.parent, qmd.name, timeout))
+    body = []
+    for cell in cells:
+        if cell.kind == "markdown":
+            body.append(_markdown(cell.source))
+            continue
+        produced = next(outputs)
+        if cell.options.get("include") is False:
+            continue
+        label = cell.options.get("label")
+        block = []
+        if cell.options.get("echo", False):
+            block.append(f"<pre class='code'><code>{html.escape(cell.source)}</code></pre>")
+        if cell.options.get("output", True) is not False:
+            block.append(_output_html(produced, cell.options))
+        anchor = f" id='{html.escape(str(label))}'" if label else ""
+        body.append(f"<section{anchor}>{''.join(block)}</section>")
+    target = Path(out)
+    target.mkdir(parents=True, exist_ok=True)
+    page = target / f"{qmd.stem}.html"
+    page.write_text(_page(meta, "\n".join(body)))
+    return page
+
+
+def render_reports(
+    folder: str | Path,
+    out: str | Path,
+    *,
+    params: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] = print,
+    use_quarto: bool | None = None,
+) -> list[Path]:
+    """Render every ``.qmd`` of ``folder``, index first: with Quarto where installed, else ourselves."""
+    folder = Path(folder)
+    documents = sorted(folder.glob("*.qmd"), key=lambda p: (p.stem != "index", p.stem))
+    quarto = shutil.which("quarto") if use_quarto is not False else None
+    pages = []
+    for qmd in documents:
+        started = time.perf_counter()
+        if quarto:
+            flags = [arg for k, v in (params or {}).items() for arg in ("-P", f"{k}:{v}")]
+            subprocess.run(
+                [quarto, "render", str(qmd), "--output-dir", str(Path(out).resolve()), *flags], check=True
+            )
+            page = Path(out) / f"{qmd.stem}.html"
+        else:
+            page = render_report(qmd, out, params=params)
+        pages.append(page)
+        progress(f"rendered {qmd.name} -> {page} ({time.perf_counter() - started:.1f} s)")
+    return pages
+
+
+def embedded_images(page: str | Path) -> list[bytes]:
+    """The PNG images embedded in a rendered page (for checks)."""
+    text = Path(page).read_text()
+    return [base64.b64decode(m) for m in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)]

@@ -1,0 +1,96 @@
+"""Quarto reports through the package's renderer: parsing, rendering, failures, privacy of the HTML."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+from conftest import BUNDLED, ROOT, write_tables
+
+from itoutcomes import load_cohort
+from itoutcomes.cli import main
+from itoutcomes.conversion import conversion_rate
+from itoutcomes.reports import ReportError, embedded_images, parse_qmd, render_report
+from itoutcomes.synthetic import generate
+
+REPORTS = ROOT / "reports"
+
+
+def test_parse_qmd_options_and_errors():
+    meta, cells = parse_qmd(
+        '---\ntitle: A\n---\n# H\n```{python}\n#| echo: true\n#| fig-cap: "C"\nx = 1\n```\ntext\n'
+    )
+    assert meta == {"title": "A"}
+    assert [c.kind for c in cells] == ["markdown", "code", "markdown"]
+    assert (
+        cells[1].options == {"echo": True, "fig-cap": "C"}
+        and cells[1].source == "x = 1"
+        and cells[1].line == 6
+    )
+    with pytest.raises(ReportError, match="never closed"):
+        parse_qmd("```{python}\nx = 1\n")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    assert main(["report", "--cohort", str(BUNDLED), "--out", str(out), "--reports", str(REPORTS)]) == 0
+    return out
+
+
+def _cells(page: Path) -> list[str]:
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", page.read_text(), re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in cells]
+
+
+def test_every_report_renders_with_figures_and_contents(rendered):
+    for qmd in REPORTS.glob("*.qmd"):
+        page = rendered / f"{qmd.stem}.html"
+        text = page.read_text()
+        assert text.startswith("<!DOCTYPE html>") and "<nav>" in text
+        assert "http://" not in text and "https://" not in text  # self-contained, no network to view
+        assert all(image.startswith(b"\x89PNG") for image in embedded_images(page))
+    assert len(embedded_images(rendered / "index.html")) >= 1
+
+
+def test_report_numbers_equal_the_library(rendered):
+    row = conversion_rate(load_cohort(BUNDLED)).table.iloc[0]
+    cells = _cells(rendered / "index.html")
+    assert str(int(row["n_trialed"])) in cells and str(int(row["n_implanted"])) in cells
+    assert f"{row['estimate']:.3f}" in cells
+
+
+def test_small_cohort_shows_no_small_counts(tmp_path):
+    small = generate(45, seed=3).write(tmp_path / "small")
+    out = tmp_path / "out"
+    assert main(["report", "--cohort", str(small), "--out", str(out), "--reports", str(REPORTS)]) == 0
+    cells = _cells(out / "index.html")
+    assert "<11" in cells
+    integers = [int(c) for c in cells if re.fullmatch(r"\d+", c)]
+    assert not [v for v in integers if 1 <= v <= 10], integers
+
+
+def test_failing_cell_stops_with_the_cell_and_error(tmp_path):
+    qmd = tmp_path / "broken.qmd"
+    qmd.write_text(
+        "---\ntitle: Broken\n---\n```{python}\nx = 1\n```\n\n```{python}\ny = undefined_name + 1\n```\n"
+    )
+    with pytest.raises(
+        ReportError,
+        match=r"broken\.qmd: the cell on line 9 \('y = undefined_name \+ 1'\) failed: .*NameError",
+    ):
+        render_report(qmd, tmp_path / "out")
+    assert not (tmp_path / "out" / "broken.html").exists()
+
+
+def test_invalid_cohort_stops_the_report(tmp_path, tables, capsys):
+    tables["pain"].loc[0, "nrs"] = 14
+    folder = write_tables(tmp_path / "bad", tables)
+    assert (
+        main(["report", "--cohort", str(folder), "--out", str(tmp_path / "out"), "--reports", str(REPORTS)])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "failed validation" in err and "pain.nrs has 1 value outside 0-10" in err
