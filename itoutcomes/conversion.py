@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
-from itoutcomes.stats import PROPORTION_METHODS, check_choice, check_conf_level, proportion_ci
+from itoutcomes.stats import PROPORTION_METHODS, check_choice, check_conf_level, design_matrix, proportion_ci
 from itoutcomes.survival import CumulativeIncidenceResult, cumulative_incidence
 
 __all__ = [
@@ -404,27 +404,9 @@ def predictors(
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
     conf_level = check_conf_level(conf_level, "predictors")
-    if not isinstance(formula, str) or not formula.strip() or "~" in formula:
-        raise ValueError(
-            "The 'formula' parameter of predictors must be the right-hand side of a model formula, "
-            f"such as 'age + C(indication)'. Got {formula!r}."
-        )
     data = trial_dataset(cohort, window_days=window_days)
-    data = data.assign(converted=data["converted"].astype(int))
-    for column in data.columns:
-        if isinstance(data[column].dtype, pd.CategoricalDtype) or str(data[column].dtype) == "boolean":
-            data[column] = data[column].astype(object).where(data[column].notna(), None)
-    from patsy import PatsyError, dmatrices
-
-    try:
-        y, x = dmatrices(f"converted ~ {formula}", data, return_type="dataframe", NA_action="raise")
-    except PatsyError as error:
-        if "missing values" in str(error):
-            raise ValueError(
-                f"predictors: the covariates of {formula!r} have missing values; drop or impute those "
-                "patients before fitting (no row is dropped silently)."
-            ) from None
-        raise ValueError(f"predictors could not build the model {formula!r}: {error}") from None
+    x = design_matrix(data, formula, "predictors")
+    y = data[["converted"]].astype(int)
     n_events = int(y.iloc[:, 0].sum())
     n_terms = x.shape[1] - 1
     limiting = min(n_events, len(y) - n_events)

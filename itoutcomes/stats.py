@@ -304,3 +304,34 @@ def summarize_by(frame: pd.DataFrame, by: list[str]) -> list[tuple[tuple, pd.Dat
     return [
         ((k,) if not isinstance(k, tuple) else k, g) for k, g in frame.groupby(by, observed=True, sort=True)
     ]
+
+
+def design_matrix(
+    data: pd.DataFrame, formula: str, function: str, *, error: type[Exception] = ValueError
+) -> pd.DataFrame:
+    """The design matrix of a right-hand-side formula (with its ``Intercept`` column), built by patsy.
+
+    Categorical and nullable-boolean columns are passed as plain values, so that levels are the observed
+    values in sorted order with the first as reference, as in R. Rows are never dropped: missing
+    covariates raise ``error`` naming the formula, as does any formula patsy cannot build.
+    """
+    from patsy import PatsyError, dmatrix
+
+    if not isinstance(formula, str) or not formula.strip() or "~" in formula:
+        raise ValueError(
+            f"The 'formula' parameter of {function} must be the right-hand side of a model formula, "
+            f"such as 'age + C(indication)'. Got {formula!r}."
+        )
+    frame = data.copy()
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype) or str(frame[column].dtype) == "boolean":
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    try:
+        return dmatrix(formula, frame, return_type="dataframe", NA_action="raise")
+    except PatsyError as problem:
+        if "missing values" in str(problem):
+            raise error(
+                f"{function}: the covariates of {formula!r} have missing values; drop or impute those rows "
+                "first (no row is dropped silently)."
+            ) from None
+        raise error(f"{function} could not build the covariates of {formula!r}: {problem}") from None

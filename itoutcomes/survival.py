@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from itoutcomes.stats import check_choice, check_conf_level
+from itoutcomes.stats import check_choice, check_conf_level, design_matrix
 
 __all__ = [
     "CONF_TYPES",
@@ -174,8 +174,35 @@ def _tabulate(
 # Kaplan-Meier
 
 
+def _curve_groups(table: pd.DataFrame, grouped: bool) -> list[tuple[Any, pd.DataFrame]]:
+    """The table as (group, rows) pairs, one per curve, in the table's order."""
+    if not grouped:
+        return [(None, table)]
+    return [(g, t) for g, t in table.groupby("group", sort=False, observed=True)]
+
+
+class _Curves:
+    """What every curve result shares: one table per group, at-risk numbers, and the plot."""
+
+    table: pd.DataFrame
+    grouped: bool
+
+    def _curves(self) -> list[tuple[Any, pd.DataFrame]]:
+        return _curve_groups(self.table, self.grouped)
+
+    def at_risk(self, times: Any) -> pd.DataFrame:
+        """Numbers at risk at ``times`` (duration >= t) and cumulative events and censorings up to t."""
+        return _at_risk(self._curves(), times, self.grouped)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Curves with CI bands, censor marks and an at-risk table (see :func:`plots.survival_plot`)."""
+        from itoutcomes import plots
+
+        return plots.survival_plot(self, ax=ax, **kwargs)
+
+
 @dataclass(frozen=True)
-class KaplanMeierResult:
+class KaplanMeierResult(_Curves):
     """Kaplan-Meier estimate.
 
     ``table`` columns: ``group`` (only when grouped), ``time`` (each distinct time), ``n_risk``,
@@ -188,11 +215,6 @@ class KaplanMeierResult:
     conf_type: str
     grouped: bool
     n: pd.DataFrame = field(repr=False)
-
-    def _curves(self) -> list[tuple[Any, pd.DataFrame]]:
-        if not self.grouped:
-            return [(None, self.table)]
-        return [(g, t) for g, t in self.table.groupby("group", sort=False, observed=True)]
 
     def median(self) -> pd.DataFrame:
         """Median survival time with its confidence limits, as R's ``quantile.survfit``.
@@ -219,16 +241,6 @@ class KaplanMeierResult:
             self.grouped,
             start={"estimate": 1.0, "std_error": 0.0, "ci_low": 1.0, "ci_high": 1.0},
         )
-
-    def at_risk(self, times: Any) -> pd.DataFrame:
-        """Numbers at risk at ``times`` (duration >= t) and cumulative events and censorings up to t."""
-        return _at_risk(self._curves(), times, self.grouped)
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Curves with CI bands, censor marks and an at-risk table (see :func:`plots.survival_plot`)."""
-        from itoutcomes import plots
-
-        return plots.survival_plot(self, ax=ax, **kwargs)
 
 
 def kaplan_meier(
@@ -433,7 +445,7 @@ def _at_risk(curves: list[tuple[Any, pd.DataFrame]], times: Any, grouped: bool) 
 
 
 @dataclass(frozen=True)
-class CumulativeIncidenceResult:
+class CumulativeIncidenceResult(_Curves):
     """Cumulative incidence of one cause in the presence of competing causes.
 
     ``table`` columns: ``group`` (only when grouped), ``time``, ``n_risk``, ``n_event`` (of this cause),
@@ -448,11 +460,6 @@ class CumulativeIncidenceResult:
     n: pd.DataFrame = field(repr=False)
     _data: tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple] = field(repr=False, default=None)
 
-    def _curves(self) -> list[tuple[Any, pd.DataFrame]]:
-        if not self.grouped:
-            return [(None, self.table)]
-        return [(g, t) for g, t in self.table.groupby("group", sort=False, observed=True)]
-
     def at(self, times: Any) -> pd.DataFrame:
         """The table's row in force at each of ``times``, with ``time`` set to them."""
         return _step_rows(
@@ -461,10 +468,6 @@ class CumulativeIncidenceResult:
             self.grouped,
             start={"estimate": 0.0, "std_error": 0.0, "ci_low": np.nan, "ci_high": np.nan},
         )
-
-    def at_risk(self, times: Any) -> pd.DataFrame:
-        """Numbers at risk at ``times`` and cumulative events of this cause and censorings up to t."""
-        return _at_risk(self._curves(), times, self.grouped)
 
     def gray_test(self, *, rho: float = 0.0) -> pd.DataFrame:
         """Gray's K-sample test that the groups share this cause's cumulative incidence.
@@ -487,12 +490,6 @@ class CumulativeIncidenceResult:
         return pd.DataFrame(
             [{"statistic": statistic, "df": df, "p_value": float(sps.chi2.sf(statistic, df))}]
         )
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Curves with CI bands, censor marks and an at-risk table (see :func:`plots.survival_plot`)."""
-        from itoutcomes import plots
-
-        return plots.survival_plot(self, ax=ax, **kwargs)
 
 
 def cumulative_incidence(
@@ -739,9 +736,7 @@ class MeanCumulativeFunctionResult:
     grouped: bool
 
     def _curves(self) -> list[tuple[Any, pd.DataFrame]]:
-        if not self.grouped:
-            return [(None, self.table)]
-        return [(g, t) for g, t in self.table.groupby("group", sort=False, observed=True)]
+        return _curve_groups(self.table, self.grouped)
 
     def at(self, times: Any) -> pd.DataFrame:
         """The table's row in force at each of ``times``, with ``time`` set to them."""
@@ -953,15 +948,8 @@ def cox(
         Bad durations or codes, missing covariates, no events, or a fit that does not converge because a
         covariate predicts the events perfectly (the estimate is infinite).
     """
-    from patsy import PatsyError, dmatrix
-
     conf_level = check_conf_level(conf_level, "cox")
     ties = check_choice(ties, ("efron", "breslow"), "ties", "cox")
-    if not isinstance(formula, str) or not formula.strip() or "~" in formula:
-        raise ValueError(
-            f"The 'formula' parameter of cox must be a right-hand side such as 'age + C(sex)'. "
-            f"Got {formula!r}."
-        )
     time, status, groups = _prepare(data, duration, event, strata, "cox")
     other = ~np.isin(status, (0, 1))
     if other.any():
@@ -970,19 +958,7 @@ def cox(
             f"({_rows(other, data.index)}); for one cause of several, recode it to 1 and "
             "the rest to 0 (cause-specific hazards)"
         )
-    frame = data.copy()
-    for column in frame.columns:
-        if isinstance(frame[column].dtype, pd.CategoricalDtype):
-            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    try:
-        design = dmatrix(formula, frame, return_type="dataframe", NA_action="raise")
-    except PatsyError as error:
-        if "missing values" in str(error):
-            raise SurvivalDataError(
-                f"cox: the covariates of {formula!r} have missing values; drop or impute those rows first "
-                "(no row is dropped silently)."
-            ) from None
-        raise SurvivalDataError(f"cox could not build the covariates of {formula!r}: {error}") from None
+    design = design_matrix(data, formula, "cox", error=SurvivalDataError)
     # treatment coding with the first level as reference, as R's coxph; the intercept is absorbed in the
     # baseline hazard
     terms = [
@@ -1215,22 +1191,11 @@ def fine_gray(
     including the term for the estimated censoring distribution. Equals ``cmprsk::crr(time, status,
     cov, failcode = cause)`` iterated to convergence.
     """
-    from patsy import PatsyError, dmatrix
-
     conf_level = check_conf_level(conf_level, "fine_gray")
-    if not isinstance(formula, str) or not formula.strip() or "~" in formula:
-        raise ValueError(f"The 'formula' parameter of fine_gray must be a right-hand side. Got {formula!r}.")
     time, status, _ = _prepare(data, duration, event, None, "fine_gray")
     if cause == 0 or cause not in set(status.tolist()):
         raise SurvivalDataError(f"fine_gray: cause {cause} does not occur in {event}.")
-    frame = data.copy()
-    for column in frame.columns:
-        if isinstance(frame[column].dtype, pd.CategoricalDtype):
-            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    try:
-        design = dmatrix(formula, frame, return_type="dataframe", NA_action="raise")
-    except PatsyError as error:
-        raise SurvivalDataError(f"fine_gray could not build the covariates of {formula!r}: {error}") from None
+    design = design_matrix(data, formula, "fine_gray", error=SurvivalDataError)
     design = design.drop(columns=[c for c in design.columns if c == "Intercept"])
     names = list(design.columns)
     order = np.argsort(time, kind="stable")
