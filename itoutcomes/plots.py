@@ -209,12 +209,14 @@ def survival_plot(
     failure: bool | None = None,
     at_risk_table: bool = True,
     ci: bool = True,
+    threshold: int | None = None,
 ) -> Any:
     """Step curves with censor marks, CI bands and the number-at-risk table under the time axis.
 
     ``result`` is a Kaplan-Meier or cumulative-incidence result; the at-risk numbers are the result's own
     ``at_risk(times)`` table, never recomputed here. ``times`` are the at-risk columns (default: six
-    round ticks over follow-up). ``failure=True`` draws 1 - S for a Kaplan-Meier result.
+    round ticks over follow-up). ``failure=True`` draws 1 - S for a Kaplan-Meier result. With
+    ``threshold``, at-risk numbers from 1 to ``threshold - 1`` are drawn as ``"<threshold"``.
     """
     ax = _axes(ax, (7.0, 4.8))
     table = result.table
@@ -274,7 +276,7 @@ def survival_plot(
             )
             for t_, n in zip(counts["time"], counts["n_risk"], strict=True):
                 ax.annotate(
-                    str(n),
+                    (f"<{threshold}" if threshold and 1 <= n < threshold else str(n)),
                     xy=(t_, 0),
                     xycoords=("data", "axes fraction"),
                     xytext=(0, -45 - 14 * row),

@@ -62,14 +62,36 @@ def test_report_numbers_equal_the_library(rendered):
     assert f"{row['estimate']:.3f}" in cells
 
 
+def _count_cells(page: Path) -> list[str]:
+    """The cells of every table column marked as counts (``data-counts``)."""
+    found = []
+    for attributes, body in re.findall(r"<table([^>]*)>(.*?)</table>", page.read_text(), re.S):
+        marked = re.search(r'data-counts="([^"]*)"', attributes)
+        assert marked is not None, "every table in a report must say which columns are counts"
+        counts = set(html.unescape(marked.group(1)).split(",")) - {""}
+        heads = [
+            html.unescape(re.sub(r"<[^>]+>", "", h)).strip()
+            for h in re.findall(r"<th[^>]*>(.*?)</th>", body, re.S)
+        ]
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+            cells = [
+                html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+                for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+            ]
+            found += [c for h, c in zip(heads, cells, strict=False) if h in counts]
+    return found
+
+
 def test_small_cohort_shows_no_small_counts(tmp_path):
     small = generate(45, seed=3).write(tmp_path / "small")
     out = tmp_path / "out"
     assert main(["report", "--cohort", str(small), "--out", str(out), "--reports", str(REPORTS)]) == 0
-    cells = _cells(out / "index.html")
-    assert "<11" in cells
-    integers = [int(c) for c in cells if re.fullmatch(r"\d+", c)]
-    assert not [v for v in integers if 1 <= v <= 10], integers
+    for qmd in REPORTS.glob("*.qmd"):
+        cells = _count_cells(out / f"{qmd.stem}.html")
+        assert cells, qmd.name
+        small_counts = [c for c in cells if re.fullmatch(r"\d+", c) and 1 <= int(c) <= 10]
+        assert not small_counts, (qmd.name, small_counts)
+    assert "<11" in _count_cells(out / "index.html")
 
 
 def test_failing_cell_stops_with_the_cell_and_error(tmp_path):
