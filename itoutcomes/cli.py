@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
         help="patients column with calendar index dates; converts *_date columns to days",
     )
 
+    run = sub.add_parser("run", help="execute analysis plans: CSV tables, PNG/SVG figures, provenance")
+    run.add_argument("plans", nargs="*", help="plan files (default: every analyses/*.yaml)")
+    run.add_argument("--cohort", default="data/synthetic", help="cohort folder (default data/synthetic)")
+    run.add_argument("--out", default="build/results", help="output folder (default build/results)")
+
     report = sub.add_parser("report", help="render the Quarto reports on a cohort (HTML)")
     report.add_argument("--cohort", default="data/synthetic", help="cohort folder (default data/synthetic)")
     report.add_argument("--out", default="build/reports", help="output folder (default build/reports)")
@@ -67,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _synth(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "run":
+        return _run(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -100,6 +107,27 @@ def _synth(args: argparse.Namespace) -> int:
         return 2
     out = write_bundle(cohort, args.out, n_patients=args.n, seed=args.seed)
     print(f"Wrote a synthetic cohort of {args.n} patients (seed {args.seed}) to {out}.")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from itoutcomes.runner import run
+
+    plans = args.plans or sorted(str(p) for p in Path("analyses").glob("*.yaml"))
+    if not plans:
+        print("itoutcomes run: no plans given and none in analyses/.", file=sys.stderr)
+        return 2
+    try:
+        written = run(plans, cohort=args.cohort, out=args.out)
+    except CohortError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as error:
+        print(f"itoutcomes run: {error}", file=sys.stderr)
+        return 2
+    print(f"{len(written)} files from {len(plans)} plan(s) in {Path(args.out).resolve()}")
     return 0
 
 

@@ -6,6 +6,7 @@ Every count passes through :func:`itoutcomes.privacy.suppress_small_counts` befo
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pandas as pd
@@ -45,6 +46,17 @@ def html_table(
     page = safe.astype(object).fillna("").to_html(index=False, escape=True)
     marked = ",".join(html.escape(c) for c in counts)
     return page.replace('class="dataframe"', f'class="dataframe" data-counts="{marked}"', 1)
+
+
+def html_output(output: Any, *, threshold: int = SMALL_CELL_THRESHOLD, digits: int = 3) -> str:
+    """An :class:`itoutcomes.runner.Output` as HTML: the same suppression its CSV gets."""
+    page = html_table(
+        output.table, counts=output.counts, threshold=threshold, digits=digits, **output.suppression
+    )
+    if output.marked:
+        listed = ",".join(html.escape(c) for c in [*output.counts, *output.marked])
+        page = re.sub(r'data-counts="[^"]*"', f'data-counts="{listed}"', page, count=1)
+    return page
 
 
 def _number(value: Any, digits: int) -> str:
