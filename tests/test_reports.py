@@ -6,6 +6,7 @@ import html
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import BUNDLED, ROOT, write_tables
 
@@ -57,7 +58,7 @@ def test_every_report_renders_with_figures_and_contents(rendered):
 
 def test_report_numbers_equal_the_library(rendered):
     row = conversion_rate(load_cohort(BUNDLED)).table.iloc[0]
-    cells = _cells(rendered / "index.html")
+    cells = _cells(rendered / "conversion.html")
     assert str(int(row["n_trialed"])) in cells and str(int(row["n_implanted"])) in cells
     assert f"{row['estimate']:.3f}" in cells
 
@@ -116,3 +117,57 @@ def test_invalid_cohort_stops_the_report(tmp_path, tables, capsys):
     )
     err = capsys.readouterr().err
     assert "failed validation" in err and "pain.nrs has 1 value outside 0-10" in err
+
+
+def _report_tables(page: Path) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """Each table of a report under its <h4> title: (headers, rows of cell texts)."""
+    out = {}
+    text = page.read_text()
+    for title, body in re.findall(r"<h4>(.*?)</h4>\s*<table[^>]*>(.*?)</table>", text, re.S):
+        heads = [
+            html.unescape(re.sub(r"<[^>]+>", "", h)).strip()
+            for h in re.findall(r"<th[^>]*>(.*?)</th>", body, re.S)
+        ]
+        rows = [
+            [
+                html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+                for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+            ]
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+        ]
+        out[html.unescape(title)] = (heads, [r for r in rows if r])
+    return out
+
+
+def test_report_numbers_equal_the_run_csvs(rendered, tmp_path):
+    from itoutcomes.tables import _number
+
+    results = tmp_path / "results"
+    plans = sorted(str(p) for p in (ROOT / "analyses").glob("*.yaml"))
+    assert main(["run", *plans, "--cohort", str(BUNDLED), "--out", str(results)]) == 0
+    pages = {
+        "overview": "index",
+        "conversion": "conversion",
+        "pain": "pain",
+        "opioids": "opioids",
+        "complications": "complications",
+    }
+    compared = 0
+    for plan, page in pages.items():
+        tables = _report_tables(rendered / f"{page}.html")
+        for csv in sorted((results / plan).glob("*.csv")):
+            heads, rows = tables[csv.stem.replace("_", " ")]
+            frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+            assert heads == list(frame.columns), (csv.name, heads)
+            assert len(rows) == len(frame), csv.name
+            for row, (_, record) in zip(rows, frame.iterrows(), strict=True):
+                for shown, value in zip(row, record, strict=True):
+                    try:
+                        number = float(value)
+                    except ValueError:
+                        number = None
+                    if number is not None and not value.lstrip("-").isdigit():
+                        value = _number(number, 3)
+                    assert shown == value, (csv.name, shown, value)
+                    compared += 1
+    assert compared > 500
