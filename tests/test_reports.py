@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -171,3 +172,52 @@ def test_report_numbers_equal_the_run_csvs(rendered, tmp_path):
                     assert shown == value, (csv.name, shown, value)
                     compared += 1
     assert compared > 500
+
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def test_reports_open_in_headless_chromium(rendered):
+    chromium = shutil.which("chromium")
+    if chromium is None:  # .ci/run installs Debian's chromium; only a machine without it skips
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        try:
+            for file in sorted(rendered.glob("*.html")):
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on(
+                    "console",
+                    lambda message, errors=errors: (
+                        errors.append(message.text) if message.type == "error" else None
+                    ),
+                )
+                page.on("pageerror", lambda error, errors=errors: errors.append(str(error)))
+                page.goto(file.as_uri())
+                page.wait_for_load_state("load")
+                images = page.evaluate("document.images.length")
+                loaded = page.evaluate(
+                    "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
+                )
+                assert images == len(embedded_images(file)) and images >= 1, file.name
+                assert loaded, f"{file.name}: a figure did not load"
+                assert errors == [], (file.name, errors)
+                page.close()
+        finally:
+            browser.close()
+
+
+def test_rendering_twice_gives_the_same_tables(rendered, tmp_path):
+    again = render_report(REPORTS / "conversion.qmd", tmp_path, params={"cohort_path": str(BUNDLED)})
+    assert _report_tables(again) == _report_tables(rendered / "conversion.html")
+    assert embedded_images(again) == embedded_images(rendered / "conversion.html")
