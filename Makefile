@@ -25,6 +25,8 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) benchmarks/bench_cohort.py
 	$(PY) benchmarks/bench_mme.py
+	$(PY) benchmarks/bench_survival.py
+	$(PY) benchmarks/bench_reports.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
