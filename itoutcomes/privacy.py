@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -279,3 +280,20 @@ def suppress_small_counts(
             notes[i] += [c for c in columns if c not in notes[i]]
     out["suppressed"] = ["; ".join(n) for n in notes]
     return out
+
+
+def publishable(
+    table: pd.DataFrame, *, counts: list[str], threshold: int = SMALL_CELL_THRESHOLD, **suppression: Any
+) -> pd.DataFrame:
+    """``table`` after :func:`suppress_small_counts`, with a ``withheld`` note where anything was hidden.
+
+    The note names, for each row, the columns hidden or withheld, so that a reader knows an empty cell is
+    protection, not a missing value. Tables with nothing hidden keep their columns unchanged.
+    """
+    safe = suppress_small_counts(
+        table.reset_index(drop=True), counts=counts, threshold=threshold, **suppression
+    )
+    notes = safe.pop("suppressed")
+    if (notes != "").any():
+        safe["withheld"] = notes.map(lambda n: f"small cells: {n}" if n else "")
+    return safe

@@ -23,9 +23,9 @@ from typing import Any
 import pandas as pd
 
 from itoutcomes.cohort import Cohort, load_cohort
-from itoutcomes.privacy import suppress_small_counts
+from itoutcomes.privacy import publishable
 
-__all__ = ["Output", "load_plan", "run", "run_plan"]
+__all__ = ["Output", "load_plan", "run", "run_plan", "standardized_difference"]
 
 ANALYSES = ("overview", "conversion", "pain", "opioids", "complications")
 _DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "patsy")
@@ -44,10 +44,7 @@ class Output:
 
     def publishable(self, threshold: int) -> pd.DataFrame:
         """The table after small-cell suppression."""
-        safe = suppress_small_counts(
-            self.table.reset_index(drop=True), counts=self.counts, threshold=threshold, **self.suppression
-        )
-        return safe.drop(columns="suppressed")
+        return publishable(self.table, counts=self.counts, threshold=threshold, **self.suppression)
 
 
 def load_plan(path: str | Path) -> dict[str, Any]:
@@ -72,23 +69,53 @@ def _overview(cohort: Cohort, plan: dict[str, Any]) -> tuple[list[Output], dict[
     from itoutcomes.conversion import flow
 
     f = flow(cohort, window_days=plan.get("conversion_window_days", 90))
+    patients = cohort.patients
+    female = (patients["sex"] == "female").to_numpy()
+    age = patients["age"].to_numpy(float)
+    trialed = (patients["trial_type"] != "none").to_numpy()
     rows = []
-    for indication, group in cohort.patients.groupby("indication", observed=True):
+    for indication in patients["indication"].cat.categories:
+        member = (patients["indication"] == indication).to_numpy()
+        if not member.any():
+            continue
         rows.append(
             {
                 "indication": indication,
-                "n": len(group),
-                "female": int((group["sex"] == "female").sum()),
-                "age_mean": float(group["age"].mean()),
-                "age_sd": float(group["age"].std()),
-                "trialed": int((group["trial_type"] != "none").sum()),
+                "n": int(member.sum()),
+                "female": int(female[member].sum()),
+                "trialed": int(trialed[member].sum()),
+                "age_mean": float(age[member].mean()),
+                "age_sd": float(age[member].std(ddof=1)) if member.sum() > 1 else None,
+                "age_smd": standardized_difference(age[member], age[~member]),
+                "female_smd": standardized_difference(female[member], female[~member], binary=True),
             }
         )
     baseline = Output(
         "baseline_by_indication",
         pd.DataFrame(rows),
         ["n", "female", "trialed"],
-        {"derived": {"n": ["age_mean", "age_sd"]}, "column_totals": ["n", "female", "trialed"]},
+        {
+            "derived": {"n": ["age_mean", "age_sd", "age_smd", "female_smd"]},
+            "column_totals": ["n", "female", "trialed"],
+        },
+    )
+    implanted = patients[patients["implant_day"].notna()]
+    years = (implanted["last_contact_day"] - implanted["implant_day"]).to_numpy(float) / 365.25
+    follow_up = Output(
+        "follow_up",
+        pd.DataFrame(
+            [
+                {
+                    "implanted": len(implanted),
+                    "died": int(implanted["death_day"].notna().sum()),
+                    "explanted": int(implanted["explant_day"].notna().sum()),
+                    "median_years": float(pd.Series(years).median()) if len(years) else None,
+                    "patient_years": float(years.sum()),
+                }
+            ]
+        ),
+        ["implanted", "died", "explanted"],
+        {"derived": {"implanted": ["median_years", "patient_years"]}},
     )
     shown = f.suppressed(threshold=plan["threshold"])
     flow_table = Output(
@@ -99,7 +126,31 @@ def _overview(cohort: Cohort, plan: dict[str, Any]) -> tuple[list[Output], dict[
         [],
         marked=["n"],
     )
-    return [flow_table, baseline], {"flow": lambda: f.plot(threshold=plan["threshold"])}
+    return [flow_table, baseline, follow_up], {"flow": lambda: f.plot(threshold=plan["threshold"])}
+
+
+def standardized_difference(a: Any, b: Any, *, binary: bool = False) -> float | None:
+    """Standardized mean difference of ``a`` against ``b``: (mean a - mean b) / sqrt((var a + var b) / 2).
+
+    For a binary variable the variances are p (1 - p). None when either side is empty or both are constant.
+    """
+    import numpy as np
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) == 0 or len(b) == 0:
+        return None
+    if binary:
+        var_a, var_b = a.mean() * (1 - a.mean()), b.mean() * (1 - b.mean())
+    else:
+        var_a = a.var(ddof=1) if len(a) > 1 else 0.0
+        var_b = b.var(ddof=1) if len(b) > 1 else 0.0
+    pooled = ((var_a + var_b) / 2) ** 0.5
+    return float((a.mean() - b.mean()) / pooled) if pooled > 0 else None
+
+
+def _at_risk_output(name: str, result: Any, times: list[float]) -> Output:
+    """The numbers drawn under a curve, as a table with the same suppression."""
+    return Output(name, result.at_risk(times), ["n_risk", "n_event", "n_censor"])
 
 
 def _conversion(cohort: Cohort, plan: dict[str, Any]) -> tuple[list[Output], dict[str, Callable[[], Any]]]:
@@ -149,6 +200,7 @@ def _conversion(cohort: Cohort, plan: dict[str, Any]) -> tuple[list[Output], dic
     figures["implant_incidence"] = lambda: incidence.plot(
         times=[0, 30, 60, 90, 180], threshold=plan["threshold"]
     )
+    outputs.append(_at_risk_output("implant_incidence_at_risk", incidence, [0, 30, 60, 90, 180]))
     return outputs, figures
 
 
@@ -305,6 +357,8 @@ def _complications(cohort: Cohort, plan: dict[str, Any]) -> tuple[list[Output], 
             outputs.append(Output(name, pd.DataFrame({"note": [str(problem)]}), []))
     times = [0, *plan["times"]]
     device = device_survival(cohort)
+    outputs.append(_at_risk_output("incidence_at_risk", result, times))
+    outputs.append(_at_risk_output("device_survival_at_risk", device, times))
     return outputs, {
         "incidence": lambda: result.plot(times=times, threshold=plan["threshold"]),
         "device_survival": lambda: device.plot(times=times, threshold=plan["threshold"]),

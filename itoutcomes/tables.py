@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from itoutcomes.privacy import SMALL_CELL_THRESHOLD, suppress_small_counts
+from itoutcomes.privacy import SMALL_CELL_THRESHOLD, publishable
 
 
 def html_table(
@@ -36,12 +36,9 @@ def html_table(
     >>> "&lt;11" in html_table(t, counts=["n"], derived={"n": ["share"]})
     True
     """
-    safe = suppress_small_counts(
-        table.reset_index(drop=True), counts=counts, threshold=threshold, **suppression
-    )
-    safe = safe.drop(columns="suppressed")
+    safe = publishable(table, counts=counts, threshold=threshold, **suppression)
     for column in safe.columns:
-        if column not in counts and pd.api.types.is_float_dtype(table[column]):
+        if column in table and column not in counts and pd.api.types.is_float_dtype(table[column]):
             safe[column] = safe[column].map(lambda v: _number(v, digits))
     page = safe.astype(object).fillna("").to_html(index=False, escape=True)
     marked = ",".join(html.escape(c) for c in counts)

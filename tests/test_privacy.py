@@ -86,3 +86,12 @@ def test_column_totals_protect_a_single_hidden_row():
     t = pd.DataFrame({"group": ["a", "b", "c"], "n": [40, 4, 25]})
     safe = suppress_small_counts(t, counts=["n"], column_totals=["n"])
     assert safe["n"].tolist() == ["40", "<11", "—"]
+
+
+def test_publishable_notes_what_was_withheld():
+    from itoutcomes.privacy import publishable
+
+    t = pd.DataFrame({"n": [50, 4], "share": [0.5, 0.25]})
+    safe = publishable(t, counts=["n"], derived={"n": ["share"]})
+    assert safe["withheld"].tolist() == ["", "small cells: n; share"]
+    assert "withheld" not in publishable(t.iloc[:1], counts=["n"]).columns

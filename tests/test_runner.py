@@ -85,3 +85,14 @@ def test_run_refuses_bad_plans_and_cohorts(tmp_path, tables, capsys):
     bad = write_tables(tmp_path / "bad", tables)
     assert main(["run", str(PLANS[0]), "--cohort", str(bad), "--out", str(tmp_path / "o")]) == 1
     assert "failed validation" in capsys.readouterr().err
+
+
+def test_standardized_difference_by_hand():
+    from itoutcomes.runner import standardized_difference
+
+    # means 2 and 4, sample variances 1 and 1: SMD = (2 - 4) / 1
+    assert standardized_difference([1, 2, 3], [3, 4, 5]) == pytest.approx(-2.0)
+    # proportions 0.5 and 0.25: (0.5 - 0.25) / sqrt((0.25 + 0.1875) / 2)
+    expected = 0.25 / ((0.25 + 0.1875) / 2) ** 0.5
+    assert standardized_difference([1, 0], [1, 0, 0, 0], binary=True) == pytest.approx(expected)
+    assert standardized_difference([], [1]) is None and standardized_difference([2, 2], [2, 2]) is None
