@@ -126,7 +126,26 @@ def _overview(cohort: Cohort, plan: dict[str, Any]) -> tuple[list[Output], dict[
         [],
         marked=["n"],
     )
-    return [flow_table, baseline, follow_up], {"flow": lambda: f.plot(threshold=plan["threshold"])}
+    baseline_pain = set(cohort.pain.loc[cohort.pain["day"].between(-30, 0), "patient_id"])
+    later_pain = set(cohort.pain.loc[cohort.pain["day"] > 0, "patient_id"])
+    with_rx = set(cohort.prescriptions["patient_id"])
+    ids = implanted["patient_id"]
+    missing = Output(
+        "missing_data",
+        pd.DataFrame(
+            [
+                {
+                    "implanted": len(implanted),
+                    "no_baseline_pain": int((~ids.isin(baseline_pain)).sum()),
+                    "no_follow_up_pain": int((~ids.isin(later_pain)).sum()),
+                    "no_prescriptions": int((~ids.isin(with_rx)).sum()),
+                }
+            ]
+        ),
+        ["implanted", "no_baseline_pain", "no_follow_up_pain", "no_prescriptions"],
+    )
+    outputs = [flow_table, baseline, follow_up, missing]
+    return outputs, {"flow": lambda: f.plot(threshold=plan["threshold"])}
 
 
 def standardized_difference(a: Any, b: Any, *, binary: bool = False) -> float | None:
