@@ -13,7 +13,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
-from itoutcomes.stats import check_conf_level
+from itoutcomes.stats import check_by, check_conf_level
 from itoutcomes.survival import (
     CoxResult,
     CumulativeIncidenceResult,
@@ -208,8 +208,7 @@ def rates(
     kinds = _types(types, "rates")
     events = recurrent_events(cohort, types=kinds, serious_only=serious_only)
     person = events.drop_duplicates("patient_id")
-    if by is not None and by not in cohort.patients.columns:
-        raise ValueError(f"The 'by' parameter of rates names a column not in the patients table: {by}.")
+    check_by(by, cohort.patients, "rates")
     if by is not None:
         lookup = cohort.patients.set_index("patient_id")[by]
         events = events.assign(**{by: lookup.loc[events["patient_id"]].to_numpy()})

@@ -16,7 +16,15 @@ import pandas as pd
 from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
-from itoutcomes.stats import PROPORTION_METHODS, check_choice, check_conf_level, design_matrix, proportion_ci
+from itoutcomes.stats import (
+    PROPORTION_METHODS,
+    check_by,
+    check_choice,
+    check_conf_level,
+    design_matrix,
+    groups_of,
+    proportion_ci,
+)
 from itoutcomes.survival import CumulativeIncidenceResult, cumulative_incidence
 
 __all__ = [
@@ -45,18 +53,6 @@ def _check_window(window_days: object, function: str) -> int:
             f"Got {window_days!r}."
         )
     return int(window_days)
-
-
-def _check_by(by: str | list[str] | None, frame: pd.DataFrame, function: str) -> list[str]:
-    columns = [by] if isinstance(by, str) else list(by or [])
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"The 'by' parameter of {function} names columns not in the patients table: "
-            f"{', '.join(missing)}. "
-            f"Available: {', '.join(frame.columns)}."
-        )
-    return columns
 
 
 def trial_dataset(cohort: Cohort, *, window_days: int = 90) -> pd.DataFrame:
@@ -149,14 +145,10 @@ def conversion_rate(
     method = check_choice(method, PROPORTION_METHODS, "method", "conversion_rate")
     conf_level = check_conf_level(conf_level, "conversion_rate")
     window_days = _check_window(window_days, "conversion_rate")
-    by_columns = _check_by(by, cohort.patients, "conversion_rate")
+    by_columns = check_by(by, cohort.patients, "conversion_rate")
     data = trial_dataset(cohort, window_days=window_days)
     rows = []
-    groups = [((), data)] if not by_columns else list(data.groupby(by_columns, observed=True, sort=True))
-    if not groups:
-        groups = [((), data)]
-    for key, group in groups:
-        key = key if isinstance(key, tuple) else (key,)
+    for key, group in groups_of(data, by_columns) or [((), data)]:
         row: dict[str, Any] = dict(zip(by_columns, key, strict=False))
         row.update(_conversion_row(group, method, conf_level))
         rows.append(row)
@@ -518,7 +510,7 @@ def implant_incidence(
     """
     data = implant_dataset(cohort)
     if by is not None:
-        _check_by(by, cohort.patients, "implant_incidence")
+        check_by(by, cohort.patients, "implant_incidence")
     return cumulative_incidence(
         data, duration="time", event="status", cause=1, group=by, conf_level=conf_level
     )

@@ -23,7 +23,14 @@ import numpy as np
 import pandas as pd
 
 from itoutcomes.cohort import Cohort
-from itoutcomes.stats import check_choice, check_conf_level, proportion_ci, wilcoxon_signed_rank
+from itoutcomes.stats import (
+    check_by,
+    check_choice,
+    check_conf_level,
+    groups_of,
+    proportion_ci,
+    wilcoxon_signed_rank,
+)
 from itoutcomes.vocabulary import FORMS, OPIOID_DRUGS, STRENGTH_UNITS
 
 __all__ = [
@@ -608,12 +615,7 @@ def reduction(
     True
     """
     conf_level = check_conf_level(conf_level, "reduction")
-    by_columns = [by] if isinstance(by, str) else list(by or [])
-    missing = [c for c in by_columns if c not in cohort.patients.columns]
-    if missing:
-        raise ValueError(
-            f"The 'by' parameter of reduction names columns not in the patients table: {', '.join(missing)}."
-        )
+    by_columns = check_by(by, cohort.patients, "reduction")
     result = window_mme(cohort, months=months, denominator=denominator, factors=factors, overlap=overlap)
     t = result.table
     base = t[t["window"] == "baseline"].set_index("patient_id")["mme_per_day"]
@@ -644,11 +646,7 @@ def reduction(
                 np.nan,
             )
         pairs.append(frame)
-        groups = (
-            [((), frame)] if not by_columns else list(frame.groupby(by_columns, observed=True, sort=True))
-        )
-        for key, g in groups:
-            key = key if isinstance(key, tuple) else (key,)
+        for key, g in groups_of(frame, by_columns):
             row = {"timepoint": m, **dict(zip(by_columns, key, strict=False))}
             row.update(_reduction_row(g, conf_level))
             row["n_not_observed"] = (

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
-from itoutcomes.stats import check_conf_level, paired_change, proportion_ci
+from itoutcomes.stats import check_by, check_conf_level, groups_of, paired_change, proportion_ci
 
 __all__ = [
     "ChangeResult",
@@ -58,16 +58,6 @@ def _check_months(months: Sequence[float], function: str) -> tuple[float, ...]:
             f"The 'months' parameter of {function} must be a sequence of positive numbers. Got {months!r}."
         )
     return tuple(int(m) if float(m).is_integer() else float(m) for m in values)
-
-
-def _check_by(by: str | list[str] | None, frame: pd.DataFrame, function: str) -> list[str]:
-    columns = [by] if isinstance(by, str) else list(by or [])
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"The 'by' parameter of {function} names columns not in the patients table: {', '.join(missing)}."
-        )
-    return columns
 
 
 def baseline_scores(cohort: Cohort, *, window: tuple[int, int] = (-30, 0)) -> pd.Series:
@@ -129,7 +119,7 @@ def pain_pairs(
     implanted, no baseline score, no follow-up score in the window.
     """
     months = _check_months(months, "pain_pairs")
-    by_columns = _check_by(by, cohort.patients, "pain_pairs")
+    by_columns = check_by(by, cohort.patients, "pain_pairs")
     patients = cohort.patients.set_index("patient_id")
     base = baseline_scores(cohort)
     follow = followup_scores(cohort, months=months)
@@ -163,12 +153,6 @@ def pain_pairs(
         ]
     pairs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return pairs, pd.DataFrame(excluded, columns=["timepoint", "reason", "n"])
-
-
-def _groups(frame: pd.DataFrame, by: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
-    if not by:
-        return [((), frame)]
-    return [(k if isinstance(k, tuple) else (k,), g) for k, g in frame.groupby(by, observed=True, sort=True)]
 
 
 @dataclass(frozen=True)
@@ -221,12 +205,12 @@ def change_from_baseline(
     """
     conf_level = check_conf_level(conf_level, "change_from_baseline")
     months = _check_months(months, "change_from_baseline")
-    by_columns = _check_by(by, cohort.patients, "change_from_baseline")
+    by_columns = check_by(by, cohort.patients, "change_from_baseline")
     pairs, excluded = pain_pairs(cohort, months=months, by=by_columns)
     rows = []
     for m in months:
         at = pairs[pairs["timepoint"] == m] if len(pairs) else pairs
-        groups = _groups(at, by_columns) if len(at) else [((None,) * len(by_columns), at)]
+        groups = groups_of(at, by_columns) if len(at) else [((None,) * len(by_columns), at)]
         for key, group in groups:
             row: dict[str, Any] = {"timepoint": m, **dict(zip(by_columns, key, strict=False))}
             row.update(_change_row(group, conf_level))
@@ -332,7 +316,7 @@ def responders(
     """
     conf_level = check_conf_level(conf_level, "responders")
     months = _check_months(months, "responders")
-    by_columns = _check_by(by, cohort.patients, "responders")
+    by_columns = check_by(by, cohort.patients, "responders")
     for t in thresholds:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1:
             raise ValueError(
@@ -359,13 +343,13 @@ def responders(
         scored = at.drop(index=at.index.intersection(failures)) if len(at) else at
         fail_frame = patients.loc[failures, by_columns].reset_index() if len(failures) else None
         groups = (
-            _groups(scored.reset_index(), by_columns)
+            groups_of(scored.reset_index(), by_columns)
             if len(scored)
             else [((None,) * len(by_columns), scored)]
         )
         keys = [k for k, _ in groups]
         if fail_frame is not None:
-            for k, _ in _groups(fail_frame, by_columns):
+            for k, _ in groups_of(fail_frame, by_columns):
                 if k not in keys:
                     keys.append(k)
                     groups.append((k, scored.iloc[0:0].reset_index() if len(scored) else scored))

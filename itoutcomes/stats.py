@@ -297,8 +297,23 @@ def _psignrank_upper(v: float, n: int) -> float:
     return float(counts[math.floor(v) + 1 :].sum() / 2.0**n)
 
 
-def summarize_by(frame: pd.DataFrame, by: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
-    """Groups of ``frame`` by the ``by`` columns (observed groups only, sorted), or the whole frame."""
+def check_by(by: str | list[str] | None, frame: pd.DataFrame, function: str) -> list[str]:
+    """The ``by`` argument as a list of columns, or the package's error naming those not in ``frame``."""
+    columns = [by] if isinstance(by, str) else list(by or [])
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"The 'by' parameter of {function} names columns not in the patients table: "
+            f"{', '.join(missing)}. Available: {', '.join(map(str, frame.columns))}."
+        )
+    return columns
+
+
+def groups_of(frame: pd.DataFrame, by: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
+    """Groups of ``frame`` by the ``by`` columns (observed groups only, sorted), or the whole frame.
+
+    Keys are always tuples, one value per ``by`` column (empty without ``by``).
+    """
     if not by:
         return [((), frame)]
     return [
