@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
 from itoutcomes.stats import (
@@ -24,6 +23,7 @@ from itoutcomes.stats import (
     design_matrix,
     groups_of,
     proportion_ci,
+    ratio_table,
 )
 from itoutcomes.survival import CumulativeIncidenceResult, cumulative_incidence
 
@@ -419,20 +419,7 @@ def predictors(
     fitted = np.asarray(fit.fittedvalues)
     if np.any(np.abs(np.asarray(fit.params)) > 15) or np.all((fitted < 1e-8) | (fitted > 1 - 1e-8)):
         raise ValueError(_separation_message(formula, x, y))
-    z = sps.norm.ppf(1 - (1 - conf_level) / 2)
-    coef = np.asarray(fit.params)
-    se = np.asarray(fit.bse)
-    table = pd.DataFrame(
-        {
-            "term": list(x.columns),
-            "coef": coef,
-            "odds_ratio": np.exp(coef),
-            "std_error": se,
-            "ci_low": np.exp(coef - z * se),
-            "ci_high": np.exp(coef + z * se),
-            "p_value": 2 * sps.norm.sf(np.abs(coef / se)),
-        }
-    )
+    table = ratio_table(list(x.columns), fit.params, fit.bse, ratio="odds_ratio", conf_level=conf_level)
     n_no_trial = int((cohort.patients["trial_type"] == "none").sum())
     excluded = pd.DataFrame({"reason": ["implanted without a trial"], "n": [n_no_trial]})
     return PredictorsResult(table, formula, window_days, conf_level, len(y), n_events, excluded)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -350,3 +350,25 @@ def design_matrix(
                 "first (no row is dropped silently)."
             ) from None
         raise error(f"{function} could not build the covariates of {formula!r}: {problem}") from None
+
+
+def ratio_table(terms: list[str], coef: Any, se: Any, *, ratio: str, conf_level: float) -> pd.DataFrame:
+    """Coefficients of a log-linear model with their ratio and Wald interval and p-value.
+
+    Columns: ``term``, ``coef``, ``ratio`` (named by the caller: ``odds_ratio``, ``hazard_ratio``),
+    ``std_error``, ``ci_low``, ``ci_high`` (for the ratio: exp(coef -/+ z se)), ``p_value`` (two-sided).
+    """
+    coef = np.asarray(coef, dtype=float)
+    se = np.asarray(se, dtype=float)
+    z = stats.norm.ppf(1 - (1 - conf_level) / 2)
+    return pd.DataFrame(
+        {
+            "term": list(terms),
+            "coef": coef,
+            ratio: np.exp(coef),
+            "std_error": se,
+            "ci_low": np.exp(coef - z * se),
+            "ci_high": np.exp(coef + z * se),
+            "p_value": 2 * stats.norm.sf(np.abs(coef / se)),
+        }
+    )

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from itoutcomes.stats import check_choice, check_conf_level, design_matrix
+from itoutcomes.stats import check_choice, check_conf_level, design_matrix, ratio_table
 
 __all__ = [
     "CONF_TYPES",
@@ -1013,18 +1013,7 @@ def cox(
         residuals = _cox_score_residuals(centred, ts, ds, ss, beta, ties)
         variance = variance @ (residuals.T @ residuals) @ variance
     se = np.sqrt(np.diag(variance))
-    z = sps.norm.ppf(1 - (1 - conf_level) / 2)
-    table = pd.DataFrame(
-        {
-            "term": names,
-            "coef": beta,
-            "hazard_ratio": np.exp(beta),
-            "std_error": se,
-            "ci_low": np.exp(beta - z * se),
-            "ci_high": np.exp(beta + z * se),
-            "p_value": 2 * sps.norm.sf(np.abs(beta / se)),
-        }
-    )
+    table = ratio_table(names, beta, se, ratio="hazard_ratio", conf_level=conf_level)
     # for ph_test: g(t) = 1 - S(t-) of the all-subject Kaplan-Meier, centred at its mean over events
     _, inverse = np.unique(ts, return_inverse=True)
     surv = _km_table(ts, ds, 0.0, "plain")["estimate"].to_numpy(float)
@@ -1232,18 +1221,7 @@ def fine_gray(
     meat = _fg_meat(x, t, kind, g, parts)
     variance = bread @ meat @ bread
     se = np.sqrt(np.diag(variance))
-    z = sps.norm.ppf(1 - (1 - conf_level) / 2)
-    table = pd.DataFrame(
-        {
-            "term": names,
-            "coef": beta,
-            "hazard_ratio": np.exp(beta),
-            "std_error": se,
-            "ci_low": np.exp(beta - z * se),
-            "ci_high": np.exp(beta + z * se),
-            "p_value": 2 * sps.norm.sf(np.abs(beta / se)),
-        }
-    )
+    table = ratio_table(names, beta, se, ratio="hazard_ratio", conf_level=conf_level)
     return CoxResult(
         table,
         formula,
