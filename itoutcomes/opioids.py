@@ -578,6 +578,7 @@ class ReductionResult:
     pairs: pd.DataFrame = field(repr=False)
     windows: WindowMME = field(repr=False)
     conf_level: float = 0.95
+    by: tuple[str, ...] = ()
 
     def plot(self, ax: Any = None) -> Any:
         """Median MME with its IQR band by month since implant (:func:`itoutcomes.plots.mme_trajectory`)."""
@@ -655,7 +656,9 @@ def reduction(
                 else int((~observed & _member(p.loc[w.index], by_columns, key)).sum())
             )
             rows.append(row)
-    return ReductionResult(pd.DataFrame(rows), pd.concat(pairs, ignore_index=True), result, conf_level)
+    return ReductionResult(
+        pd.DataFrame(rows), pd.concat(pairs, ignore_index=True), result, conf_level, tuple(by_columns)
+    )
 
 
 def _member(frame: pd.DataFrame, by: list[str], key: tuple) -> pd.Series:

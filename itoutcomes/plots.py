@@ -293,7 +293,7 @@ def mme_trajectory(result: Any, ax: Any = None) -> Any:
     """Median systemic MME/day with its interquartile band by month since implant (baseline at 0)."""
     ax = _axes(ax)
     table = result.table[result.table["n"] > 0]
-    by = [c for c in table.columns if c not in _REDUCTION_COLUMNS]
+    by = list(result.by)
     groups = [((), table)] if not by else list(table.groupby(by, sort=False, observed=True))
     for key, t in groups:
         x = [0, *t["timepoint"].tolist()]
@@ -333,34 +333,6 @@ def discontinued_bars(result: Any, ax: Any = None) -> Any:
     ax.set_ylim(0, 1)
     ax.set_ylabel("Share off systemic opioids")
     return ax
-
-
-_REDUCTION_COLUMNS = frozenset(
-    {
-        "timepoint",
-        "n",
-        "baseline_median",
-        "baseline_q1",
-        "baseline_q3",
-        "followup_median",
-        "followup_q1",
-        "followup_q3",
-        "median_pct_change",
-        "n_reduced_50",
-        "reduced_50",
-        "reduced_50_ci_low",
-        "reduced_50_ci_high",
-        "n_discontinued",
-        "discontinued",
-        "discontinued_ci_low",
-        "discontinued_ci_high",
-        "wilcoxon_p",
-        "n_zero_baseline",
-        "n_zero_baseline_started",
-        "n_not_observed",
-        "note",
-    }
-)
 
 
 def stacked_incidence(results: dict[str, Any], ax: Any = None, *, survival: Any = None) -> Any:
