@@ -13,8 +13,10 @@ patches = ``quantity x 3 / days_supply`` for 72-hour patches), so a 25 mcg/hr pa
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
@@ -32,6 +34,11 @@ from itoutcomes.stats import (
     wilcoxon_signed_rank,
 )
 from itoutcomes.vocabulary import FORMS, OPIOID_DRUGS, STRENGTH_UNITS
+
+try:  # pandas' internal string hash table: the fast path of _patient_codes (pandas < 3 is pinned)
+    from pandas._libs.hashtable import StringHashTable as _StringHashTable
+except ImportError:  # pragma: no cover - the public pd.factorize path below still gives the same codes
+    _StringHashTable = None
 
 __all__ = [
     "FACTOR_TABLES",
@@ -53,6 +60,8 @@ __all__ = [
 FACTOR_TABLES = ("cdc2022", "cdc2016")
 NON_SYSTEMIC_FORMS = ("intrathecal", "epidural")
 DAYS_PER_MONTH = 30.4375
+_THREADS = min(4, os.cpu_count() or 1)
+_ROWS_PER_THREAD = 1_000_000
 _FACTOR_COLUMNS = ("drug", "form", "strength_unit", "factor", "basis")
 
 
@@ -99,11 +108,12 @@ def factor_table(factors: str | pd.DataFrame = "cdc2022") -> pd.DataFrame:
 
 
 def _codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    """1 + the position of each value in ``categories``; 0 for missing or outside values (int16)."""
     if isinstance(values.dtype, pd.CategoricalDtype) and list(values.cat.categories) == list(categories):
         codes = values.cat.codes.to_numpy()
     else:
         codes = pd.Categorical(values.astype(object), categories=list(categories)).codes
-    return codes.astype(np.int64)  # category codes are int8: combined keys would overflow
+    return codes.astype(np.int16) + 1
 
 
 def _rows_note(mask: np.ndarray, rx: pd.DataFrame) -> str:
@@ -152,7 +162,7 @@ def mme_per_prescription(
     out["daily_dose"] = priced["daily_dose"]
     out["mme_per_day"] = priced["mme"]
     excluded = np.full(len(out), None, dtype=object)
-    excluded[priced["no_factor"]] = priced["excluded_reason"]
+    excluded[priced["no_factor"]] = priced["reasons"][priced["excluded_reason"]]
     out["excluded"] = excluded
     return out
 
@@ -173,20 +183,15 @@ def _checked_price(
                 f"prescriptions.{name} has {int(bad.sum())} values that are missing or <= 0 "
                 f"({_rows_note(bad, rx)})"
             )
-    drug, form, unit = (
-        _codes(rx["drug"], OPIOID_DRUGS),
-        _codes(rx["form"], FORMS),
-        _codes(rx["strength_unit"], STRENGTH_UNITS),
-    )
-    non_systemic = np.isin(form, [FORMS.index(f) for f in NON_SYSTEMIC_FORMS])
+    key = _combo_key(rx)
+    non_systemic = _KEY_NON_SYSTEMIC[key]
     if non_systemic.any():
         problems.append(
             f"prescriptions.form has {int(non_systemic.sum())} intrathecal or epidural rows "
             f"({_rows_note(non_systemic, rx)}); they are not systemic opioids and never count as MME: "
             "report the pump dose with intrathecal_dose()"
         )
-    key = _combo_key_of(drug, form, unit)
-    outside = key < 0
+    outside = ~_KEY_VALID[key]
     if outside.any():
         problems.append(
             f"prescriptions has {int(outside.sum())} rows with a drug, form or unit outside the data model "
@@ -194,7 +199,7 @@ def _checked_price(
         )
     if problems:
         raise ValueError("mme_per_prescription: " + "; ".join(problems) + ".")
-    priced = _price(rx, table, key=key, drug=drug, strength=strength, quantity=quantity, days=days)
+    priced = _price(rx, table, key=key, strength=strength, quantity=quantity, days=days)
     with np.errstate(invalid="ignore"):
         high = priced["mme"] > implausible_mme
     if high.any():
@@ -208,20 +213,20 @@ def _checked_price(
 
 
 _BASES = ("daily_dose", "continuous_wear", "none")
+# A (drug, form, strength_unit) combination is one small integer: each part is coded 1 + its position in
+# the vocabulary (0 = missing or outside it), so lookup tables indexed by the key replace per-row joins.
+_KEY_SHAPE = (len(OPIOID_DRUGS) + 1, len(FORMS) + 1, len(STRENGTH_UNITS) + 1)
+_KEY_DRUG, _KEY_FORM, _KEY_UNIT = (axis.ravel() for axis in np.indices(_KEY_SHAPE))
+_KEY_VALID = (_KEY_DRUG > 0) & (_KEY_FORM > 0) & (_KEY_UNIT > 0)
+_KEY_NON_SYSTEMIC = np.isin(_KEY_FORM, [1 + FORMS.index(f) for f in NON_SYSTEMIC_FORMS])
 
 
 def _combo_key(frame: pd.DataFrame) -> np.ndarray:
-    """One integer per (drug, form, strength_unit); -1 where any is outside the vocabulary."""
-    return _combo_key_of(
-        _codes(frame["drug"], OPIOID_DRUGS),
-        _codes(frame["form"], FORMS),
-        _codes(frame["strength_unit"], STRENGTH_UNITS),
-    )
-
-
-def _combo_key_of(drug: np.ndarray, form: np.ndarray, unit: np.ndarray) -> np.ndarray:
-    key = (drug * len(FORMS) + form) * len(STRENGTH_UNITS) + unit
-    return np.where((drug < 0) | (form < 0) | (unit < 0), -1, key)
+    """The combination key of each row of ``frame`` (int16; see ``_KEY_SHAPE``)."""
+    drug = _codes(frame["drug"], OPIOID_DRUGS)
+    form = _codes(frame["form"], FORMS)
+    unit = _codes(frame["strength_unit"], STRENGTH_UNITS)
+    return (drug * _KEY_SHAPE[1] + form) * _KEY_SHAPE[2] + unit
 
 
 def _price(
@@ -229,17 +234,18 @@ def _price(
     table: pd.DataFrame,
     *,
     key: np.ndarray,
-    drug: np.ndarray,
     strength: np.ndarray,
     quantity: np.ndarray,
     days: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Factor, daily dose, MME/day and exclusion reason of each prescription (arrays, no copies of rx)."""
-    size = len(OPIOID_DRUGS) * len(FORMS) * len(STRENGTH_UNITS)
+    """Factor, daily dose, MME/day and exclusion reason of each prescription (arrays, no copies of rx).
+
+    ``excluded_reason`` holds one code per row of ``no_factor``; ``reasons`` names the codes.
+    """
+    size = _KEY_VALID.size
     t_key = _combo_key(table)
-    counts = np.bincount(t_key[t_key >= 0], minlength=size)
-    known = counts > 0
-    missing = (key < 0) | ~known[np.maximum(key, 0)]
+    counts = np.bincount(t_key, minlength=size)
+    missing = ~((counts > 0) & _KEY_VALID)[key]
     if missing.any():
         combos = rx.loc[missing, ["drug", "form", "strength_unit"]].astype(str).value_counts().head(10)
         listed = "; ".join(f"{d} {f} in {u} ({n} rows)" for (d, f, u), n in combos.items())
@@ -250,15 +256,13 @@ def _price(
         )
     factor_lut = np.full(size, np.nan)
     wear_lut = np.full(size, np.nan)
-    basis_lut = np.full(size, -1)
+    basis_lut = np.full(size, -1, dtype=np.int8)
     single = counts[t_key] == 1
     factor_lut[t_key[single]] = table["factor"].to_numpy(float)[single]
     wear_lut[t_key[single]] = table["wear_days"].to_numpy(float)[single]
-    basis_codes = pd.Categorical(table["basis"], categories=_BASES).codes
-    basis_lut[t_key] = basis_codes
+    basis_lut[t_key] = pd.Categorical(table["basis"], categories=_BASES).codes
     daily_dose = strength * quantity / days
     factor = factor_lut[key]
-    wear = wear_lut[key]
     basis = basis_lut[key]
     for k in np.flatnonzero(counts > 1):  # tiered factors (methadone in cdc2016): by daily dose
         rows = table[t_key == k]
@@ -273,25 +277,25 @@ def _price(
         ):
             value = np.where((dose > lo) & (dose <= hi), f, value)
         factor[here] = value
-    no_factor = (basis == _BASES.index("none")) | np.isnan(factor)
-    with np.errstate(invalid="ignore"):
-        mme = np.where(
-            basis == _BASES.index("continuous_wear"),
-            strength * factor * quantity * wear / days,
-            daily_dose * factor,
-        )
-    mme = np.where(no_factor, np.nan, mme)
-    # reasons only for the excluded rows, looked up per drug (string operations per row are slow)
-    by_drug = np.array([f"no MME factor ({d})" for d in OPIOID_DRUGS], dtype=object)
-    drug_code = drug[no_factor]
-    reason = np.where(
-        basis[no_factor] == _BASES.index("none"), by_drug[drug_code], "daily dose outside every tier"
+    none = basis == _BASES.index("none")
+    no_factor = none | np.isnan(factor)
+    mme = daily_dose * factor
+    patch = np.flatnonzero(basis == _BASES.index("continuous_wear"))
+    wear = wear_lut[key[patch]]
+    mme[patch] = strength[patch] * factor[patch] * quantity[patch] * wear / days[patch]
+    mme[no_factor] = np.nan
+    # reasons as codes (drug codes for "no MME factor", 0 for a dose outside every tier): strings per
+    # row are slow, and window_mme only counts them
+    reasons = np.array(
+        ["daily dose outside every tier"] + [f"no MME factor ({d})" for d in OPIOID_DRUGS], dtype=object
     )
+    reason = np.where(none[no_factor], _KEY_DRUG[key[no_factor]], 0)
     return {
         "factor": factor,
         "daily_dose": daily_dose,
         "mme": mme,
         "excluded_reason": reason,
+        "reasons": reasons,
         "no_factor": no_factor,
     }
 
@@ -311,7 +315,7 @@ def supply_intervals(
     overlap = check_choice(overlap, ("sum", "shift"), "overlap", "supply_intervals")
     rx = mme_per_prescription(prescriptions, factors=factors)
     keep = rx["excluded"].isna().to_numpy()
-    start, end, rate, _ = _intervals(rx, rx["mme_per_day"].to_numpy(float), keep, overlap)
+    start, end, rate = _intervals(rx, rx["mme_per_day"].to_numpy(float), np.flatnonzero(keep), overlap)
     return pd.DataFrame(
         {
             "patient_id": rx["patient_id"].to_numpy()[keep],
@@ -324,10 +328,9 @@ def supply_intervals(
 
 
 def _intervals(
-    rx: pd.DataFrame, mme: np.ndarray, keep: np.ndarray, overlap: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Start, end (inclusive), MME/day and row positions of the countable fills, shifted if asked."""
-    rows = np.flatnonzero(keep)
+    rx: pd.DataFrame, mme: np.ndarray, rows: np.ndarray, overlap: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start, end (inclusive) and MME/day of the fills at positions ``rows``, shifted if asked."""
     start = rx["fill_day"].to_numpy(dtype=np.int64)[rows]
     days = rx["days_supply"].to_numpy(dtype=np.int64)[rows]
     if overlap == "shift" and len(rows):
@@ -343,7 +346,7 @@ def _intervals(
         shifted = np.empty_like(start)
         shifted[order] = prefix + base - d + 1
         start = shifted
-    return start, start + days - 1, mme[rows], rows
+    return start, start + days - 1, mme[rows]
 
 
 def daily_mme(
@@ -449,9 +452,10 @@ def window_mme(
     denominator = check_choice(denominator, ("calendar", "covered"), "denominator", "window_mme")
     overlap = check_choice(overlap, ("sum", "shift"), "overlap", "window_mme")
     windows = list(windows) if windows is not None else default_windows(months)
+    if not windows:
+        raise ValueError("window_mme needs at least one window: pass windows=[Window(...)] or months.")
     patients = cohort.patients
     ids = patients["patient_id"].to_numpy()
-    index = pd.Index(ids)
     n = len(ids)
     rx = cohort.prescriptions
     priced = _checked_price(rx, factors, stacklevel=3)
@@ -460,17 +464,19 @@ def window_mme(
     last = fill + rx["days_supply"].to_numpy(np.int64) - 1
     # Fills that reach no window's day range need no patient lookup (the costly string hashing). With
     # overlap="shift" an earlier fill can move a later one, so every fill is kept.
-    reach = np.ones(len(rx), dtype=bool) if overlap == "shift" else _reaches(fill, last, windows, implant)
-    excluded_mask = priced["no_factor"] & reach
-    all_codes = np.full(len(rx), -1, dtype=np.int64)
-    all_codes[reach] = _patient_codes(index, rx["patient_id"][reach])
-    start, end, rate, rows = _intervals(rx, priced["mme"], ~priced["no_factor"] & reach, overlap)
-    code = all_codes[rows]
-    ex_code = all_codes[excluded_mask]
-    ex_start = fill[excluded_mask]
-    ex_end = last[excluded_mask]
+    if overlap == "shift":
+        near = np.arange(len(rx))
+    else:
+        near = np.flatnonzero(_reaches(fill, last, windows, implant))
+    near_code = _patient_codes(pd.Index(ids), rx["patient_id"], near)
+    countable = ~priced["no_factor"][near]
+    start, end, rate = _intervals(rx, priced["mme"], near[countable], overlap)
+    code = near_code[countable]
+    excluded_rows = near[~countable]
+    ex_code, ex_start, ex_end = near_code[~countable], fill[excluded_rows], last[excluded_rows]
     order = np.lexsort((start, code)) if denominator == "covered" else None
-    frames = []
+    columns: dict[str, list[np.ndarray]] = {}
+    sizes = []
     for w in windows:
         shift = implant if w.origin == "implant" else np.zeros(n)
         eligible = ~np.isnan(shift)
@@ -480,42 +486,39 @@ def window_mme(
         lowest = ws[eligible].min() if eligible.any() else 0
         highest = we[eligible].max() if eligible.any() else -1
         reach = (start <= highest) & (end >= lowest)
-        near = np.flatnonzero(reach)
-        c = code[near]
-        inside = np.clip(np.minimum(end[near], we[c]) - np.maximum(start[near], ws[c]) + 1, 0, None)
-        total = np.bincount(c, weights=rate[near] * inside, minlength=n)
-        covered = np.zeros(n)
+        rows = np.flatnonzero(reach)
+        c = code[rows]
+        inside = np.minimum(end[rows], we[c]) - np.maximum(start[rows], ws[c]) + 1
+        total = np.bincount(c, weights=rate[rows] * np.maximum(inside, 0), minlength=n)
+        ex_inside = np.minimum(ex_end, we[ex_code]) >= np.maximum(ex_start, ws[ex_code])
+        length = w.end - w.start + 1
+        keep = np.flatnonzero(eligible)
+        sizes.append(len(keep))
+        window = {
+            "patient_id": ids[keep],
+            "start_day": ws[keep],
+            "end_day": we[keep],
+            "total_mme": total[keep],
+        }
         if denominator == "covered":
             sel = order[reach[order]]
             cs = code[sel]
             covered = _covered_days(cs, np.maximum(start[sel], ws[cs]), np.minimum(end[sel], we[cs]), n)
-        ex_inside = np.minimum(ex_end, we[ex_code]) >= np.maximum(ex_start, ws[ex_code])
-        n_excluded = np.bincount(ex_code[ex_inside], minlength=n)
-        length = w.end - w.start + 1
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_day = (
-                total / length if denominator == "calendar" else np.where(covered > 0, total / covered, 0.0)
-            )
-        frame = pd.DataFrame(
-            {
-                "patient_id": ids,
-                "window": w.name,
-                "timepoint": w.timepoint,
-                "start_day": ws,
-                "end_day": we,
-                "n_days": length,
-                "total_mme": total,
-                "days_covered": covered,
-                "mme_per_day": per_day,
-                "n_excluded_fills": n_excluded,
-            }
-        )
-        frames.append(frame[eligible])
-    table = pd.concat(frames, ignore_index=True)
-    if denominator == "calendar":
-        table = table.drop(columns="days_covered")
-    reasons = pd.Series(priced["excluded_reason"], dtype=object).value_counts()
-    excluded = pd.DataFrame({"reason": reasons.index.astype(str), "n": reasons.to_numpy()})
+            window["days_covered"] = covered[keep]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                window["mme_per_day"] = np.where(covered > 0, total / covered, 0.0)[keep]
+        else:
+            window["mme_per_day"] = total[keep] / length
+        window["n_excluded_fills"] = np.bincount(ex_code[ex_inside], minlength=n)[keep]
+        for name, values in window.items():
+            columns.setdefault(name, []).append(values)
+    table = pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()}, copy=False)
+    table.insert(1, "window", np.repeat(np.array([w.name for w in windows], dtype=object), sizes))
+    table.insert(2, "timepoint", np.repeat(np.array([w.timepoint for w in windows], dtype=float), sizes))
+    table.insert(5, "n_days", np.repeat([w.end - w.start + 1 for w in windows], sizes).astype(np.int64))
+    counts = np.bincount(priced["excluded_reason"], minlength=len(priced["reasons"]))
+    excluded = pd.DataFrame({"reason": priced["reasons"].astype(str), "n": counts})
+    excluded = excluded[counts > 0].sort_values("n", ascending=False, kind="stable", ignore_index=True)
     name = factors if isinstance(factors, str) else "custom"
     return WindowMME(table, denominator, name, overlap, excluded)
 
@@ -537,14 +540,47 @@ def _reaches(
     return reach
 
 
-def _patient_codes(index: pd.Index, ids: pd.Series) -> np.ndarray:
-    """Position of each row's patient in ``index`` (-1 if absent), looking up each distinct id once."""
+def _patient_codes(index: pd.Index, ids: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Position in ``index`` (-1 if absent) of the patient of each of the ``rows`` of ``ids``.
+
+    This lookup is most of window_mme's time on large tables. String ids go through pandas' string hash
+    table in parallel chunks (it hashes without holding the GIL); ids it cannot place (other types, or
+    absent) are looked up again by ``pd.factorize``, so the result never depends on the fast path.
+    """
     if isinstance(ids.dtype, pd.CategoricalDtype):
-        local, distinct = ids.cat.codes.to_numpy(), ids.cat.categories
-    else:
-        local, distinct = pd.factorize(ids)
-    position = index.get_indexer(distinct)
-    return np.where(local >= 0, position[np.maximum(local, 0)] if len(position) else -1, -1)
+        position = np.append(index.get_indexer(ids.cat.categories), -1)
+        return position[ids.cat.codes.to_numpy()[rows]]
+    values = ids.to_numpy()
+    codes = np.full(len(rows), -1, dtype=np.intp)
+    table = _string_table(index)
+    if table is not None:
+        parts = np.array_split(np.arange(len(rows)), min(_THREADS, 1 + len(rows) // _ROWS_PER_THREAD))
+
+        def look_up(part: np.ndarray) -> None:
+            try:
+                codes[part] = table.lookup(values[rows[part]])  # -1 for a non-string or unknown id
+            except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: the general path places it
+                pass
+
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(look_up, parts))
+    rest = np.flatnonzero(codes < 0)
+    if len(rest):
+        local, distinct = pd.factorize(values[rows[rest]])
+        codes[rest] = np.append(index.get_indexer(distinct), -1)[local]  # the extra -1 serves code -1
+    return codes
+
+
+def _string_table(index: pd.Index) -> Any:
+    """pandas' string hash table of ``index``, or None when the ids are not all UTF-8 strings."""
+    if _StringHashTable is None or pd.api.types.infer_dtype(index, skipna=False) != "string":
+        return None
+    table = _StringHashTable(len(index))
+    try:
+        table.map_locations(index.to_numpy(dtype=object))
+    except UnicodeEncodeError:
+        return None
+    return table
 
 
 def _covered_days(code: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:

@@ -173,6 +173,69 @@ def test_implant_windows_follow_each_patient():
     assert [w.name for w in default_windows()] == ["baseline", "month_3", "month_6", "month_12", "month_24"]
 
 
+def test_window_mme_counts_every_excluded_fill_by_reason():
+    # methadone tiers with a gap (daily dose 20 < d <= 30 has no factor) and a buprenorphine patch
+    tiers = factor_table("cdc2016")
+    gap = (tiers["drug"] == "methadone") & (tiers["min_daily_dose"] == 20)
+    tiers.loc[gap, "min_daily_dose"] = 30
+    fills = rx(
+        ("A", -30, "methadone", "tablet", 5.0, "mg", 150, 30),  # 25 mg/day: in the gap
+        ("A", -30, "buprenorphine", "patch", 10.0, "mcg/hr", 4, 28),
+        ("B", -30, "buprenorphine", "patch", 10.0, "mcg/hr", 4, 28),
+        ("B", -300, "buprenorphine", "patch", 10.0, "mcg/hr", 4, 28),  # in no window
+        ("B", -30, "methadone", "tablet", 5.0, "mg", 60, 30),  # 10 mg/day x 4 = 40 MME/day
+    )
+    assert mme_per_prescription(fills, factors=tiers)["excluded"].tolist() == [
+        "daily dose outside every tier",
+        "no MME factor (buprenorphine)",
+        "no MME factor (buprenorphine)",
+        "no MME factor (buprenorphine)",
+        None,
+    ]
+    result = window_mme(_cohort_with(fills), windows=[Window("last_month", -30, -1)], factors=tiers)
+    assert result.excluded.to_dict("list") == {
+        "reason": ["no MME factor (buprenorphine)", "daily dose outside every tier"],
+        "n": [3, 1],
+    }
+    table = result.table.set_index("patient_id")
+    assert table["n_excluded_fills"].to_dict() == {"A": 2, "B": 1}
+    assert table["total_mme"].to_dict() == {"A": 0.0, "B": pytest.approx(1200.0)}
+    assert list(result.table.columns) == [
+        "patient_id", "window", "timepoint", "start_day", "end_day", "n_days", "total_mme", "mme_per_day",
+        "n_excluded_fills",
+    ]  # fmt: skip
+    assert result.table["timepoint"].isna().all()  # a window of your own has no timepoint
+    assert result.table.dtypes[["start_day", "end_day", "n_days", "n_excluded_fills"]].eq("int64").all()
+    with pytest.raises(ValueError, match="window_mme needs at least one window"):
+        window_mme(_cohort_with(fills), windows=[])
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+@pytest.mark.parametrize("rows_per_thread", [1_000_000, 3])
+def test_patient_lookup_places_every_kind_of_id(monkeypatch, fast_path, rows_per_thread):
+    import itoutcomes.opioids as opioids
+
+    if not fast_path:
+        monkeypatch.setattr(opioids, "_StringHashTable", None)
+    monkeypatch.setattr(opioids, "_ROWS_PER_THREAD", rows_per_thread)
+    monkeypatch.setattr(opioids, "_THREADS", 2)
+    index = pd.Index(["A", "B", "C", "7", "\ud800"])
+    ids = pd.Series(["C", "A", "Z", None, "7", 7, np.nan, "B", "A", "C", "B", "\ud800"], dtype=object)
+    rows = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11])
+    expected = [2, 0, -1, -1, 3, -1, -1, 1, 0, 1, 4]  # "Z", None, the integer 7 and NaN are not patients
+    assert opioids._patient_codes(index, ids, rows).tolist() == expected
+    assert opioids._patient_codes(index, ids.astype("category"), rows).tolist() == expected
+    surrogate = pd.Series(["A", "\ud800", "B"], dtype=object)  # no UTF-8 form: the general path places it
+    assert opioids._patient_codes(pd.Index(["B", "A"]), surrogate, np.arange(3)).tolist() == [1, -1, 0]
+    numbers = pd.Index([10, 20, 30])  # integer ids take the general path
+    assert opioids._patient_codes(numbers, pd.Series([30, 10, 40, 20]), np.arange(4)).tolist() == [
+        2,
+        0,
+        -1,
+        1,
+    ]
+
+
 def test_reduction_by_hand():
     def fills(pid, base_mg, follow_mg):
         rows = [(pid, -90, "morphine", "tablet", 10.0, "mg", base_mg * 9, 90)] if base_mg else []
