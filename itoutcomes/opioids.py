@@ -456,7 +456,6 @@ def window_mme(
         raise ValueError("window_mme needs at least one window: pass windows=[Window(...)] or months.")
     patients = cohort.patients
     ids = patients["patient_id"].to_numpy()
-    n = len(ids)
     rx = cohort.prescriptions
     priced = _checked_price(rx, factors, stacklevel=3)
     implant = patients["implant_day"].to_numpy(dtype=float, na_value=np.nan)
@@ -473,46 +472,23 @@ def window_mme(
     start, end, rate = _intervals(rx, priced["mme"], near[countable], overlap)
     code = near_code[countable]
     excluded_rows = near[~countable]
-    ex_code, ex_start, ex_end = near_code[~countable], fill[excluded_rows], last[excluded_rows]
-    order = np.lexsort((start, code)) if denominator == "covered" else None
-    columns: dict[str, list[np.ndarray]] = {}
-    sizes = []
-    for w in windows:
-        shift = implant if w.origin == "implant" else np.zeros(n)
-        eligible = ~np.isnan(shift)
-        ws = np.where(eligible, shift + w.start, 0).astype(np.int64)
-        we = np.where(eligible, shift + w.end, -1).astype(np.int64)
-        # only fills that reach the window's overall day range can overlap any patient's window
-        lowest = ws[eligible].min() if eligible.any() else 0
-        highest = we[eligible].max() if eligible.any() else -1
-        reach = (start <= highest) & (end >= lowest)
-        rows = np.flatnonzero(reach)
-        c = code[rows]
-        inside = np.minimum(end[rows], we[c]) - np.maximum(start[rows], ws[c]) + 1
-        total = np.bincount(c, weights=rate[rows] * np.maximum(inside, 0), minlength=n)
-        ex_inside = np.minimum(ex_end, we[ex_code]) >= np.maximum(ex_start, ws[ex_code])
-        length = w.end - w.start + 1
-        keep = np.flatnonzero(eligible)
-        sizes.append(len(keep))
-        window = {
-            "patient_id": ids[keep],
-            "start_day": ws[keep],
-            "end_day": we[keep],
-            "total_mme": total[keep],
-        }
-        if denominator == "covered":
-            sel = order[reach[order]]
-            cs = code[sel]
-            covered = _covered_days(cs, np.maximum(start[sel], ws[cs]), np.minimum(end[sel], we[cs]), n)
-            window["days_covered"] = covered[keep]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                window["mme_per_day"] = np.where(covered > 0, total / covered, 0.0)[keep]
-        else:
-            window["mme_per_day"] = total[keep] / length
-        window["n_excluded_fills"] = np.bincount(ex_code[ex_inside], minlength=n)[keep]
-        for name, values in window.items():
-            columns.setdefault(name, []).append(values)
-    table = pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()}, copy=False)
+    covered = denominator == "covered"
+    supply = _Supply(
+        start,
+        end,
+        rate,
+        code,
+        ex_start=fill[excluded_rows],
+        ex_end=last[excluded_rows],
+        ex_code=near_code[~countable],
+        order=np.lexsort((start, code)) if covered else None,
+    )
+    # windows are independent and their work is numpy that releases the GIL: one thread each
+    with ThreadPoolExecutor(min(_THREADS, len(windows))) as pool:
+        per_window = list(pool.map(lambda w: _window_columns(w, supply, implant, ids, covered), windows))
+    sizes = [len(columns["patient_id"]) for columns in per_window]
+    names = per_window[0].keys()
+    table = pd.DataFrame({k: np.concatenate([c[k] for c in per_window]) for k in names}, copy=False)
     table.insert(1, "window", np.repeat(np.array([w.name for w in windows], dtype=object), sizes))
     table.insert(2, "timepoint", np.repeat(np.array([w.timepoint for w in windows], dtype=float), sizes))
     table.insert(5, "n_days", np.repeat([w.end - w.start + 1 for w in windows], sizes).astype(np.int64))
@@ -521,6 +497,57 @@ def window_mme(
     excluded = excluded[counts > 0].sort_values("n", ascending=False, kind="stable", ignore_index=True)
     name = factors if isinstance(factors, str) else "custom"
     return WindowMME(table, denominator, name, overlap, excluded)
+
+
+@dataclass(frozen=True)
+class _Supply:
+    """Countable fills (days, MME/day, patient position) and excluded fills, as window_mme needs them.
+
+    ``order`` sorts the countable fills by patient and start (only for the covered-days denominator).
+    """
+
+    start: np.ndarray
+    end: np.ndarray
+    rate: np.ndarray
+    code: np.ndarray
+    ex_start: np.ndarray
+    ex_end: np.ndarray
+    ex_code: np.ndarray
+    order: np.ndarray | None
+
+
+def _window_columns(
+    w: Window, supply: _Supply, implant: np.ndarray, ids: np.ndarray, covered: bool
+) -> dict[str, np.ndarray]:
+    """The window table's columns for one window, for the patients it applies to."""
+    n = len(ids)
+    s = supply
+    shift = implant if w.origin == "implant" else np.zeros(n)
+    eligible = ~np.isnan(shift)
+    ws = np.where(eligible, shift + w.start, 0).astype(np.int64)
+    we = np.where(eligible, shift + w.end, -1).astype(np.int64)
+    # only fills that reach the window's overall day range can overlap any patient's window
+    lowest = ws[eligible].min() if eligible.any() else 0
+    highest = we[eligible].max() if eligible.any() else -1
+    reach = (s.start <= highest) & (s.end >= lowest)
+    rows = np.flatnonzero(reach)
+    c = s.code[rows]
+    inside = np.minimum(s.end[rows], we[c]) - np.maximum(s.start[rows], ws[c]) + 1
+    total = np.bincount(c, weights=s.rate[rows] * np.maximum(inside, 0), minlength=n)
+    ex_inside = np.minimum(s.ex_end, we[s.ex_code]) >= np.maximum(s.ex_start, ws[s.ex_code])
+    keep = np.flatnonzero(eligible)
+    columns = {"patient_id": ids[keep], "start_day": ws[keep], "end_day": we[keep], "total_mme": total[keep]}
+    if covered:
+        sel = s.order[reach[s.order]]
+        cs = s.code[sel]
+        days = _covered_days(cs, np.maximum(s.start[sel], ws[cs]), np.minimum(s.end[sel], we[cs]), n)
+        columns["days_covered"] = days[keep]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            columns["mme_per_day"] = np.where(days > 0, total / days, 0.0)[keep]
+    else:
+        columns["mme_per_day"] = total[keep] / (w.end - w.start + 1)
+    columns["n_excluded_fills"] = np.bincount(s.ex_code[ex_inside], minlength=n)[keep]
+    return columns
 
 
 def _reaches(
