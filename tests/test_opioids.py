@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import BUNDLED, tiny_cohort
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from itoutcomes import Cohort, load_cohort
 from itoutcomes.opioids import (
@@ -171,6 +173,99 @@ def test_implant_windows_follow_each_patient():
     # days 178..209 of supply 180..209: 30 days overlap with 178..207 -> 28 days
     assert month6.loc["A", "total_mme"] == pytest.approx(280.0)
     assert [w.name for w in default_windows()] == ["baseline", "month_3", "month_6", "month_12", "month_24"]
+
+
+PRODUCTS = [  # (drug, form, strength, unit): oral, patch, and one without a factor
+    ("morphine", "tablet", 10.0, "mg"),
+    ("oxycodone", "er_tablet", 20.0, "mg"),
+    ("fentanyl", "patch", 25.0, "mcg/hr"),
+    ("buprenorphine", "patch", 10.0, "mcg/hr"),
+]
+FILLS = st.lists(
+    st.tuples(
+        st.sampled_from("ABCD"),
+        st.integers(-150, 150),
+        st.integers(0, len(PRODUCTS) - 1),
+        st.integers(1, 90),
+        st.integers(1, 40),
+    ),
+    max_size=25,
+)
+WINDOWS = st.lists(
+    st.tuples(st.integers(-120, 120), st.integers(1, 60), st.sampled_from(["index", "implant"])),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    fills=FILLS,
+    windows=WINDOWS,
+    implants=st.lists(st.one_of(st.none(), st.integers(0, 60)), min_size=4, max_size=4),
+    overlap=st.sampled_from(["sum", "shift"]),
+    denominator=st.sampled_from(["calendar", "covered"]),
+)
+def test_window_mme_equals_summing_daily_mme(fills, windows, implants, overlap, denominator):
+    """Interval arithmetic (window_mme) against expanding every fill to days (daily_mme)."""
+    prescriptions = rx(
+        *[(p, day, *PRODUCTS[k][:2], PRODUCTS[k][2], PRODUCTS[k][3], q, d) for p, day, k, q, d in fills]
+    )
+    cohort = _cohort_with(
+        prescriptions,
+        patient_id=list("ABCD"),
+        implant_day=implants,
+        trial_success=[i is not None for i in implants],
+        pump_drug=["morphine" if i is not None else None for i in implants],
+    )
+    windows = [Window(f"w{i}", s, s + length - 1, origin) for i, (s, length, origin) in enumerate(windows)]
+    table = window_mme(cohort, windows=windows, overlap=overlap, denominator=denominator).table
+    days = daily_mme(prescriptions, overlap=overlap) if len(prescriptions) else None
+    priced = mme_per_prescription(prescriptions) if len(prescriptions) else None
+    expected = []
+    for w in windows:
+        for patient, implant in zip("ABCD", implants, strict=True):
+            if w.origin == "implant" and implant is None:
+                continue
+            lo = w.start + (implant if w.origin == "implant" else 0)
+            hi = w.end + (implant if w.origin == "implant" else 0)
+            total, covered, n_excluded = 0.0, 0, 0
+            if days is not None:
+                mine = days[(days["patient_id"] == patient) & days["day"].between(lo, hi)]
+                total, covered = mine["mme"].sum(), len(mine)
+                out = priced[(priced["patient_id"] == patient) & priced["excluded"].notna()]
+                n_excluded = int(
+                    ((out["fill_day"] <= hi) & (out["fill_day"] + out["days_supply"] - 1 >= lo)).sum()
+                )
+            per_day = (
+                total / (hi - lo + 1) if denominator == "calendar" else (total / covered if covered else 0.0)
+            )
+            expected.append((w.name, patient, lo, hi, total, covered, per_day, n_excluded))
+    got = table.sort_values(["window", "patient_id"]).reset_index(drop=True)
+    want = (
+        pd.DataFrame(
+            expected,
+            columns=[
+                "window",
+                "patient_id",
+                "start_day",
+                "end_day",
+                "total_mme",
+                "days_covered",
+                "mme_per_day",
+                "n_excluded_fills",
+            ],
+        )
+        .sort_values(["window", "patient_id"])
+        .reset_index(drop=True)
+    )
+    assert got[["window", "patient_id", "start_day", "end_day", "n_excluded_fills"]].values.tolist() == (
+        want[["window", "patient_id", "start_day", "end_day", "n_excluded_fills"]].values.tolist()
+    )
+    np.testing.assert_allclose(got["total_mme"], want["total_mme"], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(got["mme_per_day"], want["mme_per_day"], rtol=1e-12, atol=1e-9)
+    if denominator == "covered":
+        assert got["days_covered"].tolist() == want["days_covered"].tolist()
 
 
 def test_window_mme_counts_every_excluded_fill_by_reason():
