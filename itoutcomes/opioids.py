@@ -554,27 +554,17 @@ def _reaches(
     fill: np.ndarray, last: np.ndarray, windows: Sequence[Window], implant: np.ndarray
 ) -> np.ndarray:
     """Fills whose days [fill, last] meet the overall day range of at least one window."""
+    reach = np.zeros(len(fill), dtype=bool)
     known = implant[~np.isnan(implant)]
-    ranges = []
     for w in windows:
         if w.origin == "implant":
-            if len(known):
-                ranges.append((known.min() + w.start, known.max() + w.end))
+            if not len(known):
+                continue
+            low, high = known.min() + w.start, known.max() + w.end
         else:
-            ranges.append((w.start, w.end))
-    # merge the ranges into disjoint sorted ones: a fill meets one iff the last range starting on or
-    # before its last day ends on or after its first day
-    merged: list[list[float]] = []
-    for low, high in sorted(ranges):
-        if merged and low <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], high)
-        else:
-            merged.append([low, high])
-    if not merged:
-        return np.zeros(len(fill), dtype=bool)
-    lows, highs = np.array(merged).T
-    before = np.searchsorted(lows, last, side="right") - 1
-    return (before >= 0) & (highs[np.maximum(before, 0)] >= fill)
+            low, high = w.start, w.end
+        reach |= (fill <= high) & (last >= low)
+    return reach
 
 
 def _patient_codes(index: pd.Index, ids: pd.Series, rows: np.ndarray) -> np.ndarray:
