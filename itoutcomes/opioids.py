@@ -447,7 +447,8 @@ def window_mme(
     Notes
     -----
     A fill covering days [s, e] at r MME/day adds r x (days of [s, e] inside the window). Patients with
-    no fill in a window have 0 MME there.
+    no fill in a window have 0 MME there. The work runs on up to 4 threads; the result does not depend
+    on their number.
     """
     denominator = check_choice(denominator, ("calendar", "covered"), "denominator", "window_mme")
     overlap = check_choice(overlap, ("sum", "shift"), "overlap", "window_mme")
