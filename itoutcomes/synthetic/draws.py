@@ -6,7 +6,7 @@ Each function takes its own ``numpy.random.Generator`` and the arrays drawn befo
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -467,12 +467,12 @@ def draw_prescriptions(
             m = who & (pick == k)
             if m.any():
                 lines.append(
-                    (np.flatnonzero(m), drug, form, unit, np.asarray(strengths, float), factor, share[m])
+                    _Line(np.flatnonzero(m), drug, form, unit, np.asarray(strengths, float), factor, share[m])
                 )
     bup = rng.random(n) < o["buprenorphine_share"]
     if bup.any():
         lines.append(
-            (
+            _Line(
                 np.flatnonzero(bup),
                 "buprenorphine",
                 "patch",
@@ -483,30 +483,9 @@ def draw_prescriptions(
             )
         )
 
-    frames = []
-    lo, hi = o["history_start_day"]
-    for idx, drug, form, unit, strengths, factor, share in lines:
-        frames.append(
-            _fill_line(
-                rng,
-                idx,
-                drug,
-                form,
-                unit,
-                strengths,
-                factor,
-                share,
-                baseline,
-                implant,
-                explant,
-                discontinue,
-                taper,
-                end,
-                lo,
-                hi,
-            )
-        )
-    table = pd.concat(frames, ignore_index=True)
+    course = _Course(baseline, implant, explant, discontinue, taper, end)
+    history = o["history_start_day"]
+    table = pd.concat([_fill_line(rng, line, course, history) for line in lines], ignore_index=True)
     table = table.sort_values(["patient_idx", "fill_day", "drug", "form"], kind="stable").reset_index(
         drop=True
     )
@@ -521,24 +500,36 @@ def _target_fraction(
     return np.where(day >= explant, 1.0, fraction)
 
 
+class _Line(NamedTuple):
+    """One regimen line: the patients (positions) on one drug and form, with its strengths and factor."""
+
+    idx: np.ndarray
+    drug: str
+    form: str
+    unit: str
+    strengths: np.ndarray
+    factor: float
+    share: np.ndarray  # of each patient's baseline MME carried by this line
+
+
+class _Course(NamedTuple):
+    """Each patient's opioid course (arrays over all patients): baseline MME/day and its turning days."""
+
+    baseline: np.ndarray
+    implant: np.ndarray
+    explant: np.ndarray
+    discontinue: np.ndarray
+    taper: np.ndarray
+    end: np.ndarray
+
+
 def _fill_line(
-    rng,
-    idx,
-    drug,
-    form,
-    unit,
-    strengths,
-    factor,
-    share,
-    baseline,
-    implant,
-    explant,
-    discontinue,
-    taper,
-    end,
-    lo,
-    hi,
+    rng: np.random.Generator, line: _Line, course: _Course, history: tuple[int, int]
 ) -> pd.DataFrame:
+    """The fills of one regimen line, from a first fill in the ``history`` days until it stops."""
+    idx, drug, form, unit, strengths, factor, share = line
+    baseline, implant, explant, discontinue, taper, end = course
+    lo, hi = history
     m = len(idx)
     ds_values, ds_p = _DAYS_SUPPLY
     days_supply = np.asarray(ds_values)[rng.choice(len(ds_values), size=m, p=ds_p)]
