@@ -255,6 +255,9 @@ def _coerce(
     return pd.Series(pd.Categorical(text, categories=allowed), index=values.index), problems
 
 
+_CONTROL = r"[\x00-\x1f\x7f]"
+
+
 def _all_str(values: pd.Series) -> bool:
     """True when every value is a Python str (checked on the distinct types, not row by row)."""
     return pd.api.types.infer_dtype(values, skipna=False) == "string"
@@ -276,6 +279,15 @@ def _check_patients(patients: pd.DataFrame, *, age_allowed: bool) -> list[Proble
         p["patient_id"].duplicated(keep=False) & p["patient_id"].notna(),
         "duplicated values",
         "each patient must have exactly one row in patients",
+    )
+    ids = p["patient_id"]
+    problems += _problem(
+        t,
+        "patient_id",
+        p,
+        ids.notna().to_numpy(bool) & ids.astype(str).str.contains(_CONTROL, regex=True).to_numpy(bool),
+        "values with control characters (such as NUL or tab)",
+        "study codes must be printable text: remove the control characters",
     )
     age = p["age"]
     problems += _problem(t, "age", p, age < 0, "negative values", "age is in years at the index date")
@@ -410,6 +422,21 @@ def _check_child(name: str, child: pd.DataFrame, patients: pd.DataFrame) -> list
     local, distinct = pd.factorize(child["patient_id"])
     position = known.get_indexer(distinct)
     codes = np.where(local >= 0, position[np.maximum(local, 0)] if len(position) else -1, -1)
+    # pandas hashes strings only up to a NUL character, so ids that differ after one share a code:
+    # check every row against the id its code stands for, and place such rows exactly
+    present = local >= 0
+    values = child["patient_id"].to_numpy()
+    if (values[present] != np.asarray(distinct, dtype=object)[local[present]]).any():
+        ids = child["patient_id"]
+        problems += _problem(
+            name,
+            "patient_id",
+            child,
+            ids.notna().to_numpy(bool) & ids.astype(str).str.contains(_CONTROL, regex=True).to_numpy(bool),
+            "values with control characters (such as NUL)",
+            "study codes must be printable text: remove the control characters",
+        )
+        codes = known.get_indexer(ids)  # Python's string equality, row by row
     unknown = codes < 0
     problems += _problem(
         name,

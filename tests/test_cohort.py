@@ -147,6 +147,24 @@ def test_child_rows_for_unknown_patients(tables):
     )
 
 
+def test_control_characters_in_patient_ids(tables):
+    tables["patients"].loc[1, "patient_id"] = "P\t02"
+    tables["pain"] = tables["pain"][tables["pain"]["patient_id"] != "P02"]
+    assert single_problem(tables).startswith("patients.patient_id has 1 value with control characters")
+
+
+@pytest.mark.parametrize("row", [0, 1])  # the NUL id first, or after the id it extends
+def test_nul_in_a_child_id_is_never_matched_to_the_id_before_it(tables, row):
+    # pandas' string hashing stops at NUL: "P01\x00x" and "P01" would share one code
+    pain = tables["pain"]
+    assert pain["patient_id"].iloc[:2].tolist() == ["P01", "P01"]
+    pain.loc[pain.index[row], "patient_id"] = "P01\x00x"
+    found = problems_of(tables)
+    assert len(found) == 2, found
+    assert found[0].startswith("pain.patient_id has 1 value with control characters (such as NUL)")
+    assert found[1].startswith("pain.patient_id has 1 row whose patient_id is not in the patients table")
+
+
 @pytest.mark.parametrize("nrs", [-1, 10.5, 11])
 def test_nrs_outside_scale(tables, nrs):
     tables["pain"]["nrs"] = tables["pain"]["nrs"].astype(float)
