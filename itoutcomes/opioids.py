@@ -574,6 +574,7 @@ def _patient_codes(index: pd.Index, ids: pd.Series, rows: np.ndarray) -> np.ndar
     This lookup is most of window_mme's time on large tables. String ids go through pandas' string hash
     table in parallel chunks (it hashes without holding the GIL); ids it cannot place (other types, or
     absent) are looked up again by ``pd.factorize``, so the result never depends on the fast path.
+    Both hash strings only up to a NUL character; load_cohort refuses ids with control characters.
     """
     if isinstance(ids.dtype, pd.CategoricalDtype):
         position = np.append(index.get_indexer(ids.cat.categories), -1)
