@@ -24,20 +24,32 @@ def _label(row: pd.Series, by: tuple[str, ...]) -> str:
     return ", ".join(str(row[c]) for c in by) if by else "All trialed patients"
 
 
+def _intervals(
+    ax: Any,
+    position: Any,
+    estimate: Any,
+    low: Any,
+    high: Any,
+    *,
+    horizontal: bool = False,
+    fmt: str = "none",
+    capsize: float = 3,
+) -> None:
+    """Confidence intervals [low, high] around each estimate, at ``position`` on the other axis."""
+    est = np.asarray(estimate, dtype=float)
+    err = [est - np.asarray(low, dtype=float), np.asarray(high, dtype=float) - est]
+    if horizontal:
+        ax.errorbar(est, position, xerr=err, fmt=fmt, color="black", capsize=capsize)
+    else:
+        ax.errorbar(position, est, yerr=err, fmt=fmt, color="black", capsize=capsize)
+
+
 def conversion_plot(result: Any, ax: Any = None) -> Any:
     """Conversion estimates (points) with their intervals, one line per group."""
     ax = _axes(ax)
     table = result.table.reset_index(drop=True)
     y = np.arange(len(table))[::-1]
-    est = table["estimate"].to_numpy(float)
-    ax.errorbar(
-        est,
-        y,
-        xerr=[est - table["ci_low"].to_numpy(float), table["ci_high"].to_numpy(float) - est],
-        fmt="o",
-        color="black",
-        capsize=3,
-    )
+    _intervals(ax, y, table["estimate"], table["ci_low"], table["ci_high"], horizontal=True, fmt="o")
     ax.set_yticks(y, [_label(row, result.by) for _, row in table.iterrows()])
     ax.set_xlim(0, 1)
     ax.set_xlabel(
@@ -103,15 +115,7 @@ def forest_plot(table: pd.DataFrame, *, estimate: str, ax: Any = None, label: st
     ax = _axes(ax)
     rows = table[table["term"] != "Intercept"].reset_index(drop=True)
     y = np.arange(len(rows))[::-1]
-    est = rows[estimate].to_numpy(float)
-    ax.errorbar(
-        est,
-        y,
-        xerr=[est - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - est],
-        fmt="s",
-        color="black",
-        capsize=3,
-    )
+    _intervals(ax, y, rows[estimate], rows["ci_low"], rows["ci_high"], horizontal=True, fmt="s")
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_yticks(y, list(rows["term"]))
@@ -168,16 +172,8 @@ def responder_bars(result: Any, ax: Any = None) -> Any:
     for i, criterion in enumerate(criteria):
         rows = table[table["criterion"] == criterion].set_index("timepoint").reindex(timepoints)
         x = np.arange(len(timepoints)) + i * width
-        est = rows["estimate"].to_numpy(float)
-        ax.bar(x, est, width=width, label=criterion)
-        ax.errorbar(
-            x,
-            est,
-            yerr=[est - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - est],
-            fmt="none",
-            color="black",
-            capsize=2,
-        )
+        ax.bar(x, rows["estimate"].to_numpy(float), width=width, label=criterion)
+        _intervals(ax, x, rows["estimate"], rows["ci_low"], rows["ci_high"], capsize=2)
     ax.set_xticks(
         np.arange(len(timepoints)) + width * (len(criteria) - 1) / 2, [f"{t} mo" for t in timepoints]
     )
@@ -316,19 +312,8 @@ def discontinued_bars(result: Any, ax: Any = None) -> Any:
     ax = _axes(ax)
     table = result.table.dropna(subset=["discontinued"])
     x = np.arange(len(table))
-    est = table["discontinued"].to_numpy(float)
-    ax.bar(x, est, color="tab:blue")
-    ax.errorbar(
-        x,
-        est,
-        yerr=[
-            est - table["discontinued_ci_low"].to_numpy(float),
-            table["discontinued_ci_high"].to_numpy(float) - est,
-        ],
-        fmt="none",
-        color="black",
-        capsize=3,
-    )
+    ax.bar(x, table["discontinued"].to_numpy(float), color="tab:blue")
+    _intervals(ax, x, table["discontinued"], table["discontinued_ci_low"], table["discontinued_ci_high"])
     ax.set_xticks(x, [f"{t:g} mo" for t in table["timepoint"]])
     ax.set_ylim(0, 1)
     ax.set_ylabel("Share off systemic opioids")
