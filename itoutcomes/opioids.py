@@ -13,7 +13,6 @@ patches = ``quantity x 3 / days_supply`` for 72-hour patches), so a 25 mcg/hr pa
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from itoutcomes.cohort import Cohort
+from itoutcomes.ids import THREADS, patient_positions
 from itoutcomes.stats import (
     check_by,
     check_choice,
@@ -34,11 +34,6 @@ from itoutcomes.stats import (
     wilcoxon_signed_rank,
 )
 from itoutcomes.vocabulary import FORMS, OPIOID_DRUGS, STRENGTH_UNITS
-
-try:  # pandas' internal string hash table: the fast path of _patient_codes (pandas < 3 is pinned)
-    from pandas._libs.hashtable import StringHashTable as _StringHashTable
-except ImportError:  # pragma: no cover - the public pd.factorize path below still gives the same codes
-    _StringHashTable = None
 
 __all__ = [
     "FACTOR_TABLES",
@@ -60,8 +55,6 @@ __all__ = [
 FACTOR_TABLES = ("cdc2022", "cdc2016")
 NON_SYSTEMIC_FORMS = ("intrathecal", "epidural")
 DAYS_PER_MONTH = 30.4375
-_THREADS = min(4, os.cpu_count() or 1)
-_ROWS_PER_THREAD = 1_000_000
 _FACTOR_COLUMNS = ("drug", "form", "strength_unit", "factor", "basis")
 
 
@@ -462,13 +455,13 @@ def window_mme(
     implant = patients["implant_day"].to_numpy(dtype=float, na_value=np.nan)
     fill = rx["fill_day"].to_numpy(np.int64)
     last = fill + rx["days_supply"].to_numpy(np.int64) - 1
-    # Fills that reach no window's day range need no patient lookup (the costly string hashing). With
+    # Fills that reach no window's day range need no patient lookup (most of the time). With
     # overlap="shift" an earlier fill can move a later one, so every fill is kept.
     if overlap == "shift":
         near = np.arange(len(rx))
     else:
         near = np.flatnonzero(_reaches(fill, last, windows, implant))
-    near_code = _patient_codes(pd.Index(ids), rx["patient_id"], near)
+    near_code = patient_positions(pd.Index(ids), rx["patient_id"], near)
     countable = ~priced["no_factor"][near]
     start, end, rate = _intervals(rx, priced["mme"], near[countable], overlap)
     code = near_code[countable]
@@ -485,7 +478,7 @@ def window_mme(
         order=np.lexsort((start, code)) if covered else None,
     )
     # windows are independent and their work is numpy that releases the GIL: one thread each
-    with ThreadPoolExecutor(min(_THREADS, len(windows))) as pool:
+    with ThreadPoolExecutor(min(THREADS, len(windows))) as pool:
         per_window = list(pool.map(lambda w: _window_columns(w, supply, implant, ids, covered), windows))
     sizes = [len(columns["patient_id"]) for columns in per_window]
     names = per_window[0].keys()
@@ -566,50 +559,6 @@ def _reaches(
             low, high = w.start, w.end
         reach |= (fill <= high) & (last >= low)
     return reach
-
-
-def _patient_codes(index: pd.Index, ids: pd.Series, rows: np.ndarray) -> np.ndarray:
-    """Position in ``index`` (-1 if absent) of the patient of each of the ``rows`` of ``ids``.
-
-    This lookup is most of window_mme's time on large tables. String ids go through pandas' string hash
-    table in parallel chunks (it hashes without holding the GIL); ids it cannot place (other types, or
-    absent) are looked up again by ``pd.factorize``, so the result never depends on the fast path.
-    Both hash strings only up to a NUL character; load_cohort refuses ids with control characters.
-    """
-    if isinstance(ids.dtype, pd.CategoricalDtype):
-        position = np.append(index.get_indexer(ids.cat.categories), -1)
-        return position[ids.cat.codes.to_numpy()[rows]]
-    values = ids.to_numpy()
-    codes = np.full(len(rows), -1, dtype=np.intp)
-    table = _string_table(index)
-    if table is not None:
-        parts = np.array_split(np.arange(len(rows)), min(_THREADS, 1 + len(rows) // _ROWS_PER_THREAD))
-
-        def look_up(part: np.ndarray) -> None:
-            try:
-                codes[part] = table.lookup(values[rows[part]])  # -1 for a non-string or unknown id
-            except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: the general path places it
-                pass
-
-        with ThreadPoolExecutor(len(parts)) as pool:
-            list(pool.map(look_up, parts))
-    rest = np.flatnonzero(codes < 0)
-    if len(rest):
-        local, distinct = pd.factorize(values[rows[rest]])
-        codes[rest] = np.append(index.get_indexer(distinct), -1)[local]  # the extra -1 serves code -1
-    return codes
-
-
-def _string_table(index: pd.Index) -> Any:
-    """pandas' string hash table of ``index``, or None when the ids are not all UTF-8 strings."""
-    if _StringHashTable is None or pd.api.types.infer_dtype(index, skipna=False) != "string":
-        return None
-    table = _StringHashTable(len(index))
-    try:
-        table.map_locations(index.to_numpy(dtype=object))
-    except UnicodeEncodeError:
-        return None
-    return table
 
 
 def _covered_days(code: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from itoutcomes.ids import patient_positions
 from itoutcomes.privacy import AGE_TOP_CODE, screen_identifiers
 from itoutcomes.schema import _DATE_ALIASES, SCHEMA, TABLES, Column, IdentifierWarning, Problem
 
@@ -258,6 +259,18 @@ def _coerce(
 _CONTROL = r"[\x00-\x1f\x7f]"
 
 
+def _control_characters(table: str, frame: pd.DataFrame, mask: np.ndarray, such_as: str) -> list[Problem]:
+    """The problem of ``patient_id`` values with control characters (``such_as``) at the rows of ``mask``."""
+    return _problem(
+        table,
+        "patient_id",
+        frame,
+        mask,
+        f"values with control characters (such as {such_as})",
+        "study codes must be printable text: remove the control characters",
+    )
+
+
 def _all_str(values: pd.Series) -> bool:
     """True when every value is a Python str (checked on the distinct types, not row by row)."""
     return pd.api.types.infer_dtype(values, skipna=False) == "string"
@@ -281,13 +294,11 @@ def _check_patients(patients: pd.DataFrame, *, age_allowed: bool) -> list[Proble
         "each patient must have exactly one row in patients",
     )
     ids = p["patient_id"]
-    problems += _problem(
+    problems += _control_characters(
         t,
-        "patient_id",
         p,
         ids.notna().to_numpy(bool) & ids.astype(str).str.contains(_CONTROL, regex=True).to_numpy(bool),
-        "values with control characters (such as NUL or tab)",
-        "study codes must be printable text: remove the control characters",
+        "NUL or tab",
     )
     age = p["age"]
     problems += _problem(t, "age", p, age < 0, "negative values", "age is in years at the index date")
@@ -418,25 +429,14 @@ def _check_patients(patients: pd.DataFrame, *, age_allowed: bool) -> list[Proble
 def _check_child(name: str, child: pd.DataFrame, patients: pd.DataFrame) -> list[Problem]:
     problems: list[Problem] = []
     known = pd.Index(patients["patient_id"].dropna().drop_duplicates())
-    # look up each distinct id once, not each row
-    local, distinct = pd.factorize(child["patient_id"])
-    position = known.get_indexer(distinct)
-    codes = np.where(local >= 0, position[np.maximum(local, 0)] if len(position) else -1, -1)
-    # pandas hashes strings only up to a NUL character, so ids that differ after one share a code:
-    # check every row against the id its code stands for, and place such rows exactly
-    present = local >= 0
-    values = child["patient_id"].to_numpy()
-    if (values[present] != np.asarray(distinct, dtype=object)[local[present]]).any():
-        ids = child["patient_id"]
-        problems += _problem(
-            name,
-            "patient_id",
-            child,
-            ids.notna().to_numpy(bool) & ids.astype(str).str.contains(_CONTROL, regex=True).to_numpy(bool),
-            "values with control characters (such as NUL)",
-            "study codes must be printable text: remove the control characters",
-        )
-        codes = known.get_indexer(ids)  # Python's string equality, row by row
+    codes = patient_positions(known, child["patient_id"])
+    # string hashing stops at a NUL character ("P01\x00x" finds "P01"): check each match exactly
+    matched = np.flatnonzero(codes >= 0)
+    wrong = matched[child["patient_id"].to_numpy()[matched] != known.to_numpy()[codes[matched]]]
+    mask = np.zeros(len(child), dtype=bool)
+    mask[wrong] = True
+    problems += _control_characters(name, child, mask, "NUL")
+    codes[wrong] = -1
     unknown = codes < 0
     problems += _problem(
         name,

@@ -311,22 +311,25 @@ def test_window_mme_counts_every_excluded_fill_by_reason():
 @pytest.mark.parametrize("fast_path", [True, False])
 @pytest.mark.parametrize("rows_per_thread", [1_000_000, 3])
 def test_patient_lookup_places_every_kind_of_id(monkeypatch, fast_path, rows_per_thread):
-    import itoutcomes.opioids as opioids
+    from itoutcomes import ids as lookup
 
     if not fast_path:
-        monkeypatch.setattr(opioids, "_StringHashTable", None)
-    monkeypatch.setattr(opioids, "_ROWS_PER_THREAD", rows_per_thread)
-    monkeypatch.setattr(opioids, "_THREADS", 2)
+        monkeypatch.setattr(lookup, "_StringHashTable", None)
+    monkeypatch.setattr(lookup, "_ROWS_PER_THREAD", rows_per_thread)
+    monkeypatch.setattr(lookup, "THREADS", 2)
     index = pd.Index(["A", "B", "C", "7", "\ud800"])
     ids = pd.Series(["C", "A", "Z", None, "7", 7, np.nan, "B", "A", "C", "B", "\ud800"], dtype=object)
     rows = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11])
     expected = [2, 0, -1, -1, 3, -1, -1, 1, 0, 1, 4]  # "Z", None, the integer 7 and NaN are not patients
-    assert opioids._patient_codes(index, ids, rows).tolist() == expected
-    assert opioids._patient_codes(index, ids.astype("category"), rows).tolist() == expected
+    assert lookup.patient_positions(index, ids, rows).tolist() == expected
+    assert lookup.patient_positions(index, ids.astype("category"), rows).tolist() == expected
+    every_row = [2, 0, -1, -1, 3, -1, -1, 1, 0, 2, 1, 4]
+    assert lookup.patient_positions(index, ids).tolist() == every_row
+    assert lookup.patient_positions(index, ids.astype("category")).tolist() == every_row
     surrogate = pd.Series(["A", "\ud800", "B"], dtype=object)  # no UTF-8 form: the general path places it
-    assert opioids._patient_codes(pd.Index(["B", "A"]), surrogate, np.arange(3)).tolist() == [1, -1, 0]
+    assert lookup.patient_positions(pd.Index(["B", "A"]), surrogate, np.arange(3)).tolist() == [1, -1, 0]
     numbers = pd.Index([10, 20, 30])  # integer ids take the general path
-    assert opioids._patient_codes(numbers, pd.Series([30, 10, 40, 20]), np.arange(4)).tolist() == [
+    assert lookup.patient_positions(numbers, pd.Series([30, 10, 40, 20]), np.arange(4)).tolist() == [
         2,
         0,
         -1,
