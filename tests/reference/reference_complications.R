@@ -6,13 +6,8 @@
 # or per patient without one) and writes reference_complications.csv ("section,key,value", 17 digits).
 suppressPackageStartupMessages(library(survival))
 con <- file("reference_complications.csv", "w")
-cat("section,key,value\n", file = con)
-out <- function(section, key, value) {
-  for (i in seq_along(value)) {
-    k <- if (length(value) > 1) paste0(key, "[", i, "]") else key
-    cat(sprintf("%s,%s,%.17g\n", section, k, value[i]), file = con)
-  }
-}
+source("reference_out.R")
+out <- reference_writer(con)
 rec <- read.csv("recurrent.csv")
 # counting-process form: intervals between a patient's event times from -1 (events on day 0 allowed);
 # several events on one day are spread 0.01 day apart (R merges closer times); the comparison times

@@ -6,13 +6,8 @@
 # Data: the bundled synthetic cohort (../../data/synthetic) and the fixtures written by make_fixtures.py.
 suppressPackageStartupMessages(library(lme4))
 options(stringsAsFactors = FALSE)
-cat("section,key,value\n")
-out <- function(section, key, value) {
-  for (i in seq_along(value)) {
-    k <- if (length(value) > 1) paste0(key, "[", i, "]") else key
-    cat(sprintf("%s,%s,%.17g\n", section, k, value[i]))
-  }
-}
+source("reference_out.R")
+out <- reference_writer()
 cat(sprintf("meta,R.version,%s\n", paste(R.version$major, R.version$minor, sep = ".")))
 cat(sprintf("meta,lme4.version,%s\n", as.character(packageVersion("lme4"))))
 

@@ -8,13 +8,8 @@
 suppressPackageStartupMessages({library(survival); library(cmprsk)})
 options(stringsAsFactors = FALSE)
 con <- file("reference_survival.csv", "w")
-cat("section,key,value\n", file = con)
-out <- function(section, key, value) {
-  for (i in seq_along(value)) {
-    k <- if (length(value) > 1) paste0(key, "[", i, "]") else key
-    cat(sprintf("%s,%s,%.17g\n", section, k, value[i]), file = con)
-  }
-}
+source("reference_out.R")
+out <- reference_writer(con)
 cat(sprintf("meta,survival.version,%s\n", as.character(packageVersion("survival"))), file = con)
 cat(sprintf("meta,cmprsk.version,%s\n", as.character(packageVersion("cmprsk"))), file = con)
 
