@@ -134,3 +134,11 @@ def tiny_cohort(patients: dict, pain: list[tuple] | None = None):
     )
     empty_comp = pd.DataFrame(columns=["patient_id", "day", "type", "serious", "surgery_required"])
     return Cohort.from_frames(patients=table, pain=scores, prescriptions=empty_rx, complications=empty_comp)
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    """The bundled synthetic cohort, loaded once per test module."""
+    from itoutcomes import load_cohort
+
+    return load_cohort(BUNDLED)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BUNDLED, REFERENCE, r_reference, tiny_cohort
+from conftest import REFERENCE, r_reference, tiny_cohort
 
-from itoutcomes import load_cohort
 from itoutcomes.complications import (
     COMPLICATION,
     DEATH,
@@ -21,11 +20,6 @@ from itoutcomes.complications import (
     subdistribution_model,
 )
 from itoutcomes.survival import NoEventsWarning
-
-
-@pytest.fixture(scope="module")
-def bundled():
-    return load_cohort(BUNDLED)
 
 
 def _with_events(events, **patients):

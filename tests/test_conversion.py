@@ -8,9 +8,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BUNDLED, r_reference, tiny_cohort
+from conftest import r_reference, tiny_cohort
 
-from itoutcomes import load_cohort
 from itoutcomes.conversion import (
     FewEventsWarning,
     conversion_rate,
@@ -23,11 +22,6 @@ from itoutcomes.conversion import (
 )
 from itoutcomes.stats import proportion_ci
 from itoutcomes.synthetic import generate
-
-
-@pytest.fixture(scope="module")
-def bundled():
-    return load_cohort(BUNDLED)
 
 
 def _r_term(term: str) -> str:

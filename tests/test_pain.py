@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BUNDLED, REFERENCE, r_reference, tiny_cohort
+from conftest import REFERENCE, r_reference, tiny_cohort
 from test_stats import _check_paired
 
-from itoutcomes import load_cohort
 from itoutcomes.pain import (
     baseline_scores,
     change_from_baseline,
@@ -20,11 +19,6 @@ from itoutcomes.pain import (
     sensitivity,
     target_day,
 )
-
-
-@pytest.fixture(scope="module")
-def bundled():
-    return load_cohort(BUNDLED)
 
 
 def _hand_cohort():
