@@ -38,17 +38,20 @@ def patient_positions(index: pd.Index, ids: pd.Series, rows: np.ndarray | None =
         codes = ids.cat.codes.to_numpy()
         return position[codes if rows is None else codes[rows]]
     values = ids.to_numpy(dtype=object)
-    rows = np.arange(len(values)) if rows is None else rows
-    positions = np.full(len(rows), -1, dtype=np.intp)
+
+    def selected(part: slice | np.ndarray) -> np.ndarray:  # the values of the selected rows ``part``
+        return values[part] if rows is None else values[rows[part]]
+
+    positions = np.full(len(values) if rows is None else len(rows), -1, dtype=np.intp)
     table = _string_table(index)
     if table is not None:
-        chunks = min(THREADS, 1 + len(rows) // _ROWS_PER_THREAD)
-        bounds = np.linspace(0, len(rows), chunks + 1).astype(int)
+        chunks = min(THREADS, 1 + len(positions) // _ROWS_PER_THREAD)
+        bounds = np.linspace(0, len(positions), chunks + 1).astype(int)
         parts = [slice(lo, hi) for lo, hi in pairwise(bounds)]
 
         def look_up(part: slice) -> None:  # each thread gathers its own rows: the gather needs the GIL
             try:
-                positions[part] = table.lookup(values[rows[part]])  # -1 for a non-string or unknown id
+                positions[part] = table.lookup(selected(part))  # -1 for a non-string or unknown id
             except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: the general path places it
                 pass
 
@@ -56,7 +59,7 @@ def patient_positions(index: pd.Index, ids: pd.Series, rows: np.ndarray | None =
             list(pool.map(look_up, parts))
     rest = np.flatnonzero(positions < 0)
     if len(rest):
-        local, distinct = pd.factorize(values[rows[rest]])
+        local, distinct = pd.factorize(selected(rest))
         positions[rest] = np.append(index.get_indexer(distinct), -1)[local]
     return positions
 
