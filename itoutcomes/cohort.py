@@ -267,14 +267,21 @@ def read_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
 
 
 def _read_csv(file: Path, table: str) -> pd.DataFrame:
+    """Read one CSV with pyarrow: identifiers as text, vocabulary columns as categories, the NA spellings.
+
+    pyarrow's reader is multi-threaded, about twice as fast as pandas' C reader on large tables. It is
+    called directly rather than through ``pd.read_csv(engine="pyarrow", dtype=...)``, which pandas 3.1
+    breaks: a ``dtype`` for any column makes an integer column with empty cells fail to convert.
+    """
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
     header = pd.read_csv(file, nrows=0).columns
-    dtypes: dict[str, str] = {}
-    for column in SCHEMA[table]:
-        if column.name not in header:
-            continue
-        if column.kind == "id":
-            dtypes[column.name] = "str"
-        elif column.kind == "category":
-            dtypes[column.name] = "category"
-    # pyarrow's reader is multi-threaded: about twice as fast as pandas' C reader on large tables
-    return pd.read_csv(file, dtype=dtypes, keep_default_na=False, na_values=_NA_VALUES, engine="pyarrow")
+    columns = [c for c in SCHEMA[table] if c.name in header]
+    text = {c.name: pa.string() for c in columns if c.kind in ("id", "category")}
+    options = pacsv.ConvertOptions(column_types=text, null_values=_NA_VALUES, strings_can_be_null=True)
+    frame = pacsv.read_csv(file, convert_options=options).to_pandas()
+    for column in columns:
+        if column.kind == "category":
+            frame[column.name] = frame[column.name].astype("category")
+    return frame

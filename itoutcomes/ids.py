@@ -2,9 +2,9 @@
 
 Validation and the analyses of large child tables (``opioids.window_mme``) both need the position of
 each row's ``patient_id`` in the patients table. On claims-sized tables this lookup is most of the
-work, so string ids go through pandas' string hash table in parallel chunks (it hashes without holding
-the GIL); ids it cannot place are looked up again by ``pd.factorize``, so the result never depends on
-the fast path.
+work, so on pandas 2 string ids go through pandas' string hash table in parallel chunks (it hashes
+without holding the GIL); ids it cannot place are looked up again by ``pd.factorize``, so the result
+never depends on the fast path. On pandas 3 every id takes the public ``pd.factorize`` path.
 """
 
 from __future__ import annotations
@@ -17,10 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-try:  # pandas' internal string hash table: the fast path of patient_positions (pandas < 3 is pinned)
-    from pandas._libs.hashtable import StringHashTable as _StringHashTable
-except ImportError:  # pragma: no cover - the public pd.factorize path still gives the same positions
-    _StringHashTable = None
+# pandas' internal string hash table: the fast path of patient_positions, on pandas 2 only. Under pandas
+# 3.1 its threaded lookup crashes the interpreter (seen in this suite), so there the public
+# pd.factorize path, which gives the same positions, is the only one.
+_StringHashTable: Any = None
+if int(pd.__version__.split(".")[0]) < 3:
+    try:
+        from pandas._libs.hashtable import StringHashTable as _StringHashTable
+    except ImportError:  # pragma: no cover - the public path still gives the same positions
+        _StringHashTable = None
 
 THREADS = min(4, os.cpu_count() or 1)
 _ROWS_PER_THREAD = 1_000_000
@@ -60,7 +65,7 @@ def patient_positions(index: pd.Index, ids: pd.Series, rows: np.ndarray | None =
     rest = np.flatnonzero(positions < 0)
     if len(rest):
         local, distinct = pd.factorize(selected(rest))
-        positions[rest] = np.append(index.get_indexer(distinct), -1)[local]
+        positions[rest] = np.append(index.get_indexer(pd.Index(distinct, dtype=object)), -1)[local]
     return positions
 
 

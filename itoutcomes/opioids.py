@@ -105,7 +105,7 @@ def _codes(values: pd.Series, categories: Sequence[str]) -> np.ndarray:
     if isinstance(values.dtype, pd.CategoricalDtype) and list(values.cat.categories) == list(categories):
         codes = values.cat.codes.to_numpy()
     else:
-        codes = pd.Categorical(values.astype(object), categories=list(categories)).codes
+        codes = pd.Index(list(categories), dtype=object).get_indexer(values.astype(object))
     return codes.astype(np.int16) + 1
 
 

@@ -433,11 +433,14 @@ def _check_child(name: str, child: pd.DataFrame, patients: pd.DataFrame) -> list
     # string hashing stops at a NUL character ("P01\x00x" finds "P01"): check each match exactly
     matched = np.flatnonzero(codes >= 0)
     wrong = matched[child["patient_id"].to_numpy()[matched] != known.to_numpy()[codes[matched]]]
-    mask = np.zeros(len(child), dtype=bool)
-    mask[wrong] = True
-    problems += _control_characters(name, child, mask, "NUL")
     codes[wrong] = -1
     unknown = codes < 0
+    # ids that pandas' hashing matched wrongly, and, where it does not (pandas 3's string dtype), the
+    # unmatched ids with control characters: report both as control characters, whatever the hashing
+    ids = child["patient_id"]
+    mask = unknown & ids.notna().to_numpy(bool)
+    mask[mask] = ids[mask].astype(str).str.contains(_CONTROL, regex=True).to_numpy(bool)
+    problems += _control_characters(name, child, mask, "NUL")
     problems += _problem(
         name,
         "patient_id",
