@@ -13,7 +13,6 @@ Every patient left out of an analysis is counted in the result's ``excluded`` ta
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,15 @@ import pandas as pd
 from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
-from itoutcomes.stats import check_by, check_conf_level, groups_of, paired_change, proportion_ci
+from itoutcomes.mixed import random_intercept_reml
+from itoutcomes.stats import (
+    check_by,
+    check_conf_level,
+    design_matrix,
+    groups_of,
+    paired_change,
+    proportion_ci,
+)
 
 __all__ = [
     "ChangeResult",
@@ -446,16 +453,12 @@ def mixed_model(
 
     Notes
     -----
-    Fitted with statsmodels ``MixedLM`` (REML); the fixed effects equal R
-    ``lme4::lmer(nrs ~ factor(visit) + (1 | id))``, and the standard errors its ``vcov``: the GLS
-    covariance (X' V^-1 X)^-1 at the REML variance estimates (statsmodels' own ``cov_params`` comes from
-    the joint Hessian and differs in the fourth digit). Marginal means per visit are L beta with the
-    covariates at their means (numeric) or observed proportions (categorical dummies), with Wald
-    intervals from the fixed-effect covariance.
+    Fitted by :func:`itoutcomes.mixed.random_intercept_reml`, REML solved to machine precision; the
+    fixed effects, their standard errors and the variance components equal R
+    ``lme4::lmer(nrs ~ factor(visit) + (1 | id))`` at its optimum (``fixef``, ``vcov``, ``VarCorr``).
+    Marginal means per visit are L beta with the covariates at their means (numeric) or observed
+    proportions (categorical dummies), with Wald intervals from the fixed-effect covariance.
     """
-    import statsmodels.formula.api as smf
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
-
     conf_level = check_conf_level(conf_level, "mixed_model")
     months = _check_months(months, "mixed_model")
     covariates = list(covariates or [])
@@ -475,15 +478,12 @@ def mixed_model(
         raise ValueError("mixed_model needs scores from at least 2 patients at 2 or more visits.")
     rhs = " + ".join(["C(visit)", *covariates])
     formula = f"nrs ~ {rhs}"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model = smf.mixedlm(formula, long, groups=long["patient_id"])
-        fit = model.fit(reml=True)
-    names = list(model.exog_names)
-    beta = np.asarray(fit.fe_params)
-    var_patient = float(np.asarray(fit.cov_re)[0, 0])
-    var_residual = float(fit.scale)
-    cov = _gls_covariance(np.asarray(model.exog), long["patient_id"].to_numpy(), var_patient, var_residual)
+    design = design_matrix(long, rhs, "mixed_model")
+    names = list(design.columns)
+    exog = design.to_numpy(float)
+    fit = random_intercept_reml(long["nrs"].to_numpy(float), exog, long["patient_id"].to_numpy())
+    beta, cov = fit.beta, fit.covariance
+    var_patient, var_residual = fit.var_group, fit.var_residual
     se = np.sqrt(np.diag(cov))
     z = sps.norm.ppf(1 - (1 - conf_level) / 2)
     fixed = pd.DataFrame(
@@ -496,7 +496,6 @@ def mixed_model(
             "p_value": 2 * sps.norm.sf(np.abs(beta / se)),
         }
     )
-    exog = np.asarray(model.exog)
     means = exog.mean(axis=0)
     visits = sorted(long["visit"].unique())
     rows = []
@@ -523,21 +522,6 @@ def mixed_model(
     return MixedModelResult(
         fixed, pd.DataFrame(rows), variance, int(long["patient_id"].nunique()), len(long), formula, excluded
     )
-
-
-def _gls_covariance(x: np.ndarray, groups: np.ndarray, var_patient: float, var_residual: float) -> np.ndarray:
-    """(X' V^-1 X)^-1 for a random-intercept model, V_i = var_residual I + var_patient J (lme4's ``vcov``).
-
-    V_i^-1 = (I - c_i J) / var_residual with c_i = var_patient / (var_residual + n_i var_patient), so
-    X' V^-1 X = sum_i (X_i' X_i - c_i s_i s_i') / var_residual with s_i the column sums of X_i.
-    """
-    codes, _ = pd.factorize(groups)
-    sums = np.zeros((codes.max() + 1, x.shape[1]))
-    np.add.at(sums, codes, x)
-    sizes = np.bincount(codes)
-    c = var_patient / (var_residual + sizes * var_patient)
-    information = (x.T @ x - (sums * c[:, None]).T @ sums) / var_residual
-    return np.linalg.inv(information)
 
 
 def long_scores(cohort: Cohort, *, months: Sequence[float] = DEFAULT_MONTHS) -> pd.DataFrame:

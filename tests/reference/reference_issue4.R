@@ -72,7 +72,7 @@ out("glm_small", "p", co2[, 4])
 
 # ---- linear mixed model on all available scores (REML)
 long <- read.csv("pain_long.csv")
-mm <- lmer(nrs ~ factor(visit) + (1 | patient_id), data = long, REML = TRUE)
+mm <- lmer_optimum(nrs ~ factor(visit) + (1 | patient_id), long)
 fe <- fixef(mm)
 se <- sqrt(diag(as.matrix(vcov(mm))))
 for (i in seq_along(fe)) {
