@@ -138,7 +138,7 @@ def main() -> None:
     if r is not None:
         np.testing.assert_allclose(r["km_last"], km.table["estimate"].iloc[-1], rtol=1e-9)
         np.testing.assert_allclose(r["cif_last"], cif.table["estimate"].iloc[-1], rtol=1e-9)
-        np.testing.assert_allclose(r["cox_coef"], fit.table["coef"], rtol=1e-6)
+        np.testing.assert_allclose(r["cox_coef"], fit.coefficients()["estimate"], rtol=1e-6)
         results["R"] = r
     ours = results["itoutcomes"]
     ratios = {

@@ -6,18 +6,23 @@ complication, so by default they are competing events, not censorings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
+from itoutcomes.results import Analysis, Dataset, Frame, Result, Suppression, Withheld, exclusions_table
 from itoutcomes.stats import check_by, check_conf_level
 from itoutcomes.survival import (
     CoxResult,
     CumulativeIncidenceResult,
+    FineGrayResult,
     KaplanMeierResult,
+    NoEventsWarning,
     cox,
     cumulative_incidence,
     fine_gray,
@@ -30,6 +35,9 @@ __all__ = [
     "COMPLICATION",
     "DEATH",
     "EXPLANT",
+    "IncidenceByTypeResult",
+    "RatesResult",
+    "analysis",
     "cause_specific_cox",
     "device_survival",
     "first_complication",
@@ -49,7 +57,7 @@ def first_complication(
     types: Sequence[str] | None = None,
     serious_only: bool = False,
     competing: Sequence[str] = ("death", "explant"),
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> Dataset:
     """One row per implanted patient: time from implant to the first complication or competing event.
 
     Parameters
@@ -65,16 +73,16 @@ def first_complication(
 
     Returns
     -------
-    (data, excluded)
-        ``data`` has the patients columns plus ``time`` (days since implant) and ``status``: 0 censored
+    Dataset
+        ``table`` has the patients columns plus ``time`` (days since implant) and ``status``: 0 censored
         at last contact, 1 complication, 2 death, 3 explant (codes :data:`COMPLICATION` ...). A
-        complication on the day of death or explant counts as the complication. ``excluded`` counts the
-        patients never implanted.
+        complication on the day of death or explant counts as the complication. ``exclusions`` counts
+        the patients never implanted.
 
     Examples
     --------
     >>> from itoutcomes import load_cohort
-    >>> data, excluded = first_complication(load_cohort("data/synthetic"))
+    >>> data = first_complication(load_cohort("data/synthetic")).table
     >>> sorted(data["status"].unique().tolist())
     [0, 1, 2, 3]
     """
@@ -111,8 +119,11 @@ def first_complication(
     stop = np.where(np.isfinite(earliest), earliest, end)
     implanted["time"] = (stop - implant).astype(np.int64)
     implanted["status"] = status.astype(np.int64)
-    excluded = pd.DataFrame({"reason": ["never implanted"], "n": [int(len(p) - len(implanted))]})
-    return implanted.reset_index(drop=True), excluded
+    return Dataset(
+        table=implanted.reset_index(drop=True),
+        options={"types": kinds, "serious_only": serious_only, "competing": tuple(competing)},
+        exclusions=exclusions_table({"never implanted": int(len(p) - len(implanted))}),
+    )
 
 
 def _types(types: Sequence[str] | None, function: str) -> tuple[str, ...]:
@@ -178,6 +189,13 @@ def recurrent_events(
     return out.sort_values(["patient_id", "time"], kind="stable").reset_index(drop=True)
 
 
+@dataclass(frozen=True, eq=False, kw_only=True)
+class RatesResult(Result):
+    """Complication rates per 100 patient-years (see :func:`rates`)."""
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+
+
 def rates(
     cohort: Cohort,
     *,
@@ -185,12 +203,16 @@ def rates(
     types: Sequence[str] | None = None,
     serious_only: bool = False,
     conf_level: float = 0.95,
-) -> pd.DataFrame:
+) -> RatesResult:
     """Complication rates per 100 patient-years of device follow-up, with exact Poisson intervals.
 
-    Returns columns: the ``by`` column, ``type``, ``n_events``, ``n_patients``, ``patient_years``,
-    ``rate_per_100py``, ``ci_low``, ``ci_high``. Person-time runs from implant to last contact or explant
-    (365.25 days a year); every complication counts, recurrences included.
+    Returns
+    -------
+    RatesResult
+        ``table`` columns: the ``by`` column, ``type``, ``n_event`` (complications), ``n`` (patients),
+        ``patient_years``, ``estimate`` (per 100 patient-years), ``ci_low``, ``ci_high``. Person-time
+        runs from implant to last contact or explant (365.25 days a year); every complication counts,
+        recurrences included.
 
     Notes
     -----
@@ -200,7 +222,7 @@ def rates(
     Examples
     --------
     >>> from itoutcomes import load_cohort
-    >>> table = rates(load_cohort("data/synthetic"), types=["infection", "catheter"])
+    >>> table = rates(load_cohort("data/synthetic"), types=["infection", "catheter"]).table
     >>> list(table["type"])
     ['infection', 'catheter']
     """
@@ -227,16 +249,34 @@ def rates(
             row.update(
                 {
                     "type": kind,
-                    "n_events": k,
-                    "n_patients": len(people),
+                    "n_event": k,
+                    "n": len(people),
                     "patient_years": years,
-                    "rate_per_100py": 100 * k / years if years > 0 else np.nan,
+                    "estimate": 100 * k / years if years > 0 else np.nan,
                     "ci_low": 100 * low / years if years > 0 else np.nan,
                     "ci_high": 100 * high / years if years > 0 else np.nan,
                 }
             )
             rows.append(row)
-    return pd.DataFrame(rows)
+    return RatesResult(
+        table=pd.DataFrame(rows),
+        options={"by": by, "types": kinds, "serious_only": serious_only, "conf_level": conf_level},
+        counts={"n_implanted": len(person)},
+        suppression=Suppression(
+            counts=("n_event", "n"),
+            derived={"n_event": ("estimate", "ci_low", "ci_high"), "n": ("patient_years",)},
+            column_totals=("n",) if by is not None else (),
+            within=("type",),
+        ),
+    )
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class IncidenceByTypeResult(Result):
+    """Cumulative incidence of each complication type at fixed times (see :func:`incidence_by_type`)."""
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    curves: Mapping[str, CumulativeIncidenceResult]
 
 
 def incidence_by_type(
@@ -246,26 +286,36 @@ def incidence_by_type(
     by: str | None = None,
     times: Sequence[float] = (30, 90, 365, 730, 1825),
     serious_only: bool = False,
-) -> tuple[pd.DataFrame, dict[str, CumulativeIncidenceResult]]:
+) -> IncidenceByTypeResult:
     """Cumulative incidence of the first complication of each type, death and explant competing.
 
-    Returns ``(table, results)``: ``table`` stacks each type's estimates at ``times`` (columns ``type``,
-    then those of :meth:`CumulativeIncidenceResult.at`); ``results`` maps each type with at least one
-    event to its full result (for plots, at-risk tables and Gray's test when ``by`` is given).
+    Returns
+    -------
+    IncidenceByTypeResult
+        ``table`` stacks each type's estimates at ``times`` (columns ``type``, then those of
+        :meth:`CumulativeIncidenceResult.at`: ``group`` when ``by`` is given, ``time``, ``n_risk``,
+        ``n_event``, ``n_competing``, ``n_censor``, ``estimate``, ``std_error``, ``ci_low``,
+        ``ci_high``); ``curves`` maps each type with at least one event to its full result (for plots,
+        at-risk tables and Gray's test when ``by`` is given).
     """
     kinds = _types(types, "incidence_by_type")
     frames, results = [], {}
     for kind in kinds:
-        data, _ = first_complication(cohort, types=[kind], serious_only=serious_only)
+        data = first_complication(cohort, types=[kind], serious_only=serious_only).table
         if not (data["status"] == COMPLICATION).any():
             continue
-        result = cumulative_incidence(data, duration="time", event="status", cause=COMPLICATION, group=by)
+        result = cumulative_incidence(data, duration="time", event="status", cause=COMPLICATION, by=by)
         results[kind] = result
         frames.append(result.at(list(times)).assign(type=kind))
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(table):
         table = table[["type", *[c for c in table.columns if c != "type"]]]
-    return table, results
+    return IncidenceByTypeResult(
+        table=table,
+        curves=results,
+        options={"types": kinds, "by": by, "times": tuple(times), "serious_only": serious_only},
+        suppression=Suppression(counts=("n_risk", "n_event", "n_competing", "n_censor")),
+    )
 
 
 def device_survival(cohort: Cohort, *, by: str | None = None) -> KaplanMeierResult:
@@ -285,7 +335,7 @@ def device_survival(cohort: Cohort, *, by: str | None = None) -> KaplanMeierResu
     implant = implanted["implant_day"].to_numpy(float)
     implanted["time"] = np.where(np.isnan(event_day), last, event_day) - implant
     implanted["revision"] = (~np.isnan(event_day)).astype(int)
-    return kaplan_meier(implanted, duration="time", event="revision", group=by)
+    return kaplan_meier(implanted, duration="time", event="revision", by=by)
 
 
 def cause_specific_cox(
@@ -301,17 +351,71 @@ def cause_specific_cox(
     ``formula`` is a right-hand side over patients columns, e.g. ``"age + sex + C(indication)"``; see
     :func:`itoutcomes.survival.cox` (and its ``ph_test``).
     """
-    data, _ = first_complication(cohort, types=types, serious_only=serious_only)
+    data = first_complication(cohort, types=types, serious_only=serious_only).table
     data = data.assign(complication=(data["status"] == COMPLICATION).astype(int))
     return cox(data, duration="time", event="complication", formula=formula, strata=strata)
 
 
 def subdistribution_model(
     cohort: Cohort, *, formula: str, types: Sequence[str] | None = None, serious_only: bool = False
-) -> CoxResult:
+) -> FineGrayResult:
     """Fine-Gray model of the first complication, death and explant competing: for prediction.
 
     See :func:`itoutcomes.survival.fine_gray`.
     """
-    data, _ = first_complication(cohort, types=types, serious_only=serious_only)
+    data = first_complication(cohort, types=types, serious_only=serious_only).table
     return fine_gray(data, duration="time", event="status", cause=COMPLICATION, formula=formula)
+
+
+def analysis(
+    cohort: Cohort,
+    *,
+    competing: Sequence[str] = ("death", "explant"),
+    by: str | None = None,
+    times: Sequence[float] = (90, 365, 730),
+    formula: str = "age",
+    conf_level: float = 0.95,
+) -> Analysis:
+    """The complications plan: cumulative incidence of the first complication (by ``by``) at
+    ``times``, rates, Gray's test, cause-specific Cox with its PH test, Fine-Gray, device survival.
+
+    A test or model that cannot be estimated on this cohort (too few events, one group, separation) is
+    withheld with its reason, so a small cohort still gives every table.
+    """
+    data = first_complication(cohort, competing=tuple(competing)).table
+    if by is not None:
+        check_by(by, cohort.patients, "complications analysis")
+    with warnings.catch_warnings():  # a group without events is a flat curve, shown as such
+        warnings.simplefilter("ignore", NoEventsWarning)
+        incidence = cumulative_incidence(
+            data, duration="time", event="status", cause=COMPLICATION, by=by, conf_level=conf_level
+        )
+    shown = [0.0, *(float(t) for t in times)]
+    results: dict[str, Result] = {
+        "incidence": incidence.summary(shown),
+        "rates": rates(cohort, conf_level=conf_level),
+    }
+    if by is not None:
+        results["gray_test"] = _or_withheld(incidence.gray_test)
+    model = _or_withheld(lambda: cause_specific_cox(cohort, formula=formula))
+    results["cause_specific_cox"] = model
+    results["ph_test"] = model.ph_test() if isinstance(model, CoxResult) else model
+    results["fine_gray"] = _or_withheld(lambda: subdistribution_model(cohort, formula=formula))
+    device = device_survival(cohort)
+    results["device_survival"] = device.summary(shown)
+    return Analysis(
+        "complications",
+        results,
+        figures={
+            "incidence": lambda threshold: incidence.plot(times=shown, threshold=threshold),
+            "device_survival": lambda threshold: device.plot(times=shown, threshold=threshold),
+        },
+    )
+
+
+def _or_withheld(fit: Callable[[], Result]) -> Result:
+    """The result of ``fit()``, or a withheld result with the reason it could not be estimated."""
+    try:
+        return fit()
+    except ValueError as problem:  # SurvivalDataError is a ValueError
+        return Withheld.because(problem)

@@ -8,17 +8,27 @@ separately: a patient can pass the trial and not be implanted.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from itoutcomes.cohort import Cohort
+from itoutcomes.params import check_option
+from itoutcomes.results import (
+    Analysis,
+    Frame,
+    RatioModelResult,
+    Result,
+    Suppression,
+    Withheld,
+    exclusions_table,
+)
 from itoutcomes.stats import (
-    PROPORTION_METHODS,
+    ProportionMethod,
     check_by,
-    check_choice,
     check_conf_level,
     design_matrix,
     groups_of,
@@ -32,6 +42,8 @@ __all__ = [
     "FewEventsWarning",
     "Flow",
     "PredictorsResult",
+    "TimeToImplantResult",
+    "analysis",
     "conversion_rate",
     "flow",
     "implant_dataset",
@@ -75,24 +87,35 @@ def trial_dataset(cohort: Cohort, *, window_days: int = 90) -> pd.DataFrame:
     return trialed.reset_index(drop=True)
 
 
-@dataclass(frozen=True)
-class ConversionResult:
-    """Conversion rates. ``table`` has one row per ``by`` group (or one row overall).
+CONVERSION_MEASURES = (
+    "conversion",
+    "trial_success",
+    "implant_given_success",
+    "trial_unknown",
+    "implanted_after_window",
+    "window_incomplete",
+)
+"""The shares :func:`conversion_rate` reports, in table order (see its Returns)."""
 
-    Columns: the ``by`` columns, ``n_trialed``, ``n_success``, ``n_success_unknown``, ``n_implanted``
-    (within the window), ``estimate``, ``ci_low``, ``ci_high`` (conversion), ``success_estimate``,
-    ``success_ci_low``, ``success_ci_high`` (trial success among trials with a known result),
-    ``n_implanted_after_success``, ``implant_given_success``, ``implant_given_success_ci_low``,
-    ``implant_given_success_ci_high``, ``n_implanted_after_window``, ``n_window_incomplete`` (neither
-    implanted in the window nor followed through it: they stay in the denominator), ``note``.
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ConversionResult(Result):
+    """Conversion and the shares around it, long: one row per ``by`` group and ``measure``.
+
+    Columns: the ``by`` columns, ``measure`` (:data:`CONVERSION_MEASURES`), ``n`` (denominator),
+    ``n_event`` (numerator), ``estimate``, ``ci_low``, ``ci_high``, ``note``.
     """
 
-    table: pd.DataFrame
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
     window_days: int
     method: str
     conf_level: float
     by: tuple[str, ...]
-    excluded: pd.DataFrame = field(repr=False)
+
+    def conversion(self) -> pd.DataFrame:
+        """The rows of the conversion measure itself."""
+        table = self._frame("table")
+        return table[table["measure"] == "conversion"].reset_index(drop=True)
 
     def plot(self, ax: Any = None) -> Any:
         """Conversion estimates with their intervals (see :func:`itoutcomes.plots.conversion_plot`)."""
@@ -106,7 +129,7 @@ def conversion_rate(
     *,
     by: str | list[str] | None = None,
     window_days: int = 90,
-    method: str = "wilson",
+    method: ProportionMethod = "wilson",
     conf_level: float = 0.95,
 ) -> ConversionResult:
     """Share of trialed patients implanted within ``window_days`` of the trial, with a confidence interval.
@@ -127,90 +150,142 @@ def conversion_rate(
     Returns
     -------
     ConversionResult
-        Its ``excluded`` table counts patients left out (implanted without a trial).
+        ``table``, one row per group and ``measure``, each a share with ``n`` (denominator), ``n_event``
+        (numerator), ``estimate``, ``ci_low``, ``ci_high`` and ``note``:
+
+        - ``conversion``: implanted within the window, among the trialed;
+        - ``trial_success``: successful trials among trials with a known result;
+        - ``implant_given_success``: implanted within the window, among successful trials;
+        - ``trial_unknown``: trials without a recorded result, among the trialed;
+        - ``implanted_after_window``: implanted later than the window, among the trialed;
+        - ``window_incomplete``: neither implanted in the window nor followed through it (they stay in
+          the conversion denominator), among the trialed.
+
+        ``exclusions`` counts patients left out (implanted without a trial); ``counts`` has
+        ``n_trialed``.
 
     Notes
     -----
     Patients who died or were lost before the window ended without an implant count as not converted
-    (``n_window_incomplete`` says how many). The Wilson interval equals R
+    (the ``window_incomplete`` row says how many). The Wilson interval equals R
     ``prop.test(n_implanted, n_trialed, correct = FALSE)``.
 
     Examples
     --------
     >>> from itoutcomes import load_cohort
     >>> result = conversion_rate(load_cohort("data/synthetic"))
-    >>> int(result.table["n_trialed"].iloc[0]) > 0
-    True
+    >>> result.conversion()[["n", "n_event"]].values.tolist()
+    [[923, 769]]
     """
-    method = check_choice(method, PROPORTION_METHODS, "method", "conversion_rate")
+    method = check_option(method, conversion_rate, "method")
     conf_level = check_conf_level(conf_level, "conversion_rate")
     window_days = _check_window(window_days, "conversion_rate")
     by_columns = check_by(by, cohort.patients, "conversion_rate")
     data = trial_dataset(cohort, window_days=window_days)
     rows = []
     for key, group in groups_of(data, by_columns) or [((), data)]:
-        row: dict[str, Any] = dict(zip(by_columns, key, strict=False))
-        row.update(_conversion_row(group, method, conf_level))
-        rows.append(row)
-    table = pd.DataFrame(rows)
+        for row in _conversion_rows(group, method, conf_level):
+            rows.append({**dict(zip(by_columns, key, strict=False)), **row})
+    table = pd.DataFrame(rows, columns=[*by_columns, *_CONVERSION_COLUMNS])
     n_no_trial = int((cohort.patients["trial_type"] == "none").sum())
-    excluded = pd.DataFrame({"reason": ["implanted without a trial"], "n": [n_no_trial]})
-    return ConversionResult(table, window_days, method, conf_level, tuple(by_columns), excluded)
+    return ConversionResult(
+        table=table,
+        window_days=window_days,
+        method=method,
+        conf_level=conf_level,
+        by=tuple(by_columns),
+        options={
+            "by": tuple(by_columns),
+            "window_days": window_days,
+            "method": method,
+            "conf_level": conf_level,
+        },
+        counts={"n_trialed": len(data)},
+        exclusions=exclusions_table({"implanted without a trial": n_no_trial}),
+        suppression=Suppression(
+            counts=("n", "n_event"),
+            derived={"n": _SHARE, "n_event": _SHARE},
+            column_totals=("n", "n_event") if by_columns else (),
+            within=("measure",),
+        ),
+    )
 
 
-def _ci_columns(prefix: str, count: int, nobs: int, method: str, conf_level: float) -> dict[str, float]:
+_CONVERSION_COLUMNS = ("measure", "n", "n_event", "estimate", "ci_low", "ci_high", "note")
+_SHARE = ("estimate", "ci_low", "ci_high")
+
+
+def _share(measure: str, count: int, nobs: int, method: str, conf_level: float, note: str = "") -> dict:
+    """One row of a share: its counts and interval (NaN without a denominator)."""
     if nobs == 0:
-        nan = float("nan")
-        return {f"{prefix}estimate": nan, f"{prefix}ci_low": nan, f"{prefix}ci_high": nan}
-    ci = proportion_ci(count, nobs, method=method, conf_level=conf_level)
-    return {f"{prefix}estimate": ci.estimate, f"{prefix}ci_low": ci.ci_low, f"{prefix}ci_high": ci.ci_high}
+        estimate = low = high = float("nan")
+    else:
+        ci = proportion_ci(count, nobs, method=method, conf_level=conf_level)
+        estimate, low, high = ci.estimate, ci.ci_low, ci.ci_high
+    return {
+        "measure": measure,
+        "n": nobs,
+        "n_event": count,
+        "estimate": estimate,
+        "ci_low": low,
+        "ci_high": high,
+        "note": note,
+    }
 
 
-def _conversion_row(group: pd.DataFrame, method: str, conf_level: float) -> dict[str, Any]:
+def _conversion_rows(group: pd.DataFrame, method: str, conf_level: float) -> list[dict[str, Any]]:
     success = group["trial_success"]
     n_trialed = len(group)
     n_known = int(success.notna().sum())
-    n_success = int(success.fillna(False).astype(bool).sum())
+    succeeded = success.fillna(False).to_numpy(bool)
     converted = group["converted"].to_numpy(bool)
-    n_implanted = int(converted.sum())
-    after_success = int((converted & success.fillna(False).to_numpy(bool)).sum())
-    row: dict[str, Any] = {
-        "n_trialed": n_trialed,
-        "n_success": n_success,
-        "n_success_unknown": n_trialed - n_known,
-        "n_implanted": n_implanted,
-    }
-    row.update(_ci_columns("", n_implanted, n_trialed, method, conf_level))
-    success_ci = _ci_columns("success_", n_success, n_known, method, conf_level)
-    row.update(success_ci)
-    row["n_implanted_after_success"] = after_success
-    given = _ci_columns("implant_given_success_", after_success, n_success, method, conf_level)
-    row["implant_given_success"] = given.pop("implant_given_success_estimate")
-    row.update(given)
-    row["n_implanted_after_window"] = int((group["implanted_ever"] & ~group["converted"]).sum())
-    row["n_window_incomplete"] = int((~group["window_complete"]).sum())
-    notes = []
-    if n_trialed == 0:
-        notes.append("no trialed patients")
-    if n_known == 0 and n_trialed:
-        notes.append("no known trial result")
-    row["note"] = "; ".join(notes)
-    return row
+    after = int((group["implanted_ever"] & ~group["converted"]).sum())
+    incomplete = int((~group["window_complete"]).sum())
+    none = "no trialed patients" if n_trialed == 0 else ""
+    return [
+        _share("conversion", int(converted.sum()), n_trialed, method, conf_level, none),
+        _share(
+            "trial_success",
+            int(succeeded.sum()),
+            n_known,
+            method,
+            conf_level,
+            "no known trial result" if n_known == 0 and n_trialed else none,
+        ),
+        _share(
+            "implant_given_success",
+            int((converted & succeeded).sum()),
+            int(succeeded.sum()),
+            method,
+            conf_level,
+        ),
+        _share("trial_unknown", n_trialed - n_known, n_trialed, method, conf_level, none),
+        _share("implanted_after_window", after, n_trialed, method, conf_level, none),
+        _share("window_incomplete", incomplete, n_trialed, method, conf_level, none),
+    ]
 
 
-@dataclass(frozen=True)
-class Flow:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Flow(Result):
     """Patient-flow counts for a STROBE/RECORD flow diagram.
 
-    ``table`` has columns ``step``, ``label``, ``n`` and ``parent`` (the step it is a part of).
+    ``table`` has columns ``step``, ``label``, ``n`` and ``parent`` (the step it is a part of). Its
+    release protects small counts with the flow's own additive structure (:meth:`suppressed`).
     """
 
-    table: pd.DataFrame
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
     window_days: int
 
     def count(self, step: str) -> int:
         """The count of one step."""
-        return int(self.table.loc[self.table["step"] == step, "n"].iloc[0])
+        table = self._frame("table")
+        return int(table.loc[table["step"] == step, "n"].iloc[0])
+
+    def release(self, *, threshold: int) -> dict[str, pd.DataFrame]:
+        """The flow with every count as publishable text (:meth:`suppressed`)."""
+        shown = self.suppressed(threshold=threshold)
+        table = self._frame("table")
+        return {"table": table.assign(n=[shown[step] for step in table["step"]])}
 
     def suppressed(self, *, threshold: int = 11) -> dict[str, str]:
         """The counts as publishable text: small counts hidden, with complementary suppression.
@@ -221,8 +296,9 @@ class Flow:
         """
         from itoutcomes.privacy import COMPLEMENT_MARK, suppress_small_counts
 
-        steps = list(self.table["step"])
-        wide = pd.DataFrame([dict(zip(steps, self.table["n"], strict=True))])
+        table = self._frame("table")
+        steps = list(table["step"])
+        wide = pd.DataFrame([dict(zip(steps, table["n"], strict=True))])
         groups = [
             {"cohort": ["trialed", "implanted_without_trial"]},
             {"trialed": ["trial_success", "trial_failure", "trial_unknown"]},
@@ -328,30 +404,26 @@ def flow(cohort: Cohort, *, window_days: int = 90) -> Flow:
         ),
     ]
     table = pd.DataFrame(rows, columns=["step", "label", "n", "parent"])
-    return Flow(table, window_days)
+    return Flow(
+        table=table,
+        window_days=window_days,
+        options={"window_days": window_days},
+        counts={"n_patients": len(p)},
+        suppression=Suppression(counts=("n",)),
+    )
 
 
-@dataclass(frozen=True)
-class PredictorsResult:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class PredictorsResult(RatioModelResult):
     """Logistic regression of conversion.
 
-    ``table`` columns: ``term``, ``coef``, ``odds_ratio``, ``std_error``, ``ci_low``, ``ci_high`` (Wald
-    interval for the odds ratio), ``p_value``.
+    ``table``: per term a ``log_odds_ratio`` row and an ``odds_ratio`` row (``measure``), with
+    ``estimate``, ``std_error`` (log row), ``ci_low``, ``ci_high`` (Wald, on the row's scale),
+    ``statistic`` (Wald z, log row), ``p_value``. ``counts``: ``n`` trialed patients, ``n_event``
+    conversions. ``exclusions``: patients implanted without a trial.
     """
 
-    table: pd.DataFrame
-    formula: str
     window_days: int
-    conf_level: float
-    n: int
-    n_events: int
-    excluded: pd.DataFrame = field(repr=False)
-
-    def plot(self, ax: Any = None) -> Any:
-        """Forest plot of the odds ratios (see :func:`itoutcomes.plots.forest_plot`)."""
-        from itoutcomes import plots
-
-        return plots.forest_plot(self.table, estimate="odds_ratio", ax=ax, label="Odds ratio")
 
 
 def predictors(
@@ -422,7 +494,17 @@ def predictors(
     table = ratio_table(list(x.columns), fit.params, fit.bse, ratio="odds_ratio", conf_level=conf_level)
     n_no_trial = int((cohort.patients["trial_type"] == "none").sum())
     excluded = pd.DataFrame({"reason": ["implanted without a trial"], "n": [n_no_trial]})
-    return PredictorsResult(table, formula, window_days, conf_level, len(y), n_events, excluded)
+    return PredictorsResult(
+        table=table,
+        formula=formula,
+        ratio="odds_ratio",
+        conf_level=conf_level,
+        variance=np.asarray(fit.cov_params()),
+        window_days=window_days,
+        options={"formula": formula, "window_days": window_days, "conf_level": conf_level},
+        counts={"n": len(y), "n_event": n_events},
+        exclusions=excluded,
+    )
 
 
 def _separation_message(formula: str, x: pd.DataFrame, y: pd.DataFrame) -> str:
@@ -441,42 +523,38 @@ def _separation_message(formula: str, x: pd.DataFrame, y: pd.DataFrame) -> str:
     )
 
 
-def time_to_implant(cohort: Cohort) -> pd.DataFrame:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class TimeToImplantResult(Result):
+    """Days from trial to implant, long: ``measure`` (``median``, ``q1``, ``q3``, ``min``, ``max``),
+    ``n`` (patients implanted after a trial), ``estimate`` (days), ``note``."""
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+
+
+def time_to_implant(cohort: Cohort) -> TimeToImplantResult:
     """Days from trial to implant among patients implanted after a trial.
 
-    Returns a one-row DataFrame with ``n``, ``median``, ``q1``, ``q3``, ``min``, ``max`` (days) and
-    ``note``. For the cumulative incidence of implant over time see :func:`implant_incidence`.
+    Returns
+    -------
+    TimeToImplantResult
+        ``table`` with ``measure``, ``n``, ``estimate`` (days), ``note``. Quartiles are R's
+        ``quantile(type = 7)``. For the cumulative incidence of implant over time see
+        :func:`implant_incidence`.
     """
     data = trial_dataset(cohort)
     days = data.loc[data["implanted_ever"], "days_to_implant"].to_numpy(float)
-    if len(days) == 0:
-        nan = float("nan")
-        return pd.DataFrame(
-            [
-                {
-                    "n": 0,
-                    "median": nan,
-                    "q1": nan,
-                    "q3": nan,
-                    "min": nan,
-                    "max": nan,
-                    "note": "no implants after a trial",
-                }
-            ]
-        )
-    q1, median, q3 = np.percentile(days, [25, 50, 75])
-    return pd.DataFrame(
-        [
-            {
-                "n": len(days),
-                "median": median,
-                "q1": q1,
-                "q3": q3,
-                "min": days.min(),
-                "max": days.max(),
-                "note": "",
-            }
-        ]
+    measures = ("median", "q1", "q3", "min", "max")
+    if len(days):
+        q1, median, q3 = np.percentile(days, [25, 50, 75])
+        values, note = [median, q1, q3, days.min(), days.max()], ""
+    else:
+        values, note = [float("nan")] * 5, "no implants after a trial"
+    table = pd.DataFrame({"measure": measures, "n": len(days), "estimate": values, "note": note})
+    return TimeToImplantResult(
+        table=table,
+        counts={"n_trialed": len(data)},
+        exclusions=exclusions_table({"trialed, never implanted": int((~data["implanted_ever"]).sum())}),
+        suppression=Suppression(counts=("n",), derived={"n": ("estimate",)}),
     )
 
 
@@ -498,9 +576,7 @@ def implant_incidence(
     data = implant_dataset(cohort)
     if by is not None:
         check_by(by, cohort.patients, "implant_incidence")
-    return cumulative_incidence(
-        data, duration="time", event="status", cause=1, group=by, conf_level=conf_level
-    )
+    return cumulative_incidence(data, duration="time", event="status", cause=1, by=by, conf_level=conf_level)
 
 
 def implant_dataset(cohort: Cohort) -> pd.DataFrame:
@@ -517,3 +593,48 @@ def implant_dataset(cohort: Cohort) -> pd.DataFrame:
     data["time"] = np.where(implanted, implant, np.where(died_first, death, last))
     data["status"] = np.where(implanted, 1, np.where(died_first, 2, 0))
     return data
+
+
+def analysis(
+    cohort: Cohort,
+    *,
+    window_days: int = 90,
+    sensitivity_window_days: int | None = 180,
+    method: ProportionMethod = "wilson",
+    conf_level: float = 0.95,
+    subgroups: Sequence[str] = (),
+    predictors_formula: str | None = None,
+    incidence_times: Sequence[float] = (0, 30, 60, 90, 180),
+) -> Analysis:
+    """The conversion plan: rates overall, by subgroup and at the sensitivity window, predictors, and
+    the cumulative incidence of implant. A model that cannot be fitted on this cohort is withheld with
+    its reason."""
+    options = {"method": method, "conf_level": conf_level}
+    results: dict[str, Result] = {"conversion": conversion_rate(cohort, window_days=window_days, **options)}
+    for subgroup in subgroups:
+        results[f"conversion_by_{subgroup}"] = conversion_rate(
+            cohort, by=subgroup, window_days=window_days, **options
+        )
+    if sensitivity_window_days is not None:
+        results["conversion_sensitivity_window"] = conversion_rate(
+            cohort, window_days=sensitivity_window_days, **options
+        )
+    results["time_to_implant"] = time_to_implant(cohort)
+    figures: dict[str, Callable[[int], Any]] = {}
+    if predictors_formula is not None:
+        try:
+            with warnings.catch_warnings():  # the table is published whatever the events per term
+                warnings.simplefilter("ignore", FewEventsWarning)
+                model = predictors(
+                    cohort, formula=predictors_formula, window_days=window_days, conf_level=conf_level
+                )
+        except ValueError as problem:
+            results["predictors"] = Withheld.because(problem, formula=predictors_formula)
+        else:
+            results["predictors"] = model
+            figures["predictors_forest"] = lambda threshold: model.plot()
+    incidence = implant_incidence(cohort, conf_level=conf_level)
+    times = list(incidence_times)
+    results["implant_incidence"] = incidence.summary(times)
+    figures["implant_incidence"] = lambda threshold: incidence.plot(times=times, threshold=threshold)
+    return Analysis("conversion", results, figures)

@@ -16,31 +16,28 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
 from itoutcomes.cohort import Cohort
 from itoutcomes.ids import THREADS, patient_positions
-from itoutcomes.stats import (
-    check_by,
-    check_choice,
-    check_conf_level,
-    groups_of,
-    proportion_ci,
-    wilcoxon_signed_rank,
-)
+from itoutcomes.params import check_option
+from itoutcomes.results import Analysis, Dataset, Frame, Result, Suppression
+from itoutcomes.stats import check_by, check_conf_level, groups_of, proportion_ci, wilcoxon_signed_rank
 from itoutcomes.vocabulary import FORMS, OPIOID_DRUGS, STRENGTH_UNITS
 
 __all__ = [
     "FACTOR_TABLES",
     "ImplausibleDoseWarning",
+    "IntrathecalDoseResult",
     "ReductionResult",
     "Window",
     "WindowMME",
+    "analysis",
     "daily_mme",
     "default_windows",
     "factor_table",
@@ -52,7 +49,8 @@ __all__ = [
     "with_intrathecal",
 ]
 
-FACTOR_TABLES = ("cdc2022", "cdc2016")
+FactorTable = Literal["cdc2022", "cdc2016"]
+FACTOR_TABLES: tuple[str, ...] = get_args(FactorTable)
 NON_SYSTEMIC_FORMS = ("intrathecal", "epidural")
 DAYS_PER_MONTH = 30.4375
 _FACTOR_COLUMNS = ("drug", "form", "strength_unit", "factor", "basis")
@@ -62,7 +60,7 @@ class ImplausibleDoseWarning(UserWarning):
     """A prescription's MME/day is above the plausibility threshold (often mcg entered as mg)."""
 
 
-def factor_table(factors: str | pd.DataFrame = "cdc2022") -> pd.DataFrame:
+def factor_table(factors: FactorTable | pd.DataFrame = "cdc2022") -> pd.DataFrame:
     """A conversion-factor table: a shipped one by name, or your own DataFrame checked for its columns.
 
     Columns: ``drug``, ``form``, ``strength_unit``, ``factor``, ``basis`` (``daily_dose``,
@@ -95,7 +93,7 @@ def factor_table(factors: str | pd.DataFrame = "cdc2022") -> pd.DataFrame:
         if bad:
             raise ValueError(f"Factor table basis must be daily_dose, continuous_wear or none. Got {bad}.")
         return table.reset_index(drop=True)
-    name = check_choice(factors, FACTOR_TABLES, "factors", "factor_table")
+    name = check_option(factors, factor_table, "factors")
     with resources.files("itoutcomes").joinpath(f"data/mme_{name}.csv").open() as handle:
         return pd.read_csv(handle, keep_default_na=False, na_values=[""])
 
@@ -115,14 +113,17 @@ def _rows_note(mask: np.ndarray, rx: pd.DataFrame) -> str:
 
 
 def mme_per_prescription(
-    prescriptions: pd.DataFrame, *, factors: str | pd.DataFrame = "cdc2022", implausible_mme: float = 5000.0
+    prescriptions: Cohort | pd.DataFrame,
+    *,
+    factors: FactorTable | pd.DataFrame = "cdc2022",
+    implausible_mme: float = 5000.0,
 ) -> pd.DataFrame:
     """Each prescription with ``factor``, ``daily_dose``, ``mme_per_day`` and ``excluded`` (reason or None).
 
     Parameters
     ----------
     prescriptions
-        The prescriptions table of the data model.
+        A cohort (its prescriptions are used), or a prescriptions table of the data model.
     factors
         ``"cdc2022"`` (default), ``"cdc2016"`` or a DataFrame in the format of :func:`factor_table`.
     implausible_mme
@@ -149,6 +150,13 @@ def mme_per_prescription(
     >>> mme_per_prescription(rx)["mme_per_day"].tolist()
     [20.0, 30.0]
     """
+    if isinstance(prescriptions, Cohort):
+        prescriptions = prescriptions.prescriptions
+    if not isinstance(prescriptions, pd.DataFrame):
+        raise TypeError(
+            "mme_per_prescription takes a Cohort or a prescriptions DataFrame. "
+            f"Got {type(prescriptions).__name__}."
+        )
     priced = _checked_price(prescriptions, factors, implausible_mme=implausible_mme, stacklevel=3)
     out = prescriptions.copy()
     out["factor"] = priced["factor"]
@@ -184,12 +192,16 @@ def _checked_price(
             f"({_rows_note(non_systemic, rx)}); they are not systemic opioids and never count as MME: "
             "report the pump dose with intrathecal_dose()"
         )
-    outside = ~_KEY_VALID[key]
-    if outside.any():
-        problems.append(
-            f"prescriptions has {int(outside.sum())} rows with a drug, form or unit outside the data model "
-            f"({_rows_note(outside, rx)}); validate the cohort with load_cohort first"
-        )
+    for column, vocabulary in (("drug", OPIOID_DRUGS), ("form", FORMS), ("strength_unit", STRENGTH_UNITS)):
+        values = rx[column].astype(object)
+        unknown = ~values.isin(list(vocabulary)).to_numpy(bool)
+        if unknown.any():
+            named = ", ".join(repr(v) for v in pd.unique(values[unknown].map(_shown))[:5])
+            problems.append(
+                f"prescriptions.{column} has {int(unknown.sum())} rows with values outside the data model "
+                f"({named}; {_rows_note(unknown, rx)}); use one of {', '.join(vocabulary)}, or validate the "
+                "cohort with load_cohort first"
+            )
     if problems:
         raise ValueError("mme_per_prescription: " + "; ".join(problems) + ".")
     priced = _price(rx, table, key=key, strength=strength, quantity=quantity, days=days)
@@ -212,6 +224,11 @@ _KEY_SHAPE = (len(OPIOID_DRUGS) + 1, len(FORMS) + 1, len(STRENGTH_UNITS) + 1)
 _KEY_DRUG, _KEY_FORM, _KEY_UNIT = (axis.ravel() for axis in np.indices(_KEY_SHAPE))
 _KEY_VALID = (_KEY_DRUG > 0) & (_KEY_FORM > 0) & (_KEY_UNIT > 0)
 _KEY_NON_SYSTEMIC = np.isin(_KEY_FORM, [1 + FORMS.index(f) for f in NON_SYSTEMIC_FORMS])
+
+
+def _shown(value: Any) -> Any:
+    """A value as an error message names it (missing values as None)."""
+    return None if pd.isna(value) else value
 
 
 def _combo_key(frame: pd.DataFrame) -> np.ndarray:
@@ -296,7 +313,7 @@ def _price(
 def supply_intervals(
     prescriptions: pd.DataFrame,
     *,
-    factors: str | pd.DataFrame = "cdc2022",
+    factors: FactorTable | pd.DataFrame = "cdc2022",
     overlap: Literal["sum", "shift"] = "sum",
 ) -> pd.DataFrame:
     """The days each countable fill covers: ``patient_id``, ``start``, ``end`` (inclusive), ``mme_per_day``.
@@ -305,7 +322,7 @@ def supply_intervals(
     supply of that drug and form ends (stockpiling); with ``"sum"`` (default) overlapping fills add up.
     Excluded fills (no factor) are left out here and counted by :func:`mme_per_prescription`.
     """
-    overlap = check_choice(overlap, ("sum", "shift"), "overlap", "supply_intervals")
+    overlap = check_option(overlap, supply_intervals, "overlap")
     rx = mme_per_prescription(prescriptions, factors=factors)
     keep = rx["excluded"].isna().to_numpy()
     start, end, rate = _intervals(rx, rx["mme_per_day"].to_numpy(float), np.flatnonzero(keep), overlap)
@@ -345,7 +362,7 @@ def _intervals(
 def daily_mme(
     prescriptions: pd.DataFrame,
     *,
-    factors: str | pd.DataFrame = "cdc2022",
+    factors: FactorTable | pd.DataFrame = "cdc2022",
     overlap: Literal["sum", "shift"] = "sum",
 ) -> pd.DataFrame:
     """MME per patient-day: ``patient_id``, ``day``, ``mme`` for every day with supply (fills add up).
@@ -400,21 +417,19 @@ def default_windows(months: Sequence[float] = (3, 6, 12, 24)) -> list[Window]:
     return windows
 
 
-@dataclass(frozen=True)
-class WindowMME:
-    """Average MME/day per patient and window.
+@dataclass(frozen=True, eq=False, kw_only=True)
+class WindowMME(Dataset):
+    """Average MME/day per patient and window (patient-level: never published).
 
     ``table`` columns: ``patient_id``, ``window``, ``timepoint``, ``start_day``, ``end_day`` (index
     days), ``n_days``, ``total_mme``, ``days_covered``, ``mme_per_day`` (total / calendar days, or / days
     covered; 0 when nothing is covered), ``n_excluded_fills`` (fills without a factor overlapping the
-    window). ``excluded`` counts prescriptions left out by reason.
+    window). ``exclusions`` counts prescriptions left out by reason.
     """
 
-    table: pd.DataFrame
     denominator: str
     factors: str
     overlap: str
-    excluded: pd.DataFrame = field(repr=False)
 
 
 def window_mme(
@@ -423,7 +438,7 @@ def window_mme(
     windows: Sequence[Window] | None = None,
     months: Sequence[float] = (3, 6, 12, 24),
     denominator: Literal["calendar", "covered"] = "calendar",
-    factors: str | pd.DataFrame = "cdc2022",
+    factors: FactorTable | pd.DataFrame = "cdc2022",
     overlap: Literal["sum", "shift"] = "sum",
 ) -> WindowMME:
     """Average daily MME of every patient in each window, without expanding fills to days.
@@ -443,8 +458,8 @@ def window_mme(
     no fill in a window have 0 MME there. The work runs on up to 4 threads; the result does not depend
     on their number.
     """
-    denominator = check_choice(denominator, ("calendar", "covered"), "denominator", "window_mme")
-    overlap = check_choice(overlap, ("sum", "shift"), "overlap", "window_mme")
+    denominator = check_option(denominator, window_mme, "denominator")
+    overlap = check_option(overlap, window_mme, "overlap")
     windows = list(windows) if windows is not None else default_windows(months)
     if not windows:
         raise ValueError("window_mme needs at least one window: pass windows=[Window(...)] or months.")
@@ -490,7 +505,14 @@ def window_mme(
     excluded = pd.DataFrame({"reason": priced["reasons"].astype(str), "n": counts})
     excluded = excluded[counts > 0].sort_values("n", ascending=False, kind="stable", ignore_index=True)
     name = factors if isinstance(factors, str) else "custom"
-    return WindowMME(table, denominator, name, overlap, excluded)
+    return WindowMME(
+        table=table,
+        denominator=denominator,
+        factors=name,
+        overlap=overlap,
+        options={"denominator": denominator, "factors": name, "overlap": overlap},
+        exclusions=excluded,
+    )
 
 
 @dataclass(frozen=True)
@@ -575,24 +597,32 @@ def _covered_days(code: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int) -> n
     return np.bincount(code, weights=new, minlength=n)
 
 
-@dataclass(frozen=True)
-class ReductionResult:
-    """Systemic opioid reduction from baseline by timepoint.
+REDUCTION_MEASURES = (
+    "baseline_mme",
+    "followup_mme",
+    "pct_change",
+    "reduced_50",
+    "discontinued",
+    "zero_baseline_started",
+    "not_observed",
+)
+"""The measures of :func:`reduction`, in table order (see its Returns)."""
 
-    ``table`` columns: ``timepoint``, the ``by`` columns, ``n`` (under observation, baseline MME > 0),
-    ``baseline_median``, ``baseline_q1``, ``baseline_q3``, ``followup_median``, ``followup_q1``,
-    ``followup_q3``, ``median_pct_change``, ``n_reduced_50``, ``reduced_50``, ``reduced_50_ci_low``,
-    ``reduced_50_ci_high``, ``n_discontinued``, ``discontinued``, ``discontinued_ci_low``,
-    ``discontinued_ci_high``, ``wilcoxon_p``, ``n_zero_baseline`` (reported apart: percent change is
-    undefined), ``n_zero_baseline_started`` (of them, with MME at follow-up), ``n_not_observed``
-    (implanted but dead, explanted or out of contact by the window's end), ``note``.
-    """
 
-    table: pd.DataFrame
-    pairs: pd.DataFrame = field(repr=False)
-    windows: WindowMME = field(repr=False)
-    conf_level: float = 0.95
-    by: tuple[str, ...] = ()
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ReductionResult(Result):
+    """Systemic opioid reduction from baseline by timepoint, long (see :func:`reduction`)."""
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    pairs: pd.DataFrame = Frame()  # type: ignore[assignment]
+    windows: WindowMME
+    conf_level: float
+    by: tuple[str, ...]
+
+    def measure(self, name: str) -> pd.DataFrame:
+        """The rows of one measure (for example ``discontinued``)."""
+        table = self._frame("table")
+        return table[table["measure"] == name].reset_index(drop=True)
 
     def plot(self, ax: Any = None) -> Any:
         """Median MME with its IQR band by month since implant (:func:`itoutcomes.plots.mme_trajectory`)."""
@@ -606,7 +636,7 @@ def reduction(
     *,
     months: Sequence[float] = (3, 6, 12, 24),
     by: str | list[str] | None = None,
-    factors: str | pd.DataFrame = "cdc2022",
+    factors: FactorTable | pd.DataFrame = "cdc2022",
     denominator: Literal["calendar", "covered"] = "calendar",
     overlap: Literal["sum", "shift"] = "sum",
     conf_level: float = 0.95,
@@ -616,17 +646,35 @@ def reduction(
     Among implanted patients still under observation at the window's end (alive, pump in place, last
     contact on or after it). Patients with zero baseline MME are counted apart, never divided by zero.
 
+    Returns
+    -------
+    ReductionResult
+        ``table``, one row per timepoint, ``by`` group and ``measure``, with ``n``, ``n_event``,
+        ``estimate``, ``q1``, ``q3``, ``ci_low``, ``ci_high``, ``p_value``, ``note``:
+
+        - ``baseline_mme`` and ``followup_mme``: median MME/day (``estimate``) and quartiles among the
+          ``n`` patients under observation with baseline MME > 0; ``followup_mme`` has the Wilcoxon
+          signed-rank ``p_value`` of follow-up against baseline;
+        - ``pct_change``: median percent change among them;
+        - ``reduced_50`` (follow-up MME <= half of baseline) and ``discontinued`` (0 MME in the
+          follow-up window): ``n_event`` of ``n`` with Wilson intervals;
+        - ``zero_baseline_started``: of the ``n`` patients with zero baseline MME (reported apart:
+          percent change is undefined), ``n_event`` with MME at follow-up;
+        - ``not_observed``: of the ``n`` implanted patients with the window, ``n_event`` dead, explanted
+          or out of contact by the window's end.
+
+        ``pairs`` holds the patient-level baseline and follow-up MME (never published).
+
     Notes
     -----
-    ``reduced_50``: follow-up MME <= half of baseline; ``discontinued``: 0 MME in the follow-up window;
-    both with Wilson intervals. ``wilcoxon_p`` compares follow-up with baseline MME (R
-    ``wilcox.test(followup, baseline, paired = TRUE)``).
+    The Wilcoxon test is R ``wilcox.test(followup, baseline, paired = TRUE)``; intervals are R
+    ``prop.test(correct = FALSE)``.
 
     Examples
     --------
     >>> from itoutcomes import load_cohort
     >>> result = reduction(load_cohort("data/synthetic"), months=(6,))
-    >>> bool(result.table["median_pct_change"].iloc[0] < 0)
+    >>> bool(result.measure("pct_change")["estimate"].iloc[0] < 0)
     True
     """
     conf_level = check_conf_level(conf_level, "reduction")
@@ -662,17 +710,44 @@ def reduction(
             )
         pairs.append(frame)
         for key, g in groups_of(frame, by_columns):
-            row = {"timepoint": m, **dict(zip(by_columns, key, strict=False))}
-            row.update(_reduction_row(g, conf_level))
-            row["n_not_observed"] = (
-                int(len(w) - observed.sum())
-                if not by_columns
-                else int((~observed & _member(p.loc[w.index], by_columns, key)).sum())
+            keys = {"timepoint": m, **dict(zip(by_columns, key, strict=False))}
+            member = (
+                _member(p.loc[w.index], by_columns, key) if by_columns else pd.Series(True, index=w.index)
             )
-            rows.append(row)
+            n_window = int(member.sum())
+            not_observed = int((~observed & member).sum())
+            rows += [{**keys, **row} for row in _reduction_rows(g, n_window, not_observed, conf_level)]
+    columns = ["timepoint", *by_columns, "measure", *_REDUCTION_COLUMNS]
+    table = pd.DataFrame(rows, columns=columns).astype({"n_event": "Int64"})
     return ReductionResult(
-        pd.DataFrame(rows), pd.concat(pairs, ignore_index=True), result, conf_level, tuple(by_columns)
+        table=table,
+        pairs=pd.concat(pairs, ignore_index=True),
+        windows=result,
+        conf_level=conf_level,
+        by=tuple(by_columns),
+        options={
+            "months": tuple(months),
+            "by": tuple(by_columns),
+            "factors": result.factors,
+            "denominator": denominator,
+            "overlap": overlap,
+            "conf_level": conf_level,
+        },
+        counts={"n_implanted": int(cohort.patients["implant_day"].notna().sum())},
+        exclusions=result.exclusions,
+        suppression=Suppression(
+            counts=("n", "n_event"),
+            derived={
+                "n": ("estimate", "q1", "q3", "ci_low", "ci_high", "p_value"),
+                "n_event": ("estimate", "ci_low", "ci_high"),
+            },
+            column_totals=("n", "n_event") if by_columns else (),
+            within=("timepoint", "measure"),
+        ),
     )
+
+
+_REDUCTION_COLUMNS = ("n", "n_event", "estimate", "q1", "q3", "ci_low", "ci_high", "p_value", "note")
 
 
 def _member(frame: pd.DataFrame, by: list[str], key: tuple) -> pd.Series:
@@ -682,40 +757,58 @@ def _member(frame: pd.DataFrame, by: list[str], key: tuple) -> pd.Series:
     return mask
 
 
-def _reduction_row(g: pd.DataFrame, conf_level: float) -> dict[str, Any]:
+def _reduction_rows(g: pd.DataFrame, n_window: int, not_observed: int, conf_level: float) -> list[dict]:
+    """The rows of every reduction measure for one timepoint and group, in REDUCTION_MEASURES order."""
     nan = float("nan")
     positive = g[g["baseline"] > 0]
     zero = g[g["baseline"] <= 0]
     n = len(positive)
-    out: dict[str, Any] = {"n": n}
     b = positive["baseline"].to_numpy(float)
     f = positive["followup"].to_numpy(float)
-    for name, values in (("baseline", b), ("followup", f)):
+    empty = "" if n else "no patient under observation with baseline MME > 0"
+
+    def row(measure: str, count: int, **values: Any) -> dict[str, Any]:
+        out = dict.fromkeys(_REDUCTION_COLUMNS, nan)
+        out.update({"measure": measure, "n": count, "n_event": pd.NA, "note": ""}, **values)
+        return out
+
+    def median(measure: str, values: np.ndarray, **more: Any) -> dict[str, Any]:
         q = np.percentile(values, [50, 25, 75]) if n else [nan] * 3
-        out[f"{name}_median"], out[f"{name}_q1"], out[f"{name}_q3"] = (float(v) for v in q)
-    out["median_pct_change"] = float(np.median(positive["pct_change"])) if n else nan
-    reduced = int((f <= 0.5 * b + 1e-12).sum())
-    stopped = int((f <= 0).sum())
-    for name, count in (("reduced_50", reduced), ("discontinued", stopped)):
-        out[f"n_{name}"] = count
-        if n:
-            ci = proportion_ci(count, n, conf_level=conf_level)
-            out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = ci.estimate, ci.ci_low, ci.ci_high
-        else:
-            out[name] = out[f"{name}_ci_low"] = out[f"{name}_ci_high"] = nan
-    out["wilcoxon_p"] = wilcoxon_signed_rank(f - b)[1] if n else nan
-    out["n_zero_baseline"] = len(zero)
-    out["n_zero_baseline_started"] = int((zero["followup"] > 0).sum())
-    out["note"] = "" if n else "no patient under observation with baseline MME > 0"
-    return out
+        return row(measure, n, estimate=float(q[0]), q1=float(q[1]), q3=float(q[2]), note=empty, **more)
+
+    def share(measure: str, count: int, of: int, note: str = "") -> dict[str, Any]:
+        ci = proportion_ci(count, of, conf_level=conf_level) if of else None
+        limits = {"estimate": ci.estimate, "ci_low": ci.ci_low, "ci_high": ci.ci_high} if ci else {}
+        return row(measure, of, n_event=count, note=note, **limits)
+
+    return [
+        median("baseline_mme", b),
+        median("followup_mme", f, p_value=wilcoxon_signed_rank(f - b)[1] if n else nan),
+        row("pct_change", n, estimate=float(np.median(positive["pct_change"])) if n else nan, note=empty),
+        share("reduced_50", int((f <= 0.5 * b + 1e-12).sum()), n, empty),
+        share("discontinued", int((f <= 0).sum()), n, empty),
+        share("zero_baseline_started", int((zero["followup"] > 0).sum()), len(zero)),
+        share("not_observed", not_observed, n_window),
+    ]
 
 
-def intrathecal_dose(cohort: Cohort, *, dose_column: str = "pump_dose_mg_day") -> pd.DataFrame:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class IntrathecalDoseResult(Result):
+    """Pump drug and dose of implanted patients (see :func:`intrathecal_dose`)."""
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+
+
+def intrathecal_dose(cohort: Cohort, *, dose_column: str = "pump_dose_mg_day") -> IntrathecalDoseResult:
     """The pump drug and dose of implanted patients, reported apart from systemic MME.
 
-    Returns one row per pump drug: ``pump_drug``, ``n``, ``n_with_dose``, ``dose_median``, ``dose_q1``,
-    ``dose_q3`` (mg/day; NaN when the cohort has no ``dose_column``). Intrathecal doses are not MME:
-    published oral:intrathecal ratios run from 12:1 to 300:1.
+    Returns
+    -------
+    IntrathecalDoseResult
+        ``table``, one row per pump drug: ``pump_drug``, ``n`` (implanted with that drug),
+        ``n_observed`` (with a recorded dose), ``estimate`` (median mg/day), ``q1``, ``q3`` (NaN when
+        the cohort has no ``dose_column``). Intrathecal doses are not MME: published oral:intrathecal
+        ratios run from 12:1 to 300:1.
     """
     p = cohort.patients[cohort.patients["implant_day"].notna()]
     dose = p[dose_column].astype(float) if dose_column in p else pd.Series(np.nan, index=p.index)
@@ -727,13 +820,22 @@ def intrathecal_dose(cohort: Cohort, *, dose_column: str = "pump_dose_mg_day") -
             {
                 "pump_drug": drug,
                 "n": len(group),
-                "n_with_dose": len(values),
-                "dose_median": q[0],
-                "dose_q1": q[1],
-                "dose_q3": q[2],
+                "n_observed": len(values),
+                "estimate": q[0],
+                "q1": q[1],
+                "q3": q[2],
             }
         )
-    return pd.DataFrame(rows)
+    return IntrathecalDoseResult(
+        table=pd.DataFrame(rows, columns=["pump_drug", "n", "n_observed", "estimate", "q1", "q3"]),
+        options={"dose_column": dose_column},
+        counts={"n_implanted": len(p)},
+        suppression=Suppression(
+            counts=("n", "n_observed"),
+            derived={"n": ("estimate", "q1", "q3"), "n_observed": ("estimate", "q1", "q3")},
+            column_totals=("n",),
+        ),
+    )
 
 
 def with_intrathecal(
@@ -767,3 +869,33 @@ def with_intrathecal(
     table["total_mme_per_day"] = table["mme_per_day"] + table["intrathecal_mme"]
     table["analysis"] = f"sensitivity: oral:intrathecal ratio {oral_to_intrathecal_ratio:g}:1"
     return table
+
+
+def analysis(
+    cohort: Cohort,
+    *,
+    months: Sequence[float] = (3, 6, 12, 24),
+    factors: FactorTable = "cdc2022",
+    denominator: Literal["calendar", "covered"] = "calendar",
+    overlap: Literal["sum", "shift"] = "sum",
+    conf_level: float = 0.95,
+) -> Analysis:
+    """The opioids plan: systemic MME reduction by month and the intrathecal dose by pump drug."""
+    from itoutcomes import plots
+
+    result = reduction(
+        cohort,
+        months=tuple(months),
+        factors=factors,
+        denominator=denominator,
+        overlap=overlap,
+        conf_level=conf_level,
+    )
+    return Analysis(
+        "opioids",
+        {"reduction": result, "intrathecal_dose": intrathecal_dose(cohort)},
+        figures={
+            "mme_trajectory": lambda threshold: result.plot(),
+            "discontinued": lambda threshold: plots.discontinued_bars(result),
+        },
+    )

@@ -14,7 +14,7 @@ Every patient left out of an analysis is counted in the result's ``excluded`` ta
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
 from itoutcomes.mixed import random_intercept_reml
+from itoutcomes.results import Analysis, Dataset, Frame, Published, Result, Suppression, Withheld
 from itoutcomes.stats import (
     check_by,
     check_conf_level,
@@ -33,9 +34,14 @@ from itoutcomes.stats import (
 )
 
 __all__ = [
+    "CHANGE_MEASURES",
+    "MISSING_PARTS",
     "ChangeResult",
+    "MissingDataResult",
     "MixedModelResult",
     "ResponderResult",
+    "SensitivityResult",
+    "analysis",
     "baseline_scores",
     "change_from_baseline",
     "followup_scores",
@@ -117,16 +123,27 @@ def followup_scores(
 
 def pain_pairs(
     cohort: Cohort, *, months: Sequence[float] = DEFAULT_MONTHS, by: str | list[str] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> Dataset:
     """Baseline and follow-up score pairs, and the count of patients left out at each timepoint.
 
-    Returns ``(pairs, excluded)``. ``pairs`` has ``patient_id``, the ``by`` columns, ``timepoint``,
-    ``baseline``, ``followup``, ``change`` (follow-up - baseline) and ``pct_change`` (100 x change /
-    baseline; NaN when the baseline is 0). ``excluded`` has ``timepoint``, ``reason``, ``n`` for: never
-    implanted, no baseline score, no follow-up score in the window.
+    Returns
+    -------
+    Dataset
+        ``table`` has ``patient_id``, the ``by`` columns, ``timepoint``, ``baseline``, ``followup``,
+        ``change`` (follow-up - baseline) and ``pct_change`` (100 x change / baseline; NaN when the
+        baseline is 0). ``exclusions`` has ``timepoint``, ``reason``, ``n`` for: never implanted, no
+        baseline score, no follow-up score in the window.
     """
     months = _check_months(months, "pain_pairs")
     by_columns = check_by(by, cohort.patients, "pain_pairs")
+    pairs, excluded = _pain_pairs(cohort, months, by_columns)
+    return Dataset(table=pairs, options={"months": months, "by": tuple(by_columns)}, exclusions=excluded)
+
+
+def _pain_pairs(
+    cohort: Cohort, months: tuple[float, ...], by_columns: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pairs and exclusions of :func:`pain_pairs` (arguments already checked)."""
     patients = cohort.patients.set_index("patient_id")
     base = baseline_scores(cohort)
     follow = followup_scores(cohort, months=months)
@@ -162,22 +179,66 @@ def pain_pairs(
     return pairs, pd.DataFrame(excluded, columns=["timepoint", "reason", "n"])
 
 
-@dataclass(frozen=True)
-class ChangeResult:
-    """Change from baseline by timepoint.
+CHANGE_MEASURES = (
+    "baseline_mean",
+    "followup_mean",
+    "mean_change",
+    "median_change",
+    "median_pct_change",
+    "effect_size",
+)
+"""The measures of :func:`change_from_baseline`, in table order."""
 
-    ``table`` columns: ``timepoint``, the ``by`` columns, ``n``, ``baseline_mean``, ``followup_mean``,
-    ``mean_change``, ``ci_low``, ``ci_high`` (paired t), ``p_value`` (paired t), ``median_change``,
-    ``median_pct_change``, ``wilcoxon_p``, ``effect_size`` (Cohen's d_z), ``note``. ``pairs`` holds the
-    patient-level pairs, ``excluded`` the counts left out.
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ChangeResult(Result):
+    """Change from baseline by timepoint, long: one row per timepoint, ``by`` group and ``measure``.
+
+    ``table`` columns: ``timepoint``, the ``by`` columns, ``measure`` (:data:`CHANGE_MEASURES`), ``n``
+    (complete pairs), ``estimate``, ``ci_low``, ``ci_high`` (paired t, ``mean_change`` only),
+    ``p_value`` (paired t for ``mean_change``, Wilcoxon signed-rank for ``median_change``), ``note``.
+    ``pairs`` holds the patient-level pairs (never published).
     """
 
-    table: pd.DataFrame
-    pairs: pd.DataFrame = field(repr=False)
-    excluded: pd.DataFrame = field(repr=False)
-    months: tuple[float, ...] = ()
-    by: tuple[str, ...] = ()
-    conf_level: float = 0.95
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    pairs: pd.DataFrame = Frame()  # type: ignore[assignment]
+    months: tuple[float, ...]
+    by: tuple[str, ...]
+    conf_level: float
+
+    def measure(self, name: str) -> pd.DataFrame:
+        """The rows of one measure (for example ``mean_change``)."""
+        table = self._frame("table")
+        return table[table["measure"] == name].reset_index(drop=True)
+
+    def trajectory(self) -> pd.DataFrame:
+        """Mean NRS at baseline (month 0) and at each visit, for the plot; overall results only.
+
+        Columns ``timepoint``, ``n``, ``estimate``, ``ci_low``, ``ci_high``. Month 0 is the mean of the
+        timepoints' baseline means weighted by their ``n``; at each visit the estimate is the follow-up
+        mean and the interval the paired-t interval of the change shifted onto it. Empty when grouped or
+        without pairs.
+        """
+        change, follow, base = (self.measure(m) for m in ("mean_change", "followup_mean", "baseline_mean"))
+        keep = change["n"].to_numpy() > 0
+        columns = ["timepoint", "n", "estimate", "ci_low", "ci_high"]
+        if self.by or not keep.any():
+            return pd.DataFrame(columns=columns)
+        change, follow, base = change[keep], follow[keep], base[keep]
+        n = change["n"].to_numpy(float)
+        pooled = float((base["estimate"].to_numpy(float) * n).sum() / n.sum())
+        shift = follow["estimate"].to_numpy(float) - change["estimate"].to_numpy(float)
+        visits = pd.DataFrame(
+            {
+                "timepoint": change["timepoint"].to_numpy(),
+                "n": change["n"].to_numpy(),
+                "estimate": follow["estimate"].to_numpy(float),
+                "ci_low": change["ci_low"].to_numpy(float) + shift,
+                "ci_high": change["ci_high"].to_numpy(float) + shift,
+            }
+        )
+        start = pd.DataFrame([{"timepoint": 0, "n": int(n.max()), "estimate": pooled}])
+        return pd.concat([start, visits], ignore_index=True)[columns]
 
     def plot(self, ax: Any = None) -> Any:
         """Mean change with its interval over individual trajectories (see :func:`plots.pain_trajectory`)."""
@@ -207,78 +268,85 @@ def change_from_baseline(
     --------
     >>> from itoutcomes import load_cohort
     >>> result = change_from_baseline(load_cohort("data/synthetic"), months=(12,))
-    >>> bool(result.table["mean_change"].iloc[0] < 0)
+    >>> bool(result.measure("mean_change")["estimate"].iloc[0] < 0)
     True
     """
     conf_level = check_conf_level(conf_level, "change_from_baseline")
     months = _check_months(months, "change_from_baseline")
     by_columns = check_by(by, cohort.patients, "change_from_baseline")
-    pairs, excluded = pain_pairs(cohort, months=months, by=by_columns)
+    pairs, excluded = _pain_pairs(cohort, months, by_columns)
     rows = []
     for m in months:
         at = pairs[pairs["timepoint"] == m] if len(pairs) else pairs
         groups = groups_of(at, by_columns) if len(at) else [((None,) * len(by_columns), at)]
         for key, group in groups:
-            row: dict[str, Any] = {"timepoint": m, **dict(zip(by_columns, key, strict=False))}
-            row.update(_change_row(group, conf_level))
-            rows.append(row)
-    return ChangeResult(pd.DataFrame(rows), pairs, excluded, months, tuple(by_columns), conf_level)
+            keys = {"timepoint": m, **dict(zip(by_columns, key, strict=False))}
+            rows += [{**keys, **row} for row in _change_rows(group, conf_level)]
+    columns = ["timepoint", *by_columns, "measure", "n", "estimate", "ci_low", "ci_high", "p_value", "note"]
+    return ChangeResult(
+        table=pd.DataFrame(rows, columns=columns),
+        pairs=pairs,
+        months=months,
+        by=tuple(by_columns),
+        conf_level=conf_level,
+        options={"months": months, "by": tuple(by_columns), "conf_level": conf_level},
+        counts={"n_patients": len(cohort.patients)},
+        exclusions=excluded,
+        suppression=Suppression(
+            counts=("n",),
+            derived={"n": ("estimate", "ci_low", "ci_high", "p_value")},
+            column_totals=("n",) if by_columns else (),
+            within=("timepoint", "measure"),
+        ),
+    )
 
 
-def _change_row(group: pd.DataFrame, conf_level: float) -> dict[str, Any]:
+def _change_rows(group: pd.DataFrame, conf_level: float) -> list[dict[str, Any]]:
+    """The rows of each change measure for one timepoint and group, in CHANGE_MEASURES order."""
     nan = float("nan")
     if len(group) == 0:
-        return {
-            "n": 0,
-            "baseline_mean": nan,
-            "followup_mean": nan,
-            "mean_change": nan,
-            "ci_low": nan,
-            "ci_high": nan,
-            "p_value": nan,
-            "median_change": nan,
-            "median_pct_change": nan,
-            "wilcoxon_p": nan,
-            "effect_size": nan,
-            "note": "no patient with baseline and follow-up scores",
-        }
+        empty = {"n": 0, "estimate": nan, "ci_low": nan, "ci_high": nan, "p_value": nan}
+        note = "no patient with baseline and follow-up scores"
+        return [{"measure": m, **empty, "note": note} for m in CHANGE_MEASURES]
     result = paired_change(
         group["baseline"].to_numpy(float), group["followup"].to_numpy(float), conf_level=conf_level
     )
     pct = group["pct_change"].dropna()
-    notes = [result.note] if result.note else []
-    if len(pct) < len(group):
-        notes.append(f"{len(group) - len(pct)} with baseline 0 left out of the percent change")
-    if np.isnan(result.wilcoxon_p):
-        notes.append("all changes are 0: no Wilcoxon test")
-    return {
-        "n": result.n,
-        "baseline_mean": result.before_mean,
-        "followup_mean": result.after_mean,
-        "mean_change": result.mean_change,
-        "ci_low": float(result.ci_low),
-        "ci_high": float(result.ci_high),
-        "p_value": float(result.p_value),
-        "median_change": result.median_change,
-        "median_pct_change": float(pct.median()) if len(pct) else nan,
-        "wilcoxon_p": result.wilcoxon_p,
-        "effect_size": float(result.effect_size),
-        "note": "; ".join(notes),
+    no_test = "all changes are 0: no Wilcoxon test" if np.isnan(result.wilcoxon_p) else ""
+    left_out = f"{len(group) - len(pct)} with baseline 0 left out" if len(pct) < len(group) else ""
+    values = {  # measure: (estimate, ci_low, ci_high, p_value, note)
+        "baseline_mean": (result.before_mean, nan, nan, nan, ""),
+        "followup_mean": (result.after_mean, nan, nan, nan, ""),
+        "mean_change": (result.mean_change, result.ci_low, result.ci_high, result.p_value, result.note),
+        "median_change": (result.median_change, nan, nan, result.wilcoxon_p, no_test),
+        "median_pct_change": (float(pct.median()) if len(pct) else nan, nan, nan, nan, left_out),
+        "effect_size": (result.effect_size, nan, nan, nan, "Cohen's d_z"),
     }
+    return [
+        {
+            "measure": measure,
+            "n": result.n,
+            "estimate": float(estimate),
+            "ci_low": float(low),
+            "ci_high": float(high),
+            "p_value": float(p),
+            "note": note or "",
+        }
+        for measure, (estimate, low, high, p, note) in values.items()
+    ]
 
 
-@dataclass(frozen=True)
-class ResponderResult:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ResponderResult(Result):
     """Responder shares by timepoint and criterion.
 
-    ``table`` columns: ``timepoint``, the ``by`` columns, ``criterion``, ``n``, ``n_responders``,
-    ``estimate``, ``ci_low``, ``ci_high`` (Wilson), ``n_failure`` (counted as non-responders when
-    ``failure_as_nonresponse``), ``note``.
+    ``table`` columns: ``timepoint``, the ``by`` columns, ``criterion``, ``n``, ``n_event``
+    (responders), ``estimate``, ``ci_low``, ``ci_high`` (Wilson), ``n_failure`` (counted as
+    non-responders when ``failure_as_nonresponse``), ``note``.
     """
 
-    table: pd.DataFrame
-    excluded: pd.DataFrame = field(repr=False)
-    failure_as_nonresponse: bool = False
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    failure_as_nonresponse: bool
 
     def plot(self, ax: Any = None) -> Any:
         """Responder bars with intervals (:func:`itoutcomes.plots.responder_bars`)."""
@@ -329,7 +397,7 @@ def responders(
             raise ValueError(
                 f"The 'thresholds' parameter of responders takes fractions in (0, 1]. Got {t!r}."
             )
-    pairs, excluded = pain_pairs(cohort, months=months, by=by_columns)
+    pairs, excluded = _pain_pairs(cohort, months, by_columns)
     patients = cohort.patients.set_index("patient_id")
     base = baseline_scores(cohort)
     criteria: list[tuple[str, str, float]] = [
@@ -376,7 +444,27 @@ def responders(
                         **_responder_row(group, kind, value, n_fail, conf_level),
                     }
                 )
-    return ResponderResult(pd.DataFrame(rows), excluded, failure_as_nonresponse)
+    return ResponderResult(
+        table=pd.DataFrame(rows),
+        failure_as_nonresponse=failure_as_nonresponse,
+        options={
+            "thresholds": tuple(thresholds),
+            "points": points,
+            "months": months,
+            "by": tuple(by_columns),
+            "failure_as_nonresponse": failure_as_nonresponse,
+            "conf_level": conf_level,
+        },
+        counts={"n_patients": len(cohort.patients)},
+        exclusions=excluded,
+        suppression=Suppression(
+            counts=("n", "n_event", "n_failure"),
+            totals={"n": ("n_event",)},
+            derived={"n_event": ("estimate", "ci_low", "ci_high"), "n": ("estimate", "ci_low", "ci_high")},
+            column_totals=("n", "n_event") if by_columns else (),
+            within=("timepoint", "criterion"),
+        ),
+    )
 
 
 def _responder_row(
@@ -402,7 +490,7 @@ def _responder_row(
     if n == 0:
         return {
             "n": 0,
-            "n_responders": 0,
+            "n_event": 0,
             "estimate": nan,
             "ci_low": nan,
             "ci_high": nan,
@@ -412,7 +500,7 @@ def _responder_row(
     ci = proportion_ci(hits, n, conf_level=conf_level)
     return {
         "n": n,
-        "n_responders": hits,
+        "n_event": hits,
         "estimate": ci.estimate,
         "ci_low": ci.ci_low,
         "ci_high": ci.ci_high,
@@ -421,22 +509,35 @@ def _responder_row(
     }
 
 
-@dataclass(frozen=True)
-class MixedModelResult:
+@dataclass(frozen=True, eq=False, kw_only=True)
+class MixedModelResult(Result):
     """Linear mixed model of NRS by visit with a random intercept per patient (REML).
 
-    ``fixed``: ``term``, ``estimate``, ``std_error``, ``ci_low``, ``ci_high``, ``p_value`` (Wald z).
-    ``marginal_means``: ``timepoint`` (0 = baseline), ``n``, ``estimate``, ``std_error``, ``ci_low``,
-    ``ci_high``. ``variance``: ``component`` (``patient``, ``residual``) and ``estimate``.
+    ``table`` (the fixed effects): ``term``, ``estimate``, ``std_error``, ``ci_low``, ``ci_high``,
+    ``statistic`` (Wald z), ``p_value``. ``marginal_means``: ``timepoint`` (0 = baseline), ``n``,
+    ``estimate``, ``std_error``, ``ci_low``, ``ci_high``. ``variance``: ``term`` (``patient``,
+    ``residual``) and ``estimate``. ``counts``: ``n_patients``, ``n_observations``. All three tables
+    are published.
     """
 
-    fixed: pd.DataFrame
-    marginal_means: pd.DataFrame
-    variance: pd.DataFrame
-    n_patients: int
-    n_observations: int
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    marginal_means: pd.DataFrame = Frame()  # type: ignore[assignment]
+    variance: pd.DataFrame = Frame()  # type: ignore[assignment]
     formula: str
-    excluded: pd.DataFrame = field(repr=False)
+
+    @property
+    def fixed(self) -> pd.DataFrame:
+        """The fixed effects (the ``table``)."""
+        return self.table
+
+    def published(self) -> list[Published]:
+        """Fixed effects, marginal means (``n`` screened, its estimates derived) and variances."""
+        means = Suppression(counts=("n",), derived={"n": ("estimate", "std_error", "ci_low", "ci_high")})
+        return [
+            Published("table", self._frame("table")),
+            Published("marginal_means", self._frame("marginal_means"), means),
+            Published("variance", self._frame("variance")),
+        ]
 
 
 def mixed_model(
@@ -493,6 +594,7 @@ def mixed_model(
             "std_error": se,
             "ci_low": beta - z * se,
             "ci_high": beta + z * se,
+            "statistic": beta / se,
             "p_value": 2 * sps.norm.sf(np.abs(beta / se)),
         }
     )
@@ -517,10 +619,16 @@ def mixed_model(
                 "ci_high": est + z * s,
             }
         )
-    variance = pd.DataFrame({"component": ["patient", "residual"], "estimate": [var_patient, var_residual]})
+    variance = pd.DataFrame({"term": ["patient", "residual"], "estimate": [var_patient, var_residual]})
     excluded = pd.DataFrame({"reason": ["missing covariate"], "n": [n_dropped]})
     return MixedModelResult(
-        fixed, pd.DataFrame(rows), variance, int(long["patient_id"].nunique()), len(long), formula, excluded
+        table=fixed,
+        marginal_means=pd.DataFrame(rows),
+        variance=variance,
+        formula=formula,
+        options={"months": months, "covariates": tuple(covariates), "conf_level": conf_level},
+        counts={"n_patients": int(long["patient_id"].nunique()), "n_observations": len(long)},
+        exclusions=excluded,
     )
 
 
@@ -538,14 +646,28 @@ def long_scores(cohort: Cohort, *, months: Sequence[float] = DEFAULT_MONTHS) -> 
     return long.sort_values(["patient_id", "visit"], kind="stable").reset_index(drop=True)
 
 
-def missing_data(cohort: Cohort, *, months: Sequence[float] = DEFAULT_MONTHS) -> pd.DataFrame:
+MISSING_PARTS = ("n_observed", "n_died", "n_explanted", "n_follow_up_ended", "n_missing")
+"""The statuses of :func:`missing_data` that add up to ``n`` (the implanted patients)."""
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class MissingDataResult(Result):
+    """Status of every implanted patient at each timepoint (see :func:`missing_data`)."""
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+
+
+def missing_data(cohort: Cohort, *, months: Sequence[float] = DEFAULT_MONTHS) -> MissingDataResult:
     """Status of every implanted patient at each timepoint.
 
-    Columns: ``timepoint``, ``n_implanted``, ``observed`` (a score within the window), ``died`` (before the
-    target day, no score), ``explanted`` (alive, before the target day, no score), ``follow_up_ended``
-    (alive, pump in place, last contact before the target day), ``missing`` (under follow-up, no score),
-    and ``n_no_baseline`` (implanted patients without a baseline score). The first five add up to
-    ``n_implanted``.
+    Returns
+    -------
+    MissingDataResult
+        ``table`` columns: ``timepoint``, ``n`` (implanted patients), ``n_observed`` (a score within the
+        window), ``n_died`` (before the target day, no score), ``n_explanted`` (alive, before the target
+        day, no score), ``n_follow_up_ended`` (alive, pump in place, last contact before the target
+        day), ``n_missing`` (under follow-up, no score), and ``n_no_baseline`` (implanted patients
+        without a baseline score). The five statuses add up to ``n``.
     """
     months = _check_months(months, "missing_data")
     p = cohort.patients[cohort.patients["implant_day"].notna()].set_index("patient_id")
@@ -559,24 +681,33 @@ def missing_data(cohort: Cohort, *, months: Sequence[float] = DEFAULT_MONTHS) ->
         explanted = ~seen & ~died & (p["explant_day"].astype(float) < target).fillna(False).to_numpy(bool)
         ended = ~seen & ~died & ~explanted & (p["last_contact_day"].astype(float) < target).to_numpy(bool)
         missing = ~seen & ~died & ~explanted & ~ended
+        statuses = (seen, died, explanted, ended, missing)
         rows.append(
             {
                 "timepoint": m,
-                "n_implanted": len(p),
-                "observed": int(seen.sum()),
-                "died": int(died.sum()),
-                "explanted": int(explanted.sum()),
-                "follow_up_ended": int(ended.sum()),
-                "missing": int(missing.sum()),
+                "n": len(p),
+                **{part: int(mask.sum()) for part, mask in zip(MISSING_PARTS, statuses, strict=True)},
                 "n_no_baseline": int((~p.index.isin(base.index)).sum()),
             }
         )
-    return pd.DataFrame(rows)
+    return MissingDataResult(
+        table=pd.DataFrame(rows),
+        options={"months": months},
+        counts={"n_implanted": len(p)},
+        suppression=Suppression(counts=("n", *MISSING_PARTS, "n_no_baseline"), totals={"n": MISSING_PARTS}),
+    )
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class SensitivityResult(Result):
+    """Mean change under three handlings of missing follow-up (see :func:`sensitivity`)."""
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
 
 
 def sensitivity(
     cohort: Cohort, *, months: Sequence[float] = DEFAULT_MONTHS, conf_level: float = 0.95
-) -> pd.DataFrame:
+) -> SensitivityResult:
     """Mean change under three handlings of missing follow-up, side by side.
 
     - ``complete_case``: patients with a baseline and a score at every timepoint;
@@ -584,11 +715,15 @@ def sensitivity(
     - ``baseline_carried_forward``: every implanted patient with a baseline; a missing follow-up counts
       as no change (BOCF, conservative when drop-out is informative).
 
-    Columns: ``timepoint``, ``approach``, ``n``, ``mean_change``, ``ci_low``, ``ci_high`` (paired t).
+    Returns
+    -------
+    SensitivityResult
+        ``table`` columns: ``timepoint``, ``approach``, ``n``, ``estimate`` (mean change), ``ci_low``,
+        ``ci_high`` (paired t), ``note``.
     """
     conf_level = check_conf_level(conf_level, "sensitivity")
     months = _check_months(months, "sensitivity")
-    pairs, _ = pain_pairs(cohort, months=months)
+    pairs, _ = _pain_pairs(cohort, months, [])
     implanted = cohort.patients.loc[cohort.patients["implant_day"].notna(), "patient_id"]
     base = baseline_scores(cohort)
     eligible = base.index[base.index.isin(implanted)]
@@ -611,10 +746,50 @@ def sensitivity(
                     "timepoint": m,
                     "approach": name,
                     "n": r.n,
-                    "mean_change": r.mean_change,
+                    "estimate": r.mean_change,
                     "ci_low": float(r.ci_low),
                     "ci_high": float(r.ci_high),
                     "note": r.note,
                 }
             )
-    return pd.DataFrame(rows)
+    return SensitivityResult(
+        table=pd.DataFrame(rows),
+        options={"months": months, "conf_level": conf_level},
+        counts={"n_eligible": len(eligible), "n_complete_case": len(complete)},
+        suppression=Suppression(counts=("n",), derived={"n": ("estimate", "ci_low", "ci_high")}),
+    )
+
+
+def analysis(
+    cohort: Cohort,
+    *,
+    months: Sequence[float] = DEFAULT_MONTHS,
+    responder_thresholds: Sequence[float] = (0.30, 0.50),
+    responder_points: float | None = 2,
+    failure_as_nonresponse: bool = False,
+    conf_level: float = 0.95,
+) -> Analysis:
+    """The pain plan: change from baseline, responders, missing visits, the mixed model (withheld with
+    its reason when it cannot be fitted) and the missing-data sensitivity analysis."""
+    months = _check_months(months, "pain analysis")
+    change = change_from_baseline(cohort, months=months, conf_level=conf_level)
+    respond = responders(
+        cohort,
+        months=months,
+        thresholds=tuple(responder_thresholds),
+        points=responder_points,
+        failure_as_nonresponse=failure_as_nonresponse,
+        conf_level=conf_level,
+    )
+    results: dict[str, Result] = {
+        "change_from_baseline": change,
+        "responders": respond,
+        "missing_data": missing_data(cohort, months=months),
+    }
+    try:
+        results["mixed_model"] = mixed_model(cohort, months=months, conf_level=conf_level)
+    except ValueError as problem:
+        results["mixed_model"] = Withheld.because(problem)
+    results["sensitivity"] = sensitivity(cohort, months=months, conf_level=conf_level)
+    figures = {"trajectory": lambda threshold: change.plot(), "responders": lambda threshold: respond.plot()}
+    return Analysis("pain", results, figures)

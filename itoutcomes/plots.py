@@ -47,7 +47,7 @@ def _intervals(
 def conversion_plot(result: Any, ax: Any = None) -> Any:
     """Conversion estimates (points) with their intervals, one line per group."""
     ax = _axes(ax)
-    table = result.table.reset_index(drop=True)
+    table = result.conversion()
     y = np.arange(len(table))[::-1]
     _intervals(ax, y, table["estimate"], table["ci_low"], table["ci_high"], horizontal=True, fmt="o")
     ax.set_yticks(y, [_label(row, result.by) for _, row in table.iterrows()])
@@ -110,12 +110,12 @@ def flow_diagram(flow: Any, ax: Any = None, *, shown: dict[str, str] | None = No
     return ax
 
 
-def forest_plot(table: pd.DataFrame, *, estimate: str, ax: Any = None, label: str = "Estimate") -> Any:
-    """Forest plot of ratio estimates (log scale) with their intervals; the intercept is left out."""
+def forest_plot(table: pd.DataFrame, *, ax: Any = None, label: str = "Estimate") -> Any:
+    """Forest plot of ratio rows (``term``, ``estimate``, ``ci_low``, ``ci_high``; log axis), no intercept."""
     ax = _axes(ax)
     rows = table[table["term"] != "Intercept"].reset_index(drop=True)
     y = np.arange(len(rows))[::-1]
-    _intervals(ax, y, rows[estimate], rows["ci_low"], rows["ci_high"], horizontal=True, fmt="s")
+    _intervals(ax, y, rows["estimate"], rows["ci_low"], rows["ci_high"], horizontal=True, fmt="s")
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_yticks(y, list(rows["term"]))
@@ -126,9 +126,9 @@ def forest_plot(table: pd.DataFrame, *, estimate: str, ax: Any = None, label: st
 def pain_trajectory(result: Any, ax: Any = None, *, max_individuals: int = 200) -> Any:
     """Individual trajectories (thin grey lines) under the mean score with its interval at each visit.
 
-    Draws ``result.pairs`` (baseline at month 0) and the table's ``baseline_mean``/``followup_mean`` with the
-    change interval shifted to the follow-up mean. At most ``max_individuals`` patients are drawn, the first
-    by patient id, so the figure is the same on every run.
+    Draws ``result.pairs`` (baseline at month 0) and ``result.trajectory()``. At most
+    ``max_individuals`` patients are drawn, the first by patient id, so the figure is the same on every
+    run.
     """
     ax = _axes(ax)
     pairs = result.pairs
@@ -139,21 +139,12 @@ def pain_trajectory(result: Any, ax: Any = None, *, max_individuals: int = 200) 
             x = [0, *own["timepoint"].tolist()]
             y = [own["baseline"].iloc[0], *own["followup"].tolist()]
             ax.plot(x, y, color="grey", alpha=0.15, linewidth=0.6)
-    table = result.table[result.table["n"] > 0]
-    if not result.by and len(table):
-        x = [0, *table["timepoint"].tolist()]
-        base = float((table["baseline_mean"] * table["n"]).sum() / table["n"].sum())
-        y = [base, *table["followup_mean"].tolist()]
-        ax.plot(x, y, color="black", marker="o", linewidth=2, label="Mean NRS")
-        half_low = (table["mean_change"] - table["ci_low"]).to_numpy(float)
-        half_high = (table["ci_high"] - table["mean_change"]).to_numpy(float)
-        ax.errorbar(
-            table["timepoint"],
-            table["followup_mean"],
-            yerr=[half_low, half_high],
-            fmt="none",
-            color="black",
-            capsize=3,
+    mean = result.trajectory()
+    if len(mean):
+        ax.plot(mean["timepoint"], mean["estimate"], color="black", marker="o", linewidth=2, label="Mean NRS")
+        visits = mean.iloc[1:]
+        _intervals(
+            ax, visits["timepoint"], visits["estimate"], visits["ci_low"], visits["ci_high"], fmt="none"
         )
         ax.legend(loc="upper right")
     ax.set_ylim(0, 10)
@@ -288,15 +279,19 @@ def survival_plot(
 def mme_trajectory(result: Any, ax: Any = None) -> Any:
     """Median systemic MME/day with its interquartile band by month since implant (baseline at 0)."""
     ax = _axes(ax)
-    table = result.table[result.table["n"] > 0]
+    base = result.measure("baseline_mme")
+    follow = result.measure("followup_mme")
+    keep = (follow["n"] > 0).to_numpy()
+    base, follow = base[keep], follow[keep]
     by = list(result.by)
-    groups = [((), table)] if not by else list(table.groupby(by, sort=False, observed=True))
-    for key, t in groups:
-        x = [0, *t["timepoint"].tolist()]
-        first = t.iloc[0]
-        median = [first["baseline_median"], *t["followup_median"].tolist()]
-        q1 = [first["baseline_q1"], *t["followup_q1"].tolist()]
-        q3 = [first["baseline_q3"], *t["followup_q3"].tolist()]
+    pairs = [((), base, follow)]
+    if by:
+        pairs = [(key, b, follow.loc[b.index]) for key, b in base.groupby(by, sort=False, observed=True)]
+    for key, b, f in pairs:
+        x = [0, *f["timepoint"].tolist()]
+        median = [b["estimate"].iloc[0], *f["estimate"].tolist()]
+        q1 = [b["q1"].iloc[0], *f["q1"].tolist()]
+        q3 = [b["q3"].iloc[0], *f["q3"].tolist()]
         label = "All" if not by else ", ".join(map(str, key if isinstance(key, tuple) else (key,)))
         (line,) = ax.plot(x, median, marker="o", label=label)
         ax.fill_between(x, q1, q3, alpha=0.15, color=line.get_color())
@@ -310,10 +305,10 @@ def mme_trajectory(result: Any, ax: Any = None) -> Any:
 def discontinued_bars(result: Any, ax: Any = None) -> Any:
     """Share of patients at 0 MME/day at each month, with Wilson intervals."""
     ax = _axes(ax)
-    table = result.table.dropna(subset=["discontinued"])
+    table = result.measure("discontinued").dropna(subset=["estimate"])
     x = np.arange(len(table))
-    ax.bar(x, table["discontinued"].to_numpy(float), color="tab:blue")
-    _intervals(ax, x, table["discontinued"], table["discontinued_ci_low"], table["discontinued_ci_high"])
+    ax.bar(x, table["estimate"].to_numpy(float), color="tab:blue")
+    _intervals(ax, x, table["estimate"], table["ci_low"], table["ci_high"])
     ax.set_xticks(x, [f"{t:g} mo" for t in table["timepoint"]])
     ax.set_ylim(0, 1)
     ax.set_ylabel("Share off systemic opioids")

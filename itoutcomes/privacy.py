@@ -186,6 +186,7 @@ def suppress_small_counts(
     threshold: int = SMALL_CELL_THRESHOLD,
     derived: dict[str, list[str]] | None = None,
     column_totals: list[str] | None = None,
+    within: list[str] | None = None,
 ) -> pd.DataFrame:
     """A copy of ``table`` safe to publish: counts from 1 to ``threshold - 1`` shown as ``"<threshold"``.
 
@@ -206,6 +207,9 @@ def suppress_small_counts(
         Count columns whose rows add up to a total published elsewhere (for example patients by
         indication adding up to the cohort): a single hidden row is protected by hiding the smallest
         shown row of that column too.
+    within
+        Columns that split a long table into the blocks whose rows add up (for example ``measure``):
+        ``column_totals`` protection then acts within each block.
     derived
         Columns computed from a count, ``{"n_responders": ["estimate", "ci_low", "ci_high"]}``: they are
         withheld (empty) whenever the count, or the denominator in ``counts`` of the same row, is hidden,
@@ -241,17 +245,24 @@ def suppress_small_counts(
     values = table[counts].astype(float)
     small = (values >= 1) & (values < threshold)
     hidden = small.copy()
+    blocks = (
+        [list(rows) for rows in table.groupby(list(within), sort=False, dropna=False).indices.values()]
+        if within
+        else [list(range(len(table)))]
+    )
+    blocks = [[table.index[i] for i in block] for block in blocks]
     # complementary suppression: a single hidden part next to a shown total could be recovered by
     # subtraction, so the smallest shown part of that total is hidden too, until nothing changes
     changed = True
     while changed:
         changed = False
         for column in column_totals or []:
-            hidden_rows = hidden.index[hidden[column]]
-            shown_rows = [i for i in hidden.index if not hidden.at[i, column] and values.at[i, column] > 0]
-            if len(hidden_rows) == 1 and shown_rows:
-                hidden.at[min(shown_rows, key=lambda i: values.at[i, column]), column] = True
-                changed = True
+            for block in blocks:
+                hidden_rows = [i for i in block if hidden.at[i, column]]
+                shown_rows = [i for i in block if not hidden.at[i, column] and values.at[i, column] > 0]
+                if len(hidden_rows) == 1 and shown_rows:
+                    hidden.at[min(shown_rows, key=lambda i: values.at[i, column]), column] = True
+                    changed = True
         for total, parts in totals.items():
             for i in hidden.index:
                 if hidden.at[i, total]:

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Cell", "ReportError", "parse_qmd", "render_report", "render_reports"]
+__all__ = ["Cell", "ReportError", "expand_includes", "parse_qmd", "render_report", "render_reports"]
 
 _FENCE = re.compile(r"^```\{python[^}]*\}\s*$")
+_INCLUDE = re.compile(r"^\{\{<\s*include\s+(\S+)\s*>\}\}\s*$")
 _OPTION = re.compile(r"^#\|\s*([\w-]+)\s*:\s*(.*)$")
 
 
@@ -89,6 +90,26 @@ def parse_qmd(text: str) -> tuple[dict[str, Any], list[Cell]]:
     if "".join(buffer).strip():
         cells.append(Cell("markdown", "\n".join(buffer).strip("\n")))
     return meta, cells
+
+
+def expand_includes(text: str, folder: Path, *, depth: int = 0) -> str:
+    """``text`` with each Quarto ``{{< include FILE >}}`` line replaced by FILE (relative to ``folder``).
+
+    As Quarto does, the included file is pasted in before the document is read, and may include others.
+    """
+    if depth > 10:
+        raise ReportError("Includes nest more than 10 deep (does a file include itself?).")
+    lines = []
+    for line in text.splitlines():
+        match = _INCLUDE.match(line.strip())
+        if match is None:
+            lines.append(line)
+            continue
+        path = folder / match.group(1)
+        if not path.is_file():
+            raise ReportError(f"The included file {match.group(1)!r} is not in {folder}.")
+        lines.append(expand_includes(path.read_text(), path.parent, depth=depth + 1))
+    return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
 
 
 def _parameter_cell(cells: list[Cell], params: Mapping[str, Any]) -> list[Cell]:
@@ -201,7 +222,7 @@ def render_report(
     the failing cell.
     """
     qmd = Path(qmd).resolve()
-    meta, cells = parse_qmd(qmd.read_text())
+    meta, cells = parse_qmd(expand_includes(qmd.read_text(), qmd.parent))
     cells = _parameter_cell(cells, dict(params or {}))
     outputs = iter(_execute(cells, qmd.parent, qmd.name, timeout))
     body = []
@@ -237,7 +258,10 @@ def render_reports(
 ) -> list[Path]:
     """Render every ``.qmd`` of ``folder``, index first: with Quarto where installed, else ourselves."""
     folder = Path(folder)
-    documents = sorted(folder.glob("*.qmd"), key=lambda p: (p.stem != "index", p.stem))
+    documents = sorted(
+        (p for p in folder.glob("*.qmd") if not p.name.startswith("_")),  # _*.qmd are includes, as in Quarto
+        key=lambda p: (p.stem != "index", p.stem),
+    )
     quarto = shutil.which("quarto") if use_quarto is not False else None
     pages = []
     for qmd in documents:

@@ -7,6 +7,7 @@ named in its Notes and the reference values live in ``tests/reference/``.
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -14,29 +15,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from itoutcomes.params import check_conf_level, check_option
+
 ProportionMethod = Literal["wilson", "clopper-pearson", "agresti-coull", "jeffreys"]
-PROPORTION_METHODS: tuple[str, ...] = ("wilson", "clopper-pearson", "agresti-coull", "jeffreys")
-
-
-def check_conf_level(conf_level: float, function: str) -> float:
-    """Return ``conf_level`` as a float, or raise the package's standard parameter error."""
-    if isinstance(conf_level, bool) or not isinstance(conf_level, (int, float, np.floating)):
-        raise ValueError(
-            f"The 'conf_level' parameter of {function} must be a float in (0, 1). Got {conf_level!r}."
-        )
-    if not 0 < float(conf_level) < 1:
-        raise ValueError(
-            f"The 'conf_level' parameter of {function} must be a float in (0, 1). Got {conf_level!r}."
-        )
-    return float(conf_level)
-
-
-def check_choice(value: object, allowed: tuple[str, ...], name: str, function: str) -> str:
-    """Return ``value`` if it is exactly one of ``allowed`` (no prefixes, no case folding), else raise."""
-    if not isinstance(value, str) or value not in allowed:
-        options = ", ".join(repr(a) for a in allowed)
-        raise ValueError(f"The {name!r} parameter of {function} must be one of {options}. Got {value!r}.")
-    return value
+PROPORTION_METHODS: tuple[str, ...] = typing.get_args(ProportionMethod)
 
 
 @dataclass(frozen=True)
@@ -100,7 +82,7 @@ def proportion_ci(
     >>> round(ci.estimate, 4), round(ci.ci_low, 4), round(ci.ci_high, 4)
     (0.8193, 0.7537, 0.8704)
     """
-    method = check_choice(method, PROPORTION_METHODS, "method", "proportion_ci")
+    method = check_option(method, proportion_ci, "method")
     conf_level = check_conf_level(conf_level, "proportion_ci")
     for name, value in (("count", count), ("nobs", nobs)):
         if isinstance(value, bool) or not float(value).is_integer() or value < 0:
@@ -353,22 +335,37 @@ def design_matrix(
 
 
 def ratio_table(terms: list[str], coef: Any, se: Any, *, ratio: str, conf_level: float) -> pd.DataFrame:
-    """Coefficients of a log-linear model with their ratio and Wald interval and p-value.
+    """Coefficients of a log-linear model, long: one row on the log scale and one on the ratio scale.
 
-    Columns: ``term``, ``coef``, ``ratio`` (named by the caller: ``odds_ratio``, ``hazard_ratio``),
-    ``std_error``, ``ci_low``, ``ci_high`` (for the ratio: exp(coef -/+ z se)), ``p_value`` (two-sided).
+    Columns: ``term``; ``measure``, ``log_<ratio>`` (the coefficient) or ``<ratio>`` (named by the
+    caller: ``odds_ratio``, ``hazard_ratio``); ``estimate``; ``std_error`` (log scale only, empty on the
+    ratio row); ``ci_low``, ``ci_high`` (Wald, on the row's own scale: exp of the log limits on the ratio
+    row); ``statistic`` (Wald z, log row only); ``p_value`` (two-sided Wald, the same on both rows).
+    Rows are ordered term by term, the log row first.
     """
     coef = np.asarray(coef, dtype=float)
     se = np.asarray(se, dtype=float)
     z = stats.norm.ppf(1 - (1 - conf_level) / 2)
-    return pd.DataFrame(
+    p_value = 2 * stats.norm.sf(np.abs(coef / se))
+    log_rows = pd.DataFrame(
         {
             "term": list(terms),
-            "coef": coef,
-            ratio: np.exp(coef),
+            "measure": f"log_{ratio}",
+            "estimate": coef,
             "std_error": se,
-            "ci_low": np.exp(coef - z * se),
-            "ci_high": np.exp(coef + z * se),
-            "p_value": 2 * stats.norm.sf(np.abs(coef / se)),
+            "ci_low": coef - z * se,
+            "ci_high": coef + z * se,
+            "statistic": coef / se,
+            "p_value": p_value,
         }
     )
+    ratio_rows = log_rows.assign(
+        measure=ratio,
+        estimate=np.exp(coef),
+        std_error=np.nan,
+        ci_low=np.exp(coef - z * se),
+        ci_high=np.exp(coef + z * se),
+        statistic=np.nan,
+    )
+    order = np.argsort(np.r_[np.arange(len(coef)), np.arange(len(coef))], kind="stable")
+    return pd.concat([log_rows, ratio_rows], ignore_index=True).iloc[order].reset_index(drop=True)

@@ -6,12 +6,12 @@ Every count passes through :func:`itoutcomes.privacy.suppress_small_counts` befo
 from __future__ import annotations
 
 import html
-import re
 from typing import Any
 
 import pandas as pd
 
 from itoutcomes.privacy import SMALL_CELL_THRESHOLD, publishable
+from itoutcomes.results import Result
 
 
 def html_table(
@@ -45,15 +45,33 @@ def html_table(
     return page.replace('class="dataframe"', f'class="dataframe" data-counts="{marked}"', 1)
 
 
-def html_output(output: Any, *, threshold: int = SMALL_CELL_THRESHOLD, digits: int = 3) -> str:
-    """An :class:`itoutcomes.runner.Output` as HTML: the same suppression its CSV gets."""
-    page = html_table(
-        output.table, counts=output.counts, threshold=threshold, digits=digits, **output.suppression
-    )
-    if output.marked:
-        listed = ",".join(html.escape(c) for c in [*output.counts, *output.marked])
-        page = re.sub(r'data-counts="[^"]*"', f'data-counts="{listed}"', page, count=1)
-    return page
+def html_result(
+    result: Result, *, name: str | None = None, threshold: int = SMALL_CELL_THRESHOLD, digits: int = 3
+) -> str:
+    """Every table a result publishes, as HTML: exactly its released CSV, numbers rounded.
+
+    Reads the result's own suppression spec (:meth:`~itoutcomes.results.Result.release`); the count
+    columns are listed in each table's ``data-counts`` attribute. With ``name``, each table is headed
+    by the name of its CSV (``name``, or ``name`` and the table's own name), underscores as spaces.
+    """
+    released = result.release(threshold=threshold)
+    pages = []
+    for published in result.published():
+        safe = released[published.name].copy()
+        counts = list(published.suppression.counts)
+        for column in safe.columns:
+            if column not in counts and pd.api.types.is_float_dtype(safe[column]):
+                safe[column] = safe[column].map(lambda v: _number(v, digits))
+            elif column in published.table and pd.api.types.is_float_dtype(published.table[column]):
+                safe[column] = safe[column].map(lambda v: v if isinstance(v, str) else _number(v, digits))
+        page = safe.astype(object).where(safe.notna(), "").to_html(index=False, escape=True)
+        marked = ",".join(html.escape(c) for c in [*counts, *published.suppression.marked])
+        page = page.replace('class="dataframe"', f'class="dataframe" data-counts="{marked}"', 1)
+        if name is not None:
+            title = name if published.name == "table" else f"{name}_{published.name}"
+            page = f"<h4>{html.escape(title.replace('_', ' '))}</h4>" + page
+        pages.append(page)
+    return "".join(pages)
 
 
 def _number(value: Any, digits: int) -> str:

@@ -41,12 +41,13 @@ def test_first_complication_by_hand():
         last_contact_day=[2000, 300, 200, 500],
         explant_day=[None, None, None, 100],
     )
-    data, excluded = first_complication(cohort)
+    built = first_complication(cohort)
+    data, excluded = built.table, built.exclusions
     got = data.set_index("patient_id")[["time", "status"]]
     # implant on day 10: A catheter on day 20; B complication on its death day counts; C died; D explanted
     assert got.loc["A"].tolist() == [10, COMPLICATION] and got.loc["B"].tolist() == [290, COMPLICATION]
     assert got.loc["C"].tolist() == [190, DEATH] and got.loc["D"].tolist() == [90, EXPLANT]
-    only = first_complication(cohort, types=["infection"], competing=("death",))[0].set_index("patient_id")
+    only = first_complication(cohort, types=["infection"], competing=("death",)).table.set_index("patient_id")
     assert only.loc["A", "time"] == 30 and only.loc["D", "status"] == 0 and only.loc["D", "time"] == 90
     assert excluded["n"].iloc[0] == 0
     with pytest.raises(ValueError, match="unknown types infektion"):
@@ -55,23 +56,26 @@ def test_first_complication_by_hand():
 
 def test_rates_match_poisson_test(bundled):
     ref = r_reference("reference_complications", "rates")
-    table = rates(bundled, types=["infection", "catheter", "granuloma", "overdose"]).set_index("type")
+    table = rates(bundled, types=["infection", "catheter", "granuloma", "overdose"]).table.set_index("type")
     np.testing.assert_allclose(table["patient_years"], ref["patient_years"], rtol=1e-12)
     for kind in table.index:
-        assert table.loc[kind, "n_events"] == ref[f"{kind}_n"]
+        assert table.loc[kind, "n_event"] == ref[f"{kind}_n"]
+        assert (
+            table.loc[kind, "estimate"] == 100 * table.loc[kind, "n_event"] / table.loc[kind, "patient_years"]
+        )
         np.testing.assert_allclose(
             table.loc[kind, ["ci_low", "ci_high"]].astype(float),
             [ref[f"{kind}_ci[1]"], ref[f"{kind}_ci[2]"]],
             rtol=1e-9,
         )
-    zero = rates(_with_events([]), types=["seroma"]).iloc[0]
-    assert zero["n_events"] == 0 and zero["ci_low"] == 0.0 and zero["ci_high"] > 0
+    zero = rates(_with_events([]), types=["seroma"]).table.iloc[0]
+    assert zero["n_event"] == 0 and zero["ci_low"] == 0.0 and zero["ci_high"] > 0
 
 
 def test_rates_by_group_add_up(bundled):
-    overall = rates(bundled, types=["catheter"]).iloc[0]
-    by = rates(bundled, types=["catheter"], by="indication")
-    assert by["n_events"].sum() == overall["n_events"]
+    overall = rates(bundled, types=["catheter"]).table.iloc[0]
+    by = rates(bundled, types=["catheter"], by="indication").table
+    assert by["n_event"].sum() == overall["n_event"] and by["n"].sum() == overall["n"]
     np.testing.assert_allclose(by["patient_years"].sum(), overall["patient_years"], rtol=1e-12)
 
 
@@ -84,10 +88,11 @@ def test_recurrent_events_fixture_is_what_the_package_makes(bundled):
 
 def test_incidence_by_type_and_device_survival(bundled):
     with pytest.warns(NoEventsWarning):  # rare types have no event in some indications
-        table, results = incidence_by_type(bundled, times=(30, 365), by="indication")
+        result = incidence_by_type(bundled, times=(30, 365), by="indication")
+    table, results = result.table, result.curves
     assert {"infection", "catheter"} <= set(table["type"])
     assert (table["estimate"] >= 0).all() and (table["estimate"] <= 1).all()
-    assert results["catheter"].gray_test()["df"].iloc[0] == bundled.patients["indication"].nunique() - 1
+    assert results["catheter"].gray_test().table["df"].iloc[0] == bundled.patients["indication"].nunique() - 1
     km = device_survival(bundled)
     assert km.table["estimate"].iloc[-1] < 1
     first_event = km.table.loc[km.table["n_event"] > 0, "time"].iloc[0]
@@ -101,7 +106,7 @@ def test_cohort_models_match_r(bundled):
 
     csc = cause_specific_cox(bundled, formula="C(indication)")
     assert csc.table["term"].iloc[0] == "C(indication)[T.crps]"  # the reference level is R's: cancer
-    np.testing.assert_allclose(csc.table["coef"], ref("cox_synthetic", "coef", 5), rtol=1e-7)
+    np.testing.assert_allclose(csc.coefficients()["estimate"], ref("cox_synthetic", "coef", 5), rtol=1e-7)
     fg = subdistribution_model(bundled, formula="C(indication)")
-    np.testing.assert_allclose(fg.table["coef"], ref("fg_synthetic", "coef", 5), rtol=1e-7)
-    np.testing.assert_allclose(fg.table["std_error"], ref("fg_synthetic", "se", 5), rtol=1e-7)
+    np.testing.assert_allclose(fg.coefficients()["estimate"], ref("fg_synthetic", "coef", 5), rtol=1e-7)
+    np.testing.assert_allclose(fg.coefficients()["std_error"], ref("fg_synthetic", "se", 5), rtol=1e-7)

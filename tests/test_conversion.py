@@ -11,6 +11,7 @@ import pytest
 from conftest import r_reference, tiny_cohort
 
 from itoutcomes.conversion import (
+    CONVERSION_MEASURES,
     FewEventsWarning,
     conversion_rate,
     flow,
@@ -32,28 +33,36 @@ def _r_term(term: str) -> str:
     return f"{match.group(1)}{match.group(2)}" if match else term
 
 
+def _measures(result) -> pd.DataFrame:
+    """A one-group conversion result by measure."""
+    return result.table.set_index("measure")
+
+
 def test_conversion_rate_counts_and_wilson_interval(bundled):
     ref = r_reference("reference_issue4", "glm_cohort")
     result = conversion_rate(bundled)
-    row = result.table.iloc[0]
-    assert row["n_implanted"] == ref["conversion_count"]
-    assert row["n_trialed"] == ref["conversion_n"]
-    ci = proportion_ci(int(row["n_implanted"]), int(row["n_trialed"]))
+    rows = _measures(result)
+    assert list(rows.index) == list(CONVERSION_MEASURES)
+    row = rows.loc["conversion"]
+    assert row["n_event"] == ref["conversion_count"]
+    assert row["n"] == ref["conversion_n"] == result.counts["n_trialed"]
+    ci = proportion_ci(int(row["n_event"]), int(row["n"]))
     assert (row["estimate"], row["ci_low"], row["ci_high"]) == (ci.estimate, ci.ci_low, ci.ci_high)
-    assert result.excluded.loc[0, "n"] == (bundled.patients["trial_type"] == "none").sum()
-    assert row["n_success"] >= row["n_implanted_after_success"]
-    assert row["n_implanted_after_window"] > 0
+    assert result.exclusions.loc[0, "n"] == (bundled.patients["trial_type"] == "none").sum()
+    assert rows.loc["trial_success", "n_event"] >= rows.loc["implant_given_success", "n_event"]
+    assert rows.loc["implanted_after_window", "n_event"] > 0
+    assert result.options == {"by": (), "window_days": 90, "method": "wilson", "conf_level": 0.95}
 
 
 def test_conversion_rate_by_group_adds_up(bundled):
-    overall = conversion_rate(bundled).table.iloc[0]
-    by = conversion_rate(bundled, by="indication", window_days=180, method="clopper-pearson").table
+    overall = conversion_rate(bundled).conversion().iloc[0]
+    by = conversion_rate(bundled, by="indication", window_days=180, method="clopper-pearson").conversion()
     order = list(bundled.patients["indication"].cat.categories)  # the vocabulary's order
     assert list(by["indication"]) == sorted(by["indication"], key=order.index)
-    assert by["n_trialed"].sum() == overall["n_trialed"]
-    wider = conversion_rate(bundled, window_days=180).table.iloc[0]
-    assert wider["n_implanted"] >= overall["n_implanted"]
-    assert by["n_implanted"].sum() == wider["n_implanted"]
+    assert by["n"].sum() == overall["n"]
+    wider = conversion_rate(bundled, window_days=180).conversion().iloc[0]
+    assert wider["n_event"] >= overall["n_event"]
+    assert by["n_event"].sum() == wider["n_event"]
 
 
 def test_window_is_inclusive_and_success_separate():
@@ -66,27 +75,31 @@ def test_window_is_inclusive_and_success_separate():
             "last_contact_day": [400, 400, 30, 400, 400],
         }
     )
-    row = conversion_rate(cohort).table.iloc[0]
-    assert (row["n_trialed"], row["n_implanted"], row["n_success"], row["n_success_unknown"]) == (5, 2, 3, 1)
-    assert row["n_implanted_after_window"] == 1
-    assert row["n_window_incomplete"] == 1  # C: last seen on day 30, never implanted
-    assert row["success_estimate"] == 3 / 4
-    assert row["implant_given_success"] == 1 / 3
+    rows = _measures(conversion_rate(cohort))
+    assert (rows.loc["conversion", "n"], rows.loc["conversion", "n_event"]) == (5, 2)
+    assert (rows.loc["trial_success", "n"], rows.loc["trial_success", "n_event"]) == (4, 3)
+    assert rows.loc["trial_unknown", "n_event"] == 1
+    assert rows.loc["implanted_after_window", "n_event"] == 1
+    assert rows.loc["window_incomplete", "n_event"] == 1  # C: last seen on day 30, never implanted
+    assert rows.loc["trial_success", "estimate"] == 3 / 4
+    assert rows.loc["implant_given_success", "estimate"] == 1 / 3
 
 
 def test_predictors_match_r_glm(bundled):
     ref = r_reference("reference_issue4", "glm_cohort")
     result = predictors(bundled, formula="age + sex + indication + trial_type")
-    assert result.n == ref["conversion_n"] and result.n_events == ref["conversion_count"]
-    for _, row in result.table.iterrows():
+    assert result.counts == {"n": ref["conversion_n"], "n_event": ref["conversion_count"]}
+    ratios = result.ratios().set_index("term")
+    for _, row in result.coefficients().iterrows():
         name = _r_term(row["term"])
-        np.testing.assert_allclose(row["coef"], ref[f"{name}_coef"], rtol=1e-6)
+        np.testing.assert_allclose(row["estimate"], ref[f"{name}_coef"], rtol=1e-6)
         np.testing.assert_allclose(row["std_error"], ref[f"{name}_se"], rtol=1e-6)
         np.testing.assert_allclose(row["p_value"], ref[f"{name}_p"], rtol=1e-6)
+        ratio = ratios.loc[row["term"]]
         np.testing.assert_allclose(
-            [row["ci_low"], row["ci_high"]], [ref[f"{name}_ci[1]"], ref[f"{name}_ci[2]"]], rtol=1e-6
+            [ratio["ci_low"], ratio["ci_high"]], [ref[f"{name}_ci[1]"], ref[f"{name}_ci[2]"]], rtol=1e-6
         )
-        assert row["odds_ratio"] == pytest.approx(math.exp(row["coef"]), rel=1e-15)
+        assert ratio["estimate"] == pytest.approx(math.exp(row["estimate"]), rel=1e-15)
 
 
 def test_predictors_hand_checkable_two_by_two():
@@ -105,22 +118,23 @@ def test_predictors_hand_checkable_two_by_two():
     )
     result = predictors(cohort, formula="exposed")
     ref = r_reference("reference_issue4", "glm_small")
-    row = result.table.set_index("term").loc["exposed"]
-    assert row["odds_ratio"] == pytest.approx(6.0, rel=1e-9)
-    assert row["std_error"] == pytest.approx(math.sqrt(1 / 30 + 1 / 10 + 1 / 20 + 1 / 40), rel=1e-9)
-    np.testing.assert_allclose(result.table["coef"], [ref["coef[1]"], ref["coef[2]"]], rtol=1e-9)
-    np.testing.assert_allclose(result.table["std_error"], [ref["se[1]"], ref["se[2]"]], rtol=1e-9)
-    np.testing.assert_allclose(result.table["p_value"], [ref["p[1]"], ref["p[2]"]], rtol=1e-7)
+    coefficients = result.coefficients()
+    assert result.ratios().set_index("term").loc["exposed", "estimate"] == pytest.approx(6.0, rel=1e-9)
+    se = coefficients.set_index("term").loc["exposed", "std_error"]
+    assert se == pytest.approx(math.sqrt(1 / 30 + 1 / 10 + 1 / 20 + 1 / 40), rel=1e-9)
+    np.testing.assert_allclose(coefficients["estimate"], [ref["coef[1]"], ref["coef[2]"]], rtol=1e-9)
+    np.testing.assert_allclose(coefficients["std_error"], [ref["se[1]"], ref["se[2]"]], rtol=1e-9)
+    np.testing.assert_allclose(coefficients["p_value"], [ref["p[1]"], ref["p[2]"]], rtol=1e-7)
 
 
 def test_recovers_true_conversion_and_odds_ratios():
     cohort = generate(20_000, seed=2026)
     truth = cohort.truth["conversion"]
-    rate = conversion_rate(cohort).table.iloc[0]
+    rate = conversion_rate(cohort).conversion().iloc[0]
     assert rate["ci_low"] <= cohort.truth["conversion_population_rate"] <= rate["ci_high"]
     formula = "age + sex + C(indication, Treatment('fbss')) + C(trial_type, Treatment('single_bolus'))"
     # 99.9% intervals so that all eleven cover together with high probability (the seed is fixed)
-    table = predictors(cohort, formula=formula, conf_level=0.999).table.set_index("term")
+    table = predictors(cohort, formula=formula, conf_level=0.999).coefficients().set_index("term")
     expected = {
         "age": truth["age_per_year"],
         "sex[T.male]": truth["male"],
@@ -134,7 +148,7 @@ def test_recovers_true_conversion_and_odds_ratios():
             expected[f"C(trial_type, Treatment('single_bolus'))[T.{level}]"] = value
     assert set(expected) == set(table.index)
     for term, value in expected.items():
-        low, high = np.log(table.loc[term, ["ci_low", "ci_high"]].astype(float))
+        low, high = table.loc[term, ["ci_low", "ci_high"]].astype(float)
         assert low <= value <= high, (term, value, low, high)
 
 
@@ -189,14 +203,14 @@ def test_bad_options(bundled, call, message):
 
 def test_subgroup_of_one_and_no_trials():
     cohort = tiny_cohort({"patient_id": ["A", "B", "C"], "indication": ["fbss", "fbss", "crps"]})
-    table = conversion_rate(cohort, by="indication").table.set_index("indication")
-    assert table.loc["crps", "n_trialed"] == 1 and table.loc["crps", "estimate"] == 1.0
+    table = conversion_rate(cohort, by="indication").conversion().set_index("indication")
+    assert table.loc["crps", "n"] == 1 and table.loc["crps", "estimate"] == 1.0
     assert table.loc["crps", "ci_high"] == 1.0 and table.loc["crps", "ci_low"] > 0
     none = tiny_cohort(
         {"patient_id": ["A"], "trial_type": ["none"], "trial_success": [None], "implant_day": [0]}
     )
-    row = conversion_rate(none).table.iloc[0]
-    assert row["n_trialed"] == 0 and np.isnan(row["estimate"]) and row["note"] == "no trialed patients"
+    row = conversion_rate(none).conversion().iloc[0]
+    assert row["n"] == 0 and np.isnan(row["estimate"]) and row["note"] == "no trialed patients"
 
 
 def test_flow_counts_are_consistent(bundled):
@@ -210,15 +224,17 @@ def test_flow_counts_are_consistent(bundled):
     assert c("implanted") == c("died") + c("explanted_alive") + c("in_follow_up")
     assert c("cohort") == c("trialed") + c("implanted_without_trial")
     assert c("success_not_implanted") > 0
-    assert c("implanted_in_window") == conversion_rate(bundled).table.loc[0, "n_implanted"]
+    assert c("implanted_in_window") == conversion_rate(bundled).conversion().loc[0, "n_event"]
 
 
 def test_time_to_implant(bundled):
-    summary = time_to_implant(bundled).iloc[0]
+    result = time_to_implant(bundled)
+    summary = result.table.set_index("measure")["estimate"]
     data = trial_dataset(bundled)
     days = data.loc[data["implanted_ever"], "days_to_implant"]
-    assert summary["n"] == len(days) and summary["median"] == days.median()
+    assert (result.table["n"] == len(days)).all() and summary["median"] == days.median()
     assert summary["min"] >= 1 and summary["q1"] <= summary["median"] <= summary["q3"]
+    assert result.exclusions.loc[0, "n"] == (~data["implanted_ever"]).sum()
 
 
 def test_plots_draw_results(bundled):
@@ -250,4 +266,4 @@ def test_implant_incidence_with_death_competing(bundled):
     assert at90["estimate"] >= data["converted"].mean() - 1e-12
     by = implant_incidence(bundled, by="indication")
     assert set(by.table["group"]) == set(data["indication"])
-    assert by.gray_test()["df"].iloc[0] == data["indication"].nunique() - 1
+    assert by.gray_test().table["df"].iloc[0] == data["indication"].nunique() - 1

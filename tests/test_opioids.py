@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from itoutcomes import Cohort, load_cohort
 from itoutcomes.opioids import (
+    REDUCTION_MEASURES,
     ImplausibleDoseWarning,
     Window,
     daily_mme,
@@ -292,7 +293,7 @@ def test_window_mme_counts_every_excluded_fill_by_reason():
         None,
     ]
     result = window_mme(_cohort_with(fills), windows=[Window("last_month", -30, -1)], factors=tiers)
-    assert result.excluded.to_dict("list") == {
+    assert result.exclusions.to_dict("list") == {
         "reason": ["no MME factor (buprenorphine)", "daily dose outside every tier"],
         "n": [3, 1],
     }
@@ -353,12 +354,14 @@ def test_reduction_by_hand():
     )
     cohort = tiny_cohort({"patient_id": list("ABCDE")})
     cohort = dataclasses.replace(cohort, prescriptions=rx(*rows))
-    row = reduction(cohort, months=(6,)).table.iloc[0]
+    table = reduction(cohort, months=(6,)).table.set_index("measure")
+    assert list(table.index) == list(REDUCTION_MEASURES)
     # baseline = 10 x base/10 ... MME/day: A 100 -> 20 (-80%), B 60 -> 0 (-100%), C 40 -> 40 (0%), E 80 -> 10
-    assert row["n"] == 4 and row["n_zero_baseline"] == 1 and row["n_zero_baseline_started"] == 1
-    assert row["n_discontinued"] == 1 and row["n_reduced_50"] == 3
-    assert row["median_pct_change"] == pytest.approx(np.median([-80.0, -100.0, 0.0, -87.5]))
-    assert row["baseline_median"] == pytest.approx(np.median([100, 60, 40, 80]))
+    assert table.loc["pct_change", "n"] == 4
+    assert (table.loc["zero_baseline_started", "n"], table.loc["zero_baseline_started", "n_event"]) == (1, 1)
+    assert table.loc["discontinued", "n_event"] == 1 and table.loc["reduced_50", "n_event"] == 3
+    assert table.loc["pct_change", "estimate"] == pytest.approx(np.median([-80.0, -100.0, 0.0, -87.5]))
+    assert table.loc["baseline_mme", "estimate"] == pytest.approx(np.median([100, 60, 40, 80]))
 
 
 def test_reduction_excludes_patients_not_under_observation():
@@ -372,8 +375,9 @@ def test_reduction_excludes_patients_not_under_observation():
         }
     )
     cohort = dataclasses.replace(cohort, prescriptions=rx(*rows))
-    row = reduction(cohort, months=(6,)).table.iloc[0]
-    assert row["n"] == 1 and row["n_not_observed"] == 2
+    table = reduction(cohort, months=(6,)).table.set_index("measure")
+    assert table.loc["reduced_50", "n"] == 1
+    assert (table.loc["not_observed", "n"], table.loc["not_observed", "n_event"]) == (3, 2)
 
 
 def test_recovers_generator_truth():
@@ -386,14 +390,15 @@ def test_recovers_generator_truth():
     cohort = dataclasses.replace(cohort, patients=cohort.patients.assign(group=group))
     for overlap in ("sum", "shift"):
         result = reduction(cohort, months=(6, 12), by="group", overlap=overlap)
-        table = result.table.set_index(["group", "timepoint"])
+        table = result.table.set_index(["group", "timepoint", "measure"])
         for m in (6, 12):
             truth = cohort.truth["opioid_reduction"]["noncancer"][f"{m}"]
-            row = table.loc[("noncancer", m)]
-            n = row["n"]
             for key in ("discontinued", "reduced_50"):
+                row = table.loc[("noncancer", m, key)]
+                n = row["n"]
                 se = math.sqrt(truth[key] * (1 - truth[key]) / n)
-                assert abs(row[key] - truth[key]) <= 4 * se, (overlap, m, key, row[key], truth[key])
+                estimate = row["estimate"]
+                assert abs(estimate - truth[key]) <= 4 * se, (overlap, m, key, estimate, truth[key])
             if overlap == "shift":
                 # The truth is the prescribed (latent) dose. Summing early refills double-counts supply
                 # inside a 30-day window, which spreads individual ratios and moves the median (4 SE at
@@ -421,8 +426,17 @@ def test_bad_input_is_named():
                 ("B", 0, "morphine", "tablet", 10.0, "mg", 30, -3),
             )
         )
-    with pytest.raises(ValueError, match="outside the data model"):
+    with pytest.raises(
+        ValueError,
+        match=r"prescriptions.drug has 1 rows with values outside the data model \('oxycodon'; patients A\)",
+    ):
         mme_per_prescription(rx(("A", 0, "oxycodon", "tablet", 10.0, "mg", 30, 30)))
+    with pytest.raises(ValueError, match=r"prescriptions.form has 1 rows .* \('caplet'; patients B\)"):
+        mme_per_prescription(rx(("B", 0, "morphine", "caplet", 10.0, "mg", 30, 30)))
+    with pytest.raises(ValueError, match=r"prescriptions.strength_unit has 1 rows .* \('g'; patients C\)"):
+        mme_per_prescription(rx(("C", 0, "morphine", "tablet", 10.0, "g", 30, 30)))
+    with pytest.raises(TypeError, match=r"takes a Cohort or a prescriptions DataFrame\. Got list"):
+        mme_per_prescription([1, 2])
     with pytest.raises(ValueError, match=r"intrathecal or epidural rows .* intrathecal_dose"):
         mme_per_prescription(rx(("A", 0, "morphine", "intrathecal", 1.0, "mg/ml", 20, 30)))
     with pytest.raises(ValueError, match="'factors' parameter of factor_table must be one of"):
@@ -441,11 +455,11 @@ def test_custom_factor_table():
 
 def test_intrathecal_dose_is_reported_apart():
     cohort = load_cohort(BUNDLED)
-    doses = intrathecal_dose(cohort).set_index("pump_drug")
+    doses = intrathecal_dose(cohort).table.set_index("pump_drug")
     implanted = cohort.patients[cohort.patients["implant_day"].notna()]
     assert doses["n"].sum() == implanted["pump_drug"].notna().sum()
     morphine = implanted.loc[implanted["pump_drug"] == "morphine", "pump_dose_mg_day"]
-    assert doses.loc["morphine", "dose_median"] == pytest.approx(morphine.median())
+    assert doses.loc["morphine", "estimate"] == pytest.approx(morphine.median())
     windows = window_mme(cohort, months=(12,))
     total = with_intrathecal(windows, cohort, oral_to_intrathecal_ratio=100)
     assert (total["analysis"] == "sensitivity: oral:intrathecal ratio 100:1").all()

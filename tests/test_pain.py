@@ -9,6 +9,8 @@ from conftest import REFERENCE, r_reference, tiny_cohort
 from test_stats import _check_paired
 
 from itoutcomes.pain import (
+    CHANGE_MEASURES,
+    MISSING_PARTS,
     baseline_scores,
     change_from_baseline,
     followup_scores,
@@ -68,7 +70,9 @@ def test_windows_by_hand():
     assert ("B", 3) not in follow.index
     assert follow.loc[("B", 12), "nrs"] == 2 and follow.loc[("C", 3), "nrs"] == 3
     assert "D" not in follow.index.get_level_values(0)
-    pairs, excluded = pain_pairs(cohort, months=(3,))
+    built = pain_pairs(cohort, months=(3,))
+    pairs, excluded = built.table, built.exclusions
+    assert built.published() == []  # patient-level rows are never published
     assert sorted(pairs["patient_id"]) == ["A", "E"]
     counts = dict(zip(excluded["reason"], excluded["n"], strict=True))
     assert counts == {
@@ -89,16 +93,18 @@ def test_fixtures_for_r_are_what_the_package_makes():
 
 
 def test_change_at_12_months_matches_r(bundled):
-    table = change_from_baseline(bundled, months=(12,)).table.iloc[0]
+    table = change_from_baseline(bundled, months=(12,)).table.set_index("measure")
     pairs = pd.read_csv(REFERENCE / "pain_pairs_12.csv")
     result = _check_paired("cohort_12", pairs["baseline"], pairs["followup"])
-    assert table["n"] == len(pairs) == result.n
+    assert (table["n"] == len(pairs)).all() and len(pairs) == result.n
+    change = table.loc["mean_change"]
     np.testing.assert_allclose(
-        table[["mean_change", "ci_low", "ci_high", "p_value", "wilcoxon_p"]].astype(float),
-        [result.mean_change, result.ci_low, result.ci_high, result.p_value, result.wilcoxon_p],
+        change[["estimate", "ci_low", "ci_high", "p_value"]].astype(float),
+        [result.mean_change, result.ci_low, result.ci_high, result.p_value],
         rtol=1e-12,
     )
-    assert table["median_change"] == (pairs["followup"] - pairs["baseline"]).median()
+    np.testing.assert_allclose(table.loc["median_change", "p_value"], result.wilcoxon_p, rtol=1e-12)
+    assert table.loc["median_change", "estimate"] == (pairs["followup"] - pairs["baseline"]).median()
 
 
 def test_change_table_columns_and_by(bundled):
@@ -106,21 +112,18 @@ def test_change_table_columns_and_by(bundled):
     assert list(result.table.columns) == [
         "timepoint",
         "indication",
+        "measure",
         "n",
-        "baseline_mean",
-        "followup_mean",
-        "mean_change",
+        "estimate",
         "ci_low",
         "ci_high",
         "p_value",
-        "median_change",
-        "median_pct_change",
-        "wilcoxon_p",
-        "effect_size",
         "note",
     ]
-    overall = change_from_baseline(bundled).table.set_index("timepoint")["n"]
-    assert (result.table.groupby("timepoint")["n"].sum() == overall).all()
+    assert list(result.table["measure"].unique()) == list(CHANGE_MEASURES)
+    overall = change_from_baseline(bundled).measure("mean_change").set_index("timepoint")["n"]
+    grouped = result.measure("mean_change")
+    assert (grouped.groupby("timepoint")["n"].sum() == overall).all()
 
 
 def test_mixed_model_matches_lmer(bundled):
@@ -131,14 +134,14 @@ def test_mixed_model_matches_lmer(bundled):
         r_name = names.get(row["term"], row["term"].replace("C(visit)[T.", "factor(visit)").rstrip("]"))
         np.testing.assert_allclose(row["estimate"], ref[f"{r_name}_estimate"], rtol=1e-6)
         np.testing.assert_allclose(row["std_error"], ref[f"{r_name}_se"], rtol=1e-6)
-    variance = result.variance.set_index("component")["estimate"]
+    variance = result.variance.set_index("term")["estimate"]
     np.testing.assert_allclose(variance["patient"], ref["var_patient"], rtol=1e-6)
     np.testing.assert_allclose(variance["residual"], ref["var_residual"], rtol=1e-6)
     means = result.marginal_means.set_index("timepoint")["estimate"]
     np.testing.assert_allclose(
         means.loc[12], ref["(Intercept)_estimate"] + ref["factor(visit)12_estimate"], rtol=1e-6
     )
-    assert result.n_observations == len(pd.read_csv(REFERENCE / "pain_long.csv"))
+    assert result.counts["n_observations"] == len(pd.read_csv(REFERENCE / "pain_long.csv"))
 
 
 def test_mixed_model_with_covariates(bundled):
@@ -162,11 +165,11 @@ def test_responders_by_hand():
     # A: -50% (2 criteria + 4 points); B: -33% (30% and 2 points); D explanted on day 60 before target 101
     table = responders(cohort, months=(3,)).table.set_index("criterion")
     assert table["n"].tolist() == [3, 3, 3]
-    assert table["n_responders"].tolist() == [3, 2, 3]
+    assert table["n_event"].tolist() == [3, 2, 3]
     composite = responders(cohort, months=(3,), failure_as_nonresponse=True).table.set_index("criterion")
     # C died, D explanted: both non-responders; D's score no longer counts
     assert composite["n"].tolist() == [4, 4, 4]
-    assert composite["n_responders"].tolist() == [2, 1, 2]
+    assert composite["n_event"].tolist() == [2, 1, 2]
     assert composite["n_failure"].tolist() == [2, 2, 2]
 
 
@@ -184,38 +187,36 @@ def test_edge_cases_give_rows_with_notes():
     cohort = _hand_cohort()
     far = change_from_baseline(cohort, months=(120,)).table.iloc[0]
     assert far["n"] == 0 and far["note"] == "no patient with baseline and follow-up scores"
-    one = change_from_baseline(cohort, months=(12,)).table.iloc[0]
+    one = change_from_baseline(cohort, months=(12,)).measure("mean_change").iloc[0]
     assert one["n"] == 1 and "fewer than 2 pairs" in one["note"]
     r = responders(cohort, months=(120,)).table
     assert (r["n"] == 0).all() and r["note"].str.startswith("no patient").all()
-    by = change_from_baseline(cohort, months=(3,), by="indication").table
+    by = change_from_baseline(cohort, months=(3,), by="indication").measure("mean_change")
     assert by["n"].sum() == 2
     with pytest.raises(ValueError, match="'months' parameter of change_from_baseline"):
         change_from_baseline(cohort, months=(0,))
 
 
 def test_missing_data_adds_up(bundled):
-    table = missing_data(bundled)
-    parts = table[["observed", "died", "explanted", "follow_up_ended", "missing"]].sum(axis=1)
-    assert (parts == table["n_implanted"]).all()
-    assert table["observed"].is_monotonic_decreasing
-    pairs, _ = pain_pairs(bundled)
+    table = missing_data(bundled).table
+    parts = table[list(MISSING_PARTS)].sum(axis=1)
+    assert (parts == table["n"]).all()
+    assert table["n_observed"].is_monotonic_decreasing
+    pairs = pain_pairs(bundled).table
     observed_with_baseline = pairs.groupby("timepoint").size()
-    assert (table.set_index("timepoint")["observed"] >= observed_with_baseline).all()
+    assert (table.set_index("timepoint")["n_observed"] >= observed_with_baseline).all()
 
 
 def test_sensitivity_approaches(bundled):
-    table = sensitivity(bundled, months=(3, 12)).set_index(["timepoint", "approach"])
-    available = change_from_baseline(bundled, months=(3, 12)).table.set_index("timepoint")
+    table = sensitivity(bundled, months=(3, 12)).table.set_index(["timepoint", "approach"])
+    available = change_from_baseline(bundled, months=(3, 12)).measure("mean_change").set_index("timepoint")
     for m in (3, 12):
-        assert table.loc[(m, "all_available"), "mean_change"] == pytest.approx(
-            available.loc[m, "mean_change"]
-        )
+        assert table.loc[(m, "all_available"), "estimate"] == pytest.approx(available.loc[m, "estimate"])
         assert table.loc[(m, "baseline_carried_forward"), "n"] >= table.loc[(m, "all_available"), "n"]
         # drop-out is informative (poor responders leave): carrying the baseline forward shrinks the change
         assert (
-            table.loc[(m, "baseline_carried_forward"), "mean_change"]
-            > table.loc[(m, "all_available"), "mean_change"]
+            table.loc[(m, "baseline_carried_forward"), "estimate"]
+            > table.loc[(m, "all_available"), "estimate"]
         )
     assert table.loc[(3, "complete_case"), "n"] == table.loc[(12, "complete_case"), "n"]
 
@@ -254,15 +255,15 @@ def test_mixed_model_closed_form_on_balanced_data():
     ms_patient = n_vis * ((patient_means - grand) ** 2).sum() / (n_pat - 1)
     var_patient = (ms_patient - ms_error) / n_vis
     fixed = result.fixed.set_index("term")
-    np.testing.assert_allclose(fixed.loc["Intercept", "estimate"], visit_means[0], rtol=1e-6)
+    np.testing.assert_allclose(fixed.loc["Intercept", "estimate"], visit_means[0], rtol=1e-12)
     np.testing.assert_allclose(
-        fixed.loc["C(visit)[T.3]", "estimate"], visit_means[1] - visit_means[0], rtol=1e-6
+        fixed.loc["C(visit)[T.3]", "estimate"], visit_means[1] - visit_means[0], rtol=1e-12
     )
     np.testing.assert_allclose(
-        fixed.loc["C(visit)[T.6]", "std_error"], np.sqrt(2 * ms_error / n_pat), rtol=1e-5
+        fixed.loc["C(visit)[T.6]", "std_error"], np.sqrt(2 * ms_error / n_pat), rtol=1e-12
     )
-    variance = result.variance.set_index("component")["estimate"]
-    # variance components come from statsmodels' optimiser: the issue's mixed-model tolerance, 1e-4
+    variance = result.variance.set_index("term")["estimate"]
+    # REML is solved exactly (root of its derivative): the ANOVA estimates to rounding
     np.testing.assert_allclose(
-        [variance["residual"], variance["patient"]], [ms_error, var_patient], rtol=1e-6
+        [variance["residual"], variance["patient"]], [ms_error, var_patient], rtol=1e-12
     )

@@ -9,11 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from itoutcomes import load_cohort
-from itoutcomes.pain import missing_data
+from itoutcomes.pain import MISSING_PARTS, missing_data
 from itoutcomes.privacy import suppress_small_counts
 from itoutcomes.synthetic import generate
-
-PARTS = ["observed", "died", "explanted", "follow_up_ended", "missing"]
 
 
 def test_small_counts_are_hidden_and_zero_shown():
@@ -42,9 +40,10 @@ def test_threshold_is_a_parameter_and_derived_columns_are_withheld():
 
 
 def test_missing_data_table_of_the_bundled_cohort():
-    table = missing_data(load_cohort(BUNDLED))
-    safe = suppress_small_counts(table, counts=["n_implanted", *PARTS], totals={"n_implanted": PARTS})
-    _assert_publishable(safe, ["n_implanted", *PARTS], "n_implanted", PARTS)
+    result = missing_data(load_cohort(BUNDLED))
+    assert result.suppression.totals == {"n": MISSING_PARTS}  # declared once, by the result
+    safe = result.release(threshold=11)["table"]
+    _assert_publishable(safe, ["n", *MISSING_PARTS], "n", list(MISSING_PARTS))
 
 
 def _assert_publishable(safe: pd.DataFrame, counts: list[str], total: str, parts: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import math
 import re
 
 import pandas as pd
@@ -13,6 +14,7 @@ from conftest import BUNDLED, ROOT
 from itoutcomes import load_cohort
 from itoutcomes.cli import main
 from itoutcomes.conversion import conversion_rate
+from itoutcomes.params import PlanError
 from itoutcomes.runner import load_plan, run_plan
 from itoutcomes.synthetic import generate
 
@@ -50,10 +52,10 @@ def test_rerun_writes_byte_identical_csvs(first_run, tmp_path):
 
 
 def test_csv_numbers_are_the_library_numbers(first_run):
-    table = pd.read_csv(first_run / "conversion" / "conversion.csv")
-    expected = conversion_rate(load_cohort(BUNDLED), window_days=90).table.iloc[0]
-    assert table["n_implanted"].iloc[0] == expected["n_implanted"]
-    assert table["estimate"].iloc[0] == expected["estimate"]
+    table = pd.read_csv(first_run / "conversion" / "conversion.csv").set_index("measure")
+    expected = conversion_rate(load_cohort(BUNDLED), window_days=90).conversion().iloc[0]
+    assert table.loc["conversion", "n_event"] == expected["n_event"]
+    assert table.loc["conversion", "estimate"] == expected["estimate"]
 
 
 def test_small_cohort_csvs_have_no_small_counts(tmp_path):
@@ -61,17 +63,18 @@ def test_small_cohort_csvs_have_no_small_counts(tmp_path):
     assert main(["run", *map(str, PLANS), "--cohort", str(small), "--out", str(tmp_path / "out")]) == 0
     cohort = load_cohort(small)
     for plan in PLANS:
-        outputs, _ = run_plan(cohort, load_plan(plan))
-        for output in outputs:
-            published = pd.read_csv(tmp_path / "out" / plan.stem / f"{output.name}.csv", dtype=str)
-            columns = output.counts or (["n"] if output.name == "flow" else [])
-            for column in columns:
-                values = published[column].dropna()
-                assert not [v for v in values if v.isdigit() and 1 <= int(v) <= 10], (
-                    plan.stem,
-                    output.name,
-                    column,
-                )
+        analysis = run_plan(cohort, load_plan(plan))
+        for name, result in analysis.results.items():
+            for table in result.published():
+                file = name if table.name == "table" else f"{name}_{table.name}"
+                published = pd.read_csv(tmp_path / "out" / plan.stem / f"{file}.csv", dtype=str)
+                for column in table.suppression.counts:
+                    values = published[column].dropna()
+                    assert not [v for v in values if v.isdigit() and 1 <= int(v) <= 10], (
+                        plan.stem,
+                        file,
+                        column,
+                    )
 
 
 def test_run_refuses_bad_plans_and_cohorts(tmp_path, tables, capsys):
@@ -88,11 +91,66 @@ def test_run_refuses_bad_plans_and_cohorts(tmp_path, tables, capsys):
 
 
 def test_standardized_difference_by_hand():
-    from itoutcomes.runner import standardized_difference
+    from itoutcomes.balance import standardized_difference
 
     # means 2 and 4, sample variances 1 and 1: SMD = (2 - 4) / 1
     assert standardized_difference([1, 2, 3], [3, 4, 5]) == pytest.approx(-2.0)
     # proportions 0.5 and 0.25: (0.5 - 0.25) / sqrt((0.25 + 0.1875) / 2)
     expected = 0.25 / ((0.25 + 0.1875) / 2) ** 0.5
     assert standardized_difference([1, 0], [1, 0, 0, 0], binary=True) == pytest.approx(expected)
-    assert standardized_difference([], [1]) is None and standardized_difference([2, 2], [2, 2]) is None
+    assert math.isnan(standardized_difference([], [1])) and math.isnan(
+        standardized_difference([2, 2], [2, 2])
+    )
+
+
+def test_a_misspelled_plan_key_is_refused_with_file_line_and_suggestion(tmp_path, capsys):
+    plan = tmp_path / "conversion.yaml"
+    plan.write_text(
+        "analysis: conversion\nthreshold: 11\nwindow_days: 90\nconf_levle: 0.5\nmetod: jeffreys\n"
+    )
+    with pytest.raises(PlanError) as raised:
+        load_plan(plan)
+    message = str(raised.value)
+    assert (
+        f"{plan}, line 4: unknown key 'conf_levle' for analysis 'conversion'; did you mean 'conf_level'?"
+        in message
+    )
+    assert f"{plan}, line 5: unknown key 'metod'" in message and "did you mean 'method'?" in message
+    assert main(["run", str(plan), "--cohort", str(BUNDLED), "--out", str(tmp_path / "o")]) == 2
+    assert "did you mean 'conf_level'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing runs before every plan is checked
+
+
+def test_a_plan_value_outside_its_choices_is_refused(tmp_path):
+    plan = tmp_path / "conversion.yaml"
+    plan.write_text("analysis: conversion\n# a comment\nmethod: jeffrey\n")
+    with pytest.raises(
+        PlanError,
+        match=r"line 3: 'method' must be one of 'wilson', .* not 'jeffrey'; did you mean 'jeffreys'\?",
+    ):
+        load_plan(plan)
+    plan.write_text("analysis: conversoin\n")
+    with pytest.raises(PlanError, match="did you mean 'conversion'"):
+        load_plan(plan)
+
+
+def test_every_shipped_plan_key_is_an_option_of_its_analysis():
+    for plan in PLANS:
+        load_plan(plan)  # raises on any unknown key
+
+
+def test_a_tiny_cohort_runs_every_plan_with_withheld_rows(tmp_path):
+    # 40 patients and few events of each type: results too small to estimate are withheld with their
+    # reason, never a crash
+    tiny = generate(40, seed=5).write(tmp_path / "tiny")
+    assert main(["run", *map(str, PLANS), "--cohort", str(tiny), "--out", str(tmp_path / "out")]) == 0
+    withheld = {
+        plan.stem: json.loads((tmp_path / "out" / plan.stem / "provenance.json").read_text())["withheld"]
+        for plan in PLANS
+    }
+    notes = [note for plan in withheld.values() for note in plan.values()]
+    assert notes and all(isinstance(note, str) and note for note in notes), withheld
+    for plan, results in withheld.items():
+        for name in results:
+            table = pd.read_csv(tmp_path / "out" / plan / f"{name}.csv")
+            assert list(table.columns) == ["note"] and table["note"].iloc[0] == results[name]

@@ -38,7 +38,7 @@ def mgus2():
 
 @pytest.mark.parametrize(("conf_type", "tag"), [("log-log", "loglog"), ("log", "log"), ("plain", "plain")])
 def test_kaplan_meier_matches_survfit(lung, conf_type, tag):
-    result = kaplan_meier(lung, duration="time", event="status", group="sex", conf_type=conf_type)
+    result = kaplan_meier(lung, duration="time", event="status", by="sex", conf_type=conf_type)
     table = result.table
     section = f"km_{tag}"
     for column in ("time", "n_risk", "n_event", "n_censor"):
@@ -111,7 +111,9 @@ def test_log_log_interval_formula(mgus2):
 
 @pytest.mark.parametrize("cause", [1, 2])
 def test_gray_test_matches_cmprsk(mgus2, cause):
-    test = cumulative_incidence(mgus2, duration="etime", event="event", cause=cause, group="sex").gray_test()
+    test = (
+        cumulative_incidence(mgus2, duration="etime", event="event", cause=cause, by="sex").gray_test().table
+    )
     statistic, p_value, df = _ref_vector("gray_mgus2", f"cause{cause}")
     np.testing.assert_allclose(
         test[["statistic", "p_value"]].iloc[0].astype(float), [statistic, p_value], rtol=1e-8
@@ -121,21 +123,23 @@ def test_gray_test_matches_cmprsk(mgus2, cause):
 
 def test_synthetic_cohort_matches_cmprsk_and_survfit():
     data = pd.read_csv(REFERENCE / "cif_synthetic.csv")
-    built, _ = first_complication(load_cohort(BUNDLED))
+    built = first_complication(load_cohort(BUNDLED)).table
     pd.testing.assert_frame_equal(
         built[["patient_id", "time", "status"]], data[["patient_id", "time", "status"]], check_dtype=False
     )
     times = [30, 90, 365, 730, 1825]
     for cause in (1, 2):
-        result = cumulative_incidence(data, duration="time", event="status", cause=cause, group=None)
+        result = cumulative_incidence(data, duration="time", event="status", cause=cause, by=None)
         at = result.at(times)
         np.testing.assert_allclose(at["estimate"], _ref_vector("cuminc_synthetic", f"est{cause}"), rtol=RTOL)
         np.testing.assert_allclose(
             at["std_error"] ** 2, _ref_vector("cuminc_synthetic", f"var{cause}"), rtol=1e-8
         )
-        gray = cumulative_incidence(
-            data, duration="time", event="status", cause=cause, group="indication"
-        ).gray_test()
+        gray = (
+            cumulative_incidence(data, duration="time", event="status", cause=cause, by="indication")
+            .gray_test()
+            .table
+        )
         statistic, p_value, df = _ref_vector("gray_synthetic", f"cause{cause}")
         np.testing.assert_allclose(gray["statistic"], statistic, rtol=1e-8)
         # R's 1 - pchisq() cannot go below about 1e-16 (it prints 0); the statistic is compared at 1e-8
@@ -198,25 +202,25 @@ def test_row_order_and_group_labels_do_not_matter(rows, random):
     relabelled = shuffled.assign(g=shuffled["g"].map({0: "zeta", 1: "alpha"}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoEventsWarning)  # a group without events is fine here
-        a = cumulative_incidence(d, duration="t", event="s", cause=1, group="g")
-        b = cumulative_incidence(relabelled, duration="t", event="s", cause=1, group="g")
+        a = cumulative_incidence(d, duration="t", event="s", cause=1, by="g")
+        b = cumulative_incidence(relabelled, duration="t", event="s", cause=1, by="g")
     for g_a, g_b in ((0, "zeta"), (1, "alpha")):
         ta = a.table[a.table["group"] == g_a].drop(columns="group").reset_index(drop=True)
         tb = b.table[b.table["group"] == g_b].drop(columns="group").reset_index(drop=True)
         pd.testing.assert_frame_equal(ta, tb)
     if d["g"].nunique() == 2:
         try:
-            expected = a.gray_test()["statistic"]
+            expected = a.gray_test().table["statistic"]
         except SurvivalDataError:
             with pytest.raises(SurvivalDataError, match="variance is singular"):
                 b.gray_test()
         else:
-            np.testing.assert_allclose(b.gray_test()["statistic"], expected, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(b.gray_test().table["statistic"], expected, rtol=1e-9, atol=1e-12)
 
 
 def test_no_global_random_state_touched(mgus2):
     before = np.random.get_state()[1].copy()  # noqa: NPY002
-    cumulative_incidence(mgus2, duration="etime", event="event", cause=1, group="sex").gray_test()
+    cumulative_incidence(mgus2, duration="etime", event="event", cause=1, by="sex").gray_test()
     kaplan_meier(mgus2.assign(e=(mgus2["event"] > 0).astype(int)), duration="etime", event="e")
     assert np.array_equal(np.random.get_state()[1], before)  # noqa: NPY002
 
@@ -261,13 +265,13 @@ def test_cause_absent_and_km_codes():
 def test_group_with_no_events_of_the_cause():
     d = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6], "s": [1, 0, 1, 0, 2, 0], "g": ["a", "a", "a", "b", "b", "b"]})
     with pytest.warns(NoEventsWarning, match="cumulative_incidence: group b has no events of cause 1"):
-        result = cumulative_incidence(d, duration="t", event="s", cause=1, group="g")
+        result = cumulative_incidence(d, duration="t", event="s", cause=1, by="g")
     b = result.table[result.table["group"] == "b"]
     assert (b["estimate"] == 0).all() and b["ci_low"].isna().all()
-    test = result.gray_test()
+    test = result.gray_test().table
     assert np.isfinite(test["statistic"].iloc[0])
     with pytest.warns(NoEventsWarning, match="kaplan_meier: group b has no events"):
-        kaplan_meier(d.assign(e=(d["s"] == 1).astype(int)), duration="t", event="e", group="g")
+        kaplan_meier(d.assign(e=(d["s"] == 1).astype(int)), duration="t", event="e", by="g")
 
 
 def test_survival_plot_draws_at_risk_from_the_result(lung):
@@ -275,7 +279,7 @@ def test_survival_plot_draws_at_risk_from_the_result(lung):
 
     matplotlib.use("Agg")
     named = lung.assign(sex=lung["sex"].map({1: "male", 2: "female"}))
-    result = kaplan_meier(named, duration="time", event="status", group="sex")
+    result = kaplan_meier(named, duration="time", event="status", by="sex")
     ax = result.plot(times=[0, 250, 500, 750])
     texts = [t.get_text() for t in ax.texts]
     expected = result.at_risk([0, 250, 500, 750])["n_risk"].astype(str).tolist()
@@ -333,14 +337,18 @@ def test_cox_matches_coxph(lung, section, kwargs):
     data = lung.dropna(subset=["ph_ecog"]) if "ph_ecog" in kwargs["formula"] else lung
     result = cox(data, duration="time", event="status", **kwargs)
     # R keeps the formula's order; patsy puts factor terms before numeric ones
-    table = result.table.set_index("term").loc[sorted(result.table["term"], key=lambda t: t.startswith("C("))]
-    np.testing.assert_allclose(table["coef"], _ref_vector(section, "coef"), rtol=1e-7)
+    coefficients = result.coefficients()
+    table = coefficients.set_index("term").loc[sorted(coefficients["term"], key=lambda t: t.startswith("C("))]
+    np.testing.assert_allclose(table["estimate"], _ref_vector(section, "coef"), rtol=1e-7)
     np.testing.assert_allclose(table["std_error"], _ref_vector(section, "se"), rtol=1e-7)
     np.testing.assert_allclose(
         [result.loglik_null, result.loglik], _ref_vector(section, "loglik"), rtol=1e-10
     )
-    np.testing.assert_allclose(result.table["hazard_ratio"], np.exp(result.table["coef"]), rtol=1e-15)
-    _check_zph(result.ph_test(), section)
+    ratios = result.ratios()
+    np.testing.assert_allclose(ratios["estimate"], np.exp(coefficients["estimate"]), rtol=1e-15)
+    np.testing.assert_allclose(ratios["ci_low"], np.exp(coefficients["ci_low"]), rtol=1e-15)
+    assert ratios["std_error"].isna().all()  # a standard error is on the log scale only
+    _check_zph(result.ph_test().table, section)
 
 
 def _check_zph(zph: pd.DataFrame, section: str) -> None:
@@ -360,10 +368,14 @@ def test_cause_specific_cox_on_the_synthetic_cohort_with_ties():
     )
     result = cox(data, duration="time", event="complication", formula="C(indication)")
     assert result.table["term"].iloc[0] == "C(indication)[T.crps]"  # cancer is the reference, as in R
-    np.testing.assert_allclose(result.table["coef"], _ref_vector("cox_synthetic", "coef"), rtol=1e-7)
-    np.testing.assert_allclose(result.table["std_error"], _ref_vector("cox_synthetic", "se"), rtol=1e-7)
+    np.testing.assert_allclose(
+        result.coefficients()["estimate"], _ref_vector("cox_synthetic", "coef"), rtol=1e-7
+    )
+    np.testing.assert_allclose(
+        result.coefficients()["std_error"], _ref_vector("cox_synthetic", "se"), rtol=1e-7
+    )
     np.testing.assert_allclose(result.loglik, _ref_vector("cox_synthetic", "loglik")[1], rtol=1e-10)
-    _check_zph(result.ph_test(), "cox_synthetic")
+    _check_zph(result.ph_test().table, "cox_synthetic")
 
 
 def test_cox_bad_input(lung):
@@ -404,9 +416,11 @@ def test_fine_gray_matches_crr_on_mgus2(mgus2, cause):
 
     data = mgus2.assign(male=(mgus2["sex"] == "M").astype(int))
     result = fine_gray(data, duration="etime", event="event", cause=cause, formula="male + age")
-    np.testing.assert_allclose(result.table["coef"], _ref_vector(f"fg_mgus2_cause{cause}", "coef"), rtol=1e-7)
     np.testing.assert_allclose(
-        result.table["std_error"], _ref_vector(f"fg_mgus2_cause{cause}", "se"), rtol=1e-7
+        result.coefficients()["estimate"], _ref_vector(f"fg_mgus2_cause{cause}", "coef"), rtol=1e-7
+    )
+    np.testing.assert_allclose(
+        result.coefficients()["std_error"], _ref_vector(f"fg_mgus2_cause{cause}", "se"), rtol=1e-7
     )
 
 
@@ -415,8 +429,12 @@ def test_fine_gray_matches_crr_on_the_synthetic_cohort():
 
     data = pd.read_csv(REFERENCE / "cif_synthetic.csv")
     result = fine_gray(data, duration="time", event="status", cause=1, formula="C(indication)")
-    np.testing.assert_allclose(result.table["coef"], _ref_vector("fg_synthetic", "coef"), rtol=1e-7)
-    np.testing.assert_allclose(result.table["std_error"], _ref_vector("fg_synthetic", "se"), rtol=1e-7)
+    np.testing.assert_allclose(
+        result.coefficients()["estimate"], _ref_vector("fg_synthetic", "coef"), rtol=1e-7
+    )
+    np.testing.assert_allclose(
+        result.coefficients()["std_error"], _ref_vector("fg_synthetic", "se"), rtol=1e-7
+    )
 
 
 def test_fine_gray_with_one_cause_is_cox_breslow(lung):
@@ -425,7 +443,7 @@ def test_fine_gray_with_one_cause_is_cox_breslow(lung):
 
     fg = fine_gray(lung, duration="time", event="status", cause=1, formula="age + sex")
     cx = cox(lung, duration="time", event="status", formula="age + sex", ties="breslow")
-    np.testing.assert_allclose(fg.table["coef"], cx.table["coef"], rtol=1e-8)
+    np.testing.assert_allclose(fg.coefficients()["estimate"], cx.coefficients()["estimate"], rtol=1e-8)
     with pytest.raises(SurvivalDataError, match="cause 3 does not occur"):
         fine_gray(lung, duration="time", event="status", cause=3, formula="age")
     separated = pd.DataFrame(
@@ -460,6 +478,39 @@ def test_robust_cox_matches_coxph(lung, section, kwargs):
     from itoutcomes.survival import cox
 
     result = cox(lung, duration="time", event="status", robust=True, **kwargs)
-    np.testing.assert_allclose(result.table["std_error"], _ref_vector(section, "se"), rtol=1e-7)
+    np.testing.assert_allclose(result.coefficients()["std_error"], _ref_vector(section, "se"), rtol=1e-7)
     plain = cox(lung, duration="time", event="status", **kwargs)
-    np.testing.assert_allclose(result.table["coef"], plain.table["coef"], rtol=1e-12)
+    np.testing.assert_allclose(
+        result.coefficients()["estimate"], plain.coefficients()["estimate"], rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("ties", ["breslow", "efron"])
+def test_cox_converges_on_the_score_as_coxph_at_eps_1e14(ties):
+    # rotterdam with Breslow ties: R's default eps stops with a score of 2.5e-4 at the estimate; both fits
+    # here go to the maximum, where the score is zero to rounding
+    from itoutcomes.survival import cox
+    from itoutcomes.survival.cox import _cox_partial
+
+    data = pd.read_csv(REFERENCE / "rotterdam.csv")
+    ref = r_reference("reference_issue10", "coxph")
+    default = r_reference("reference_issue10", "coxph_default")
+    formula = "age + nodes + pgr + er + hormon + chemo"
+    result = cox(data, duration="rtime", event="recur", formula=formula, ties=ties)
+    p = 6
+    want = [ref[f"{ties}_coef[{i}]"] for i in range(1, p + 1)]
+    np.testing.assert_allclose(result.coefficients()["estimate"], want, rtol=1e-9)
+    np.testing.assert_allclose(
+        result.coefficients()["std_error"], [ref[f"{ties}_se[{i}]"] for i in range(1, p + 1)], rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        [result.loglik_null, result.loglik], [ref[f"{ties}_loglik[1]"], ref[f"{ties}_loglik[2]"]], rtol=1e-12
+    )
+    # the score at our estimate, on R's scale (uncentred covariates), against R's at its default stop
+    fit = result._fit
+    _, score, _ = _cox_partial(fit["x"], fit["time"], fit["status"], fit["stratum"], fit["beta"], ties)
+    assert np.max(np.abs(score)) < 1e-9  # R at eps = 1e-14: 1.5e-10; R's default stop: 1.5e-3
+    assert default[f"{ties}_max_abs_score"] > 1e-4
+    # and the tolerance above tells the two stops apart: R's default estimate fails it
+    early = [default[f"{ties}_coef[{i}]"] for i in range(1, p + 1)]
+    assert not np.allclose(early, want, rtol=1e-9, atol=0)

@@ -21,8 +21,8 @@ ROOT = HERE.parents[1]
 
 def fixtures() -> dict[str, object]:
     cohort = load_cohort(ROOT / "data" / "synthetic")
-    pairs, _ = pain_pairs(cohort, months=(12,))
-    first, _ = first_complication(cohort)
+    pairs = pain_pairs(cohort, months=(12,)).table
+    first = first_complication(cohort).table
     return {
         # patients without events have no type: NaN, as the CSV reads back
         "recurrent.csv": recurrent_events(cohort)[["patient_id", "time", "event", "end", "type"]].fillna(

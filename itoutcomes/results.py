@@ -1,0 +1,280 @@
+"""The result contract: what every public analysis returns.
+
+A result is a frozen dataclass that subclasses :class:`Result`. It holds
+
+- its tidy ``table`` (columns from the one vocabulary of ``docs/results.md``), handed out as a copy so
+  that nothing outside can change the result;
+- ``options``: every option the analysis actually used, read-only;
+- ``counts``: the sizes of the populations behind the table (for example ``n_patients``);
+- ``exclusions``: a table of what was left out and why (``reason``, ``n``), never silently;
+- ``suppression``: a :class:`Suppression` spec declaring which columns are counts, how they add up and
+  which estimates derive from which counts. Privacy, the runner, tables and reports read this spec and
+  never re-declare it.
+
+A result that publishes several tables (a model's coefficients and its variance components, say)
+returns them all from :meth:`Result.published`, each with its own spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "EXCLUSION_COLUMNS",
+    "Analysis",
+    "Dataset",
+    "Frame",
+    "Published",
+    "RatioModelResult",
+    "Result",
+    "Suppression",
+    "TestResult",
+    "Withheld",
+    "exclusions_table",
+]
+
+EXCLUSION_COLUMNS = ("reason", "n")
+
+
+def exclusions_table(rows: Mapping[str, int] | pd.DataFrame | None = None) -> pd.DataFrame:
+    """The exclusions of a result as a table: ``reason``, ``n`` (and any stratum columns given)."""
+    if rows is None:
+        return pd.DataFrame({"reason": pd.Series(dtype=object), "n": pd.Series(dtype=np.int64)})
+    if isinstance(rows, pd.DataFrame):
+        return rows.reset_index(drop=True).copy()
+    return pd.DataFrame({"reason": list(rows), "n": np.array(list(rows.values()), dtype=np.int64)})
+
+
+class Frame:
+    """A dataclass field holding a DataFrame (or array) that is stored once and handed out as a copy.
+
+    ``result.table.loc[0, "estimate"] = 0`` then edits a copy: the result, and everything computed
+    from it later (``median()``, ``at()``), is unchanged. Arrays are stored read-only. Inside the
+    class, ``self._frame("table")`` reads the stored object without copying.
+    """
+
+    def __init__(self, default: Callable[[], Any] | None = None) -> None:
+        self.default = default
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.private = f"_{name}_stored"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            if self.default is None:
+                raise AttributeError(self.name)  # no default: the dataclass field is required
+            return self
+        value = getattr(obj, self.private)
+        return value.copy() if isinstance(value, (pd.DataFrame, pd.Series)) else value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if value is self:
+            value = self.default()  # type: ignore[misc]
+        if isinstance(value, (pd.DataFrame, pd.Series)):
+            value = value.copy()
+        elif isinstance(value, np.ndarray):
+            value = value.copy()
+            value.setflags(write=False)
+        object.__setattr__(obj, self.private, value)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Which columns of a table are counts and how they relate (read by :mod:`itoutcomes.privacy`).
+
+    Attributes
+    ----------
+    counts
+        The count columns to screen for small cells.
+    totals
+        Additive groups within a row: ``{"n": ("n_event", "n_censor")}`` says the parts add up to the total.
+    column_totals
+        Count columns whose rows add up to a total published elsewhere (patients by indication adding up
+        to the cohort).
+    derived
+        Columns computed from a count, ``{"n_event": ("estimate", "ci_low", "ci_high")}``: withheld
+        whenever the count, or a denominator in ``counts`` of the same row, is hidden.
+    within
+        Columns splitting a long table into the blocks whose rows add up (``measure``, ``timepoint``):
+        ``column_totals`` act within each block.
+    marked
+        Count columns that the analysis has already made publishable (shown as they are).
+    """
+
+    counts: tuple[str, ...] = ()
+    totals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    column_totals: tuple[str, ...] = ()
+    derived: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    within: tuple[str, ...] = ()
+    marked: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "counts", tuple(self.counts))
+        object.__setattr__(self, "column_totals", tuple(self.column_totals))
+        object.__setattr__(self, "marked", tuple(self.marked))
+        object.__setattr__(self, "within", tuple(self.within))
+        object.__setattr__(self, "totals", MappingProxyType({k: tuple(v) for k, v in self.totals.items()}))
+        object.__setattr__(self, "derived", MappingProxyType({k: tuple(v) for k, v in self.derived.items()}))
+
+    def restricted(self, columns: list[str] | pd.Index) -> Suppression:
+        """The spec for a table holding only ``columns`` (counts and derived columns not shown dropped)."""
+        keep = set(columns)
+        return Suppression(
+            counts=tuple(c for c in self.counts if c in keep),
+            totals={k: tuple(p for p in v if p in keep) for k, v in self.totals.items() if k in keep},
+            column_totals=tuple(c for c in self.column_totals if c in keep),
+            derived={k: tuple(c for c in v if c in keep) for k, v in self.derived.items() if k in keep},
+            within=tuple(c for c in self.within if c in keep),
+            marked=tuple(c for c in self.marked if c in keep),
+        )
+
+    def apply(self, table: pd.DataFrame, *, threshold: int) -> pd.DataFrame:
+        """``table`` after small-cell suppression by this spec (:func:`itoutcomes.privacy.publishable`)."""
+        from itoutcomes.privacy import publishable
+
+        return publishable(
+            table,
+            counts=list(self.counts),
+            threshold=threshold,
+            totals={k: list(v) for k, v in self.totals.items()},
+            derived={k: list(v) for k, v in self.derived.items()},
+            column_totals=list(self.column_totals),
+            within=list(self.within),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Published:
+    """One table a result publishes, with the spec that protects it."""
+
+    name: str
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    suppression: Suppression = field(default_factory=Suppression)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Result:
+    """Base of every analysis result: options used, counts, exclusions and the suppression spec.
+
+    Subclasses are frozen dataclasses declaring ``table: pd.DataFrame = Frame()`` (and any further
+    tables) and pass ``options``, ``counts``, ``exclusions`` and ``suppression`` by keyword.
+    """
+
+    options: Mapping[str, Any] = field(default_factory=dict)
+    counts: Mapping[str, int] = field(default_factory=dict)
+    exclusions: pd.DataFrame = Frame(default=exclusions_table)  # type: ignore[assignment]
+    suppression: Suppression = field(default_factory=Suppression)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        object.__setattr__(self, "counts", MappingProxyType(dict(self.counts)))
+
+    def _frame(self, name: str) -> Any:
+        """A stored table without the defensive copy (for the result's own methods)."""
+        return getattr(self, f"_{name}_stored")
+
+    def published(self) -> list[Published]:
+        """Every table this result publishes, each with its suppression spec (default: ``table``)."""
+        table = self._frame("table")
+        return [Published("table", table, self.suppression.restricted(table.columns))]
+
+    def release(self, *, threshold: int) -> dict[str, pd.DataFrame]:
+        """Each published table after small-cell suppression by its spec, by name."""
+        return {p.name: p.suppression.apply(p.table, threshold=threshold) for p in self.published()}
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class RatioModelResult(Result):
+    """A log-linear regression (logistic, Cox, Fine-Gray): its coefficients on both scales.
+
+    ``table`` is :func:`itoutcomes.stats.ratio_table`'s long table: per term, a ``log_<ratio>`` row and a
+    ``<ratio>`` row (``measure``), with ``estimate``, ``std_error``, ``ci_low``, ``ci_high``,
+    ``statistic`` and ``p_value`` each on the row's own scale. ``variance`` is the coefficients'
+    covariance matrix (log scale), read-only.
+    """
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    formula: str
+    ratio: str
+    conf_level: float
+    variance: np.ndarray = Frame()  # type: ignore[assignment]
+
+    def coefficients(self) -> pd.DataFrame:
+        """The rows on the log scale (the model's coefficients)."""
+        table = self._frame("table")
+        return table[table["measure"] == f"log_{self.ratio}"].reset_index(drop=True)
+
+    def ratios(self) -> pd.DataFrame:
+        """The rows on the ratio scale (odds or hazard ratios)."""
+        table = self._frame("table")
+        return table[table["measure"] == self.ratio].reset_index(drop=True)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Forest plot of the ratios (:func:`itoutcomes.plots.forest_plot`)."""
+        from itoutcomes import plots
+
+        return plots.forest_plot(self.ratios(), ax=ax, label=self.ratio.replace("_", " ").capitalize())
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Withheld(Result):
+    """An analysis that could not be estimated on this cohort (too few patients or events, separation).
+
+    ``table`` has one row: ``note``, the reason. Reports and the runner show it where the result would
+    have been, so that a small cohort gives a withheld row, never a crash.
+    """
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+
+    @classmethod
+    def because(cls, problem: Exception | str, **options: Any) -> Withheld:
+        """A withheld result whose note is the message of ``problem``."""
+        return cls(table=pd.DataFrame({"note": [str(problem)]}), options=options)
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """What one plan produces: its results by name, and its figures (each drawn at a threshold)."""
+
+    name: str
+    results: Mapping[str, Result]
+    figures: Mapping[str, Callable[[int], Any]] = field(default_factory=dict)
+
+    def tables(self, *, threshold: int) -> dict[str, pd.DataFrame]:
+        """Every published table of every result, suppressed, named ``result`` or ``result_table``."""
+        out = {}
+        for name, result in self.results.items():
+            for table, frame in result.release(threshold=threshold).items():
+                out[name if table == "table" else f"{name}_{table}"] = frame
+        return out
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Dataset(Result):
+    """An analysis data set, one row per subject (or per event), with what building it left out.
+
+    Patient-level: it publishes nothing (:meth:`published` is empty); analyses summarise it.
+    """
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+
+    def published(self) -> list[Published]:
+        """Nothing: patient-level rows never leave the machine."""
+        return []
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class TestResult(Result):
+    """A hypothesis test: ``table`` with ``term`` (where there are several), ``statistic``, ``df``,
+    ``p_value``."""
+
+    __test__ = False  # not a pytest test class
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]

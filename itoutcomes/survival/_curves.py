@@ -1,0 +1,127 @@
+"""What every curve result shares: its curves by group, the step function at given times, at-risk rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from itoutcomes.results import Frame, Published, Result, Suppression
+
+
+def _curve_groups(table: pd.DataFrame, grouped: bool) -> list[tuple[Any, pd.DataFrame]]:
+    """The table as (group, rows) pairs, one per curve, in the table's order."""
+    if not grouped:
+        return [(None, table)]
+    return [(g, t) for g, t in table.groupby("group", sort=False, observed=True)]
+
+
+CURVE_COUNTS = ("n_risk", "n_event", "n_competing", "n_censor")
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class CurveSummary(Result):
+    """A curve at fixed times: its estimates there (``table``) and the numbers at risk (``at_risk``).
+
+    What a report publishes of a curve: ``table`` as the curve's ``at(times)`` and ``at_risk`` as its
+    ``at_risk(times)``, each with its counts screened.
+    """
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    at_risk: pd.DataFrame = Frame()  # type: ignore[assignment]
+
+    def published(self) -> list[Published]:
+        """The estimates at the times, and the at-risk rows."""
+        estimates, risk = self._frame("table"), self._frame("at_risk")
+        spec = Suppression(counts=CURVE_COUNTS)
+        return [
+            Published("table", estimates, spec.restricted(estimates.columns)),
+            Published("at_risk", risk, spec.restricted(risk.columns)),
+        ]
+
+
+class _Curves:
+    """What every curve result shares: one table per group, at-risk numbers, and the plot."""
+
+    grouped: bool
+
+    def _curves(self) -> list[tuple[Any, pd.DataFrame]]:
+        return _curve_groups(self._frame("table"), self.grouped)  # type: ignore[attr-defined]
+
+    def at(self, times: Any) -> pd.DataFrame:  # pragma: no cover - every curve defines its own
+        raise NotImplementedError
+
+    def summary(self, times: Any) -> CurveSummary:
+        """The curve at ``times``: :meth:`at` and :meth:`at_risk` as one publishable result."""
+        times = [float(t) for t in np.atleast_1d(times)]
+        return CurveSummary(
+            table=self.at(times),
+            at_risk=self.at_risk(times),
+            options={**self.options, "times": tuple(times)},  # type: ignore[attr-defined]
+            counts=self.counts,  # type: ignore[attr-defined]
+        )
+
+    def at_risk(self, times: Any) -> pd.DataFrame:
+        """Numbers at risk at ``times`` (duration >= t) and cumulative events and censorings up to t."""
+        return _at_risk(self._curves(), times, self.grouped)
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Curves with CI bands, censor marks and an at-risk table (see :func:`plots.survival_plot`)."""
+        from itoutcomes import plots
+
+        return plots.survival_plot(self, ax=ax, **kwargs)
+
+
+def _step_rows(
+    curves: list[tuple[Any, pd.DataFrame]], times: Any, grouped: bool, start: dict[str, float]
+) -> pd.DataFrame:
+    times = np.atleast_1d(np.asarray(times, dtype=float))
+    if np.isnan(times).any() or (times < 0).any():
+        raise ValueError("The times asked for must be non-negative numbers.")
+    frames = []
+    for g, t in curves:
+        idx = np.searchsorted(t["time"].to_numpy(float), times, side="right") - 1
+        rows = t.iloc[np.maximum(idx, 0)].copy().reset_index(drop=True)
+        before = idx < 0
+        for column, value in start.items():
+            rows.loc[before, column] = value
+        for column in ("n_event", "n_censor"):
+            if column in rows:
+                rows.loc[before, column] = 0
+        rows["n_risk"] = _n_risk_at(t, times)
+        rows["time"] = times
+        if grouped:
+            rows["group"] = g
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _n_risk_at(table: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+    """Subjects with duration >= t: those at risk at the first tabulated time >= t (0 past the last)."""
+    time = table["time"].to_numpy(float)
+    risk = table["n_risk"].to_numpy()
+    idx = np.searchsorted(time, times, side="left")
+    out = np.zeros(len(times), dtype=np.int64)
+    inside = idx < len(time)
+    out[inside] = risk[idx[inside]]
+    return out
+
+
+def _at_risk(curves: list[tuple[Any, pd.DataFrame]], times: Any, grouped: bool) -> pd.DataFrame:
+    times = np.atleast_1d(np.asarray(times, dtype=float))
+    if np.isnan(times).any() or (times < 0).any():
+        raise ValueError("The times of at_risk must be non-negative numbers.")
+    frames = []
+    for g, t in curves:
+        time = t["time"].to_numpy(float)
+        upto = np.searchsorted(time, times, side="right")
+        cum_event = np.concatenate([[0], np.cumsum(t["n_event"].to_numpy())])[upto]
+        frame = pd.DataFrame({"time": times, "n_risk": _n_risk_at(t, times), "n_event": cum_event})
+        if "n_censor" in t:  # recurrent-event curves have none: subjects leave at the end of observation
+            frame["n_censor"] = np.concatenate([[0], np.cumsum(t["n_censor"].to_numpy())])[upto]
+        if grouped:
+            frame.insert(0, "group", g)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
