@@ -32,6 +32,7 @@ from itoutcomes.stats import (
     paired_change,
     proportion_ci,
 )
+from itoutcomes.vocabulary import DAYS_PER_MONTH
 
 __all__ = [
     "CHANGE_MEASURES",
@@ -53,7 +54,6 @@ __all__ = [
     "target_day",
 ]
 
-DAYS_PER_MONTH = 30.4375
 DEFAULT_MONTHS = (3, 6, 12, 24, 36)
 
 

@@ -6,6 +6,9 @@ See ``docs/data-model.md`` for the meaning of each value.
 
 from __future__ import annotations
 
+DAYS_PER_MONTH = 30.4375
+"""Days in a month (365.25 / 12): month m after implant is day round(m x 30.4375), halves to even."""
+
 SEXES = ("female", "male", "other", "unknown")
 
 INDICATIONS = ("fbss", "other_spine", "crps", "other_noncancer", "cancer", "spasticity")

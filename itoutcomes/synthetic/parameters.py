@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-DAYS_PER_MONTH = 30.4375
+from itoutcomes.vocabulary import DAYS_PER_MONTH
+
 DAYS_PER_YEAR = 365.25
 GROUPS = ("noncancer", "cancer", "spasticity")
 
