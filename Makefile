@@ -1,11 +1,16 @@
 # Two commands on a fresh machine: `make test` and `make report`.
 # Each creates .venv (if needed) and installs the package with everything it needs.
+# .venv has the newest releases (pandas 3); .venv-pandas2 has the newest pandas 2 with the benchmark
+# extras (lifelines pins pandas < 3), so the suite is run on both (`make test-pandas2`, as CI does).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+VENV2 := .venv-pandas2
+PY2 := $(VENV2)/bin/python
+STAMP2 := $(VENV2)/.installed
 
-.PHONY: test report lint bench clean
+.PHONY: test test-pandas2 report lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,20 +18,30 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+$(STAMP2): pyproject.toml
+	$(PYTHON) -m venv $(VENV2)
+	$(PY2) -m pip install --quiet --upgrade pip
+	$(PY2) -m pip install --quiet -e ".[dev,bench]" "pandas<3"
+	touch $(STAMP2)
+
 test: $(STAMP)
 	$(VENV)/bin/ruff check itoutcomes tests benchmarks
 	$(VENV)/bin/ruff format --check itoutcomes tests benchmarks
+	$(PY) -c "import pandas; print('pandas', pandas.__version__)"
 	$(PY) -m pytest -q
+
+test-pandas2: $(STAMP2)
+	$(PY2) -c "import pandas, lifelines; print('pandas', pandas.__version__, 'lifelines', lifelines.__version__)"
+	$(PY2) -m pytest -q -p no:cacheprovider
 
 report: $(STAMP)
 	$(VENV)/bin/itoutcomes report --cohort data/synthetic --out build/reports
 
-bench: $(STAMP)
-	$(PY) -m pip install --quiet -e ".[dev,bench]"
-	$(PY) benchmarks/bench_cohort.py
-	$(PY) benchmarks/bench_mme.py
-	$(PY) benchmarks/bench_survival.py
-	$(PY) benchmarks/bench_reports.py
+bench: $(STAMP2)
+	$(PY2) benchmarks/bench_cohort.py
+	$(PY2) benchmarks/bench_mme.py
+	$(PY2) benchmarks/bench_survival.py
+	$(PY2) benchmarks/bench_reports.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) $(VENV2) build .pytest_cache

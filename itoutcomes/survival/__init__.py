@@ -16,6 +16,7 @@ groups checked with the offending rows named); Cox and Fine-Gray share one Newto
 halving (``_newton.py``).
 """
 
+from itoutcomes.survival._curves import CurveSummary
 from itoutcomes.survival._input import CONF_TYPES, NoEventsWarning, SurvivalDataError
 from itoutcomes.survival.cif import CumulativeIncidenceResult, cumulative_incidence
 from itoutcomes.survival.cox import CoxResult, cox
@@ -27,6 +28,7 @@ __all__ = [
     "CONF_TYPES",
     "CoxResult",
     "CumulativeIncidenceResult",
+    "CurveSummary",
     "FineGrayResult",
     "KaplanMeierResult",
     "MeanCumulativeFunctionResult",
