@@ -203,7 +203,8 @@ def survival_plot(
     ``result`` is a Kaplan-Meier or cumulative-incidence result; the at-risk numbers are the result's own
     ``at_risk(times)`` table, never recomputed here. ``times`` are the at-risk columns (default: six
     round ticks over follow-up). ``failure=True`` draws 1 - S for a Kaplan-Meier result. With
-    ``threshold``, at-risk numbers from 1 to ``threshold - 1`` are drawn as ``"<threshold"``.
+    ``threshold``, the at-risk numbers drawn are the released ones (``result.summary(times)`` after
+    small-cell suppression, :mod:`itoutcomes.privacy`).
     """
     ax = _axes(ax, (7.0, 4.8))
     table = result.table
@@ -247,6 +248,8 @@ def survival_plot(
     ax.set_xticks(times)
     if at_risk_table:
         risk = result.at_risk(times)
+        if threshold is not None:
+            risk = result.summary(times).release(threshold=threshold)["at_risk"]
         groups = [g for g, _ in curves]
         for row, g in enumerate(groups):
             counts = risk if g is None else risk[risk["group"] == g]
@@ -263,7 +266,7 @@ def survival_plot(
             )
             for t_, n in zip(counts["time"], counts["n_risk"], strict=True):
                 ax.annotate(
-                    (f"<{threshold}" if threshold and 1 <= n < threshold else str(n)),
+                    str(n),
                     xy=(t_, 0),
                     xycoords=("data", "axes fraction"),
                     xytext=(0, -45 - 14 * row),

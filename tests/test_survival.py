@@ -514,3 +514,18 @@ def test_cox_converges_on_the_score_as_coxph_at_eps_1e14(ties):
     # and the tolerance above tells the two stops apart: R's default estimate fails it
     early = [default[f"{ties}_coef[{i}]"] for i in range(1, p + 1)]
     assert not np.allclose(early, want, rtol=1e-9, atol=0)
+
+
+def test_curve_plot_draws_the_released_numbers_at_risk():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    d = pd.DataFrame({"t": np.arange(1, 31), "e": [1, 0] * 15})
+    km = kaplan_meier(d, duration="t", event="e")
+    times = [0, 10, 25]
+    ax = km.plot(times=times, threshold=11)
+    drawn = [t.get_text() for t in ax.texts if t.get_text() not in ("At risk",)]
+    released = km.summary(times).release(threshold=11)["at_risk"]["n_risk"].tolist()
+    assert drawn == released == ["30", "21", "<11"]
+    raw = [t.get_text() for t in km.plot(times=times).texts][1:]
+    assert raw == ["30", "21", "6"]  # without a threshold: internal use, every number
