@@ -3,15 +3,9 @@
 Pricing each prescription (factor tables, patches, methadone tiers) lives in :mod:`itoutcomes.mme`;
 its public names are importable from here too.
 
-Every choice is explicit: the factor table (``cdc2022`` by default, ``cdc2016`` or your own), how
-overlapping fills combine (``overlap``), and the denominator of a window average (``denominator``).
-Intrathecal and epidural doses are never MME; :func:`intrathecal_dose` reports the pump dose separately.
-
-A prescription covers days ``fill_day`` to ``fill_day + days_supply - 1``. Its MME/day is
-``strength x quantity / days_supply x factor`` (``basis = daily_dose``); transdermal fentanyl under the
-CDC 2022 table is ``strength x 2.4`` per patch worn continuously (``basis = continuous_wear``; concurrent
-patches = ``quantity x 3 / days_supply`` for 72-hour patches), so a 25 mcg/hr patch worn continuously is
-60 MME/day under either table. Buprenorphine has no factor: its fills are excluded and counted.
+Every choice is explicit: how overlapping fills combine (``overlap``), and the denominator of a window
+average (``denominator``). Intrathecal and epidural doses are never MME; :func:`intrathecal_dose`
+reports the pump dose separately.
 """
 
 from __future__ import annotations

@@ -135,3 +135,13 @@ def _tabulate(
         for m in event_masks
     ]
     return distinct, n_risk.astype(np.int64), counts
+
+
+def _require_binary(status: np.ndarray, event: str, index: pd.Index, function: str, fix: str) -> None:
+    """Refuse event codes other than 0 and 1, naming the rows and the ``fix``."""
+    other = ~np.isin(status, (0, 1))
+    if other.any():
+        raise SurvivalDataError(
+            f"{function}: {event} has {int(other.sum())} codes other than 0 and 1 "
+            f"({_rows(other, index)}); {fix}"
+        )

@@ -12,7 +12,7 @@ from scipy import stats as sps
 from itoutcomes.params import check_option
 from itoutcomes.results import RatioModelResult, TestResult
 from itoutcomes.stats import check_conf_level, design_matrix, ratio_table
-from itoutcomes.survival._input import SurvivalDataError, _prepare, _rows
+from itoutcomes.survival._input import SurvivalDataError, _prepare, _require_binary
 from itoutcomes.survival._newton import maximise
 from itoutcomes.survival.km import _km_table
 
@@ -109,13 +109,8 @@ def cox(
     conf_level = check_conf_level(conf_level, "cox")
     ties = check_option(ties, cox, "ties")
     time, status, groups = _prepare(data, duration, event, strata, "cox")
-    other = ~np.isin(status, (0, 1))
-    if other.any():
-        raise SurvivalDataError(
-            f"cox: {event} has {int(other.sum())} codes other than 0 and 1 "
-            f"({_rows(other, data.index)}); for one cause of several, recode it to 1 and "
-            "the rest to 0 (cause-specific hazards)"
-        )
+    fix = "for one cause of several, recode it to 1 and the rest to 0 (cause-specific hazards)"
+    _require_binary(status, event, data.index, "cox", fix)
     design = design_matrix(data, formula, "cox", error=SurvivalDataError)
     # treatment coding with the first level as reference, as R's coxph; the intercept is absorbed in the
     # baseline hazard

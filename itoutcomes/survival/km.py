@@ -15,10 +15,9 @@ from itoutcomes.stats import check_conf_level
 from itoutcomes.survival._curves import _Curves, _step_rows
 from itoutcomes.survival._input import (
     _TOL,
-    SurvivalDataError,
     _group_order,
     _prepare,
-    _rows,
+    _require_binary,
     _tabulate,
     _warn_no_events,
 )
@@ -120,13 +119,8 @@ def kaplan_meier(
     conf_level = check_conf_level(conf_level, "kaplan_meier")
     conf_type = check_option(conf_type, kaplan_meier, "conf_type")
     time, status, groups = _prepare(data, duration, event, by, "kaplan_meier")
-    other = ~np.isin(status, (0, 1))
-    if other.any():
-        raise SurvivalDataError(
-            f"kaplan_meier: {event} has {int(other.sum())} codes other than 0 and 1 "
-            f"({_rows(other, data.index)}); "
-            "for several event types use cumulative_incidence, or recode to 0/1"
-        )
+    fix = "for several event types use cumulative_incidence, or recode to 0/1"
+    _require_binary(status, event, data.index, "kaplan_meier", fix)
     z = sps.norm.ppf(1 - (1 - conf_level) / 2)
     frames, sizes = [], []
     for g in _group_order(groups, data, by):
