@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from itoutcomes.params import invalid
 from itoutcomes.schema import SCHEMA, TABLES, CohortError, Column, IdentifierWarning, Problem
 from itoutcomes.validation import validate_tables
 
@@ -94,9 +95,7 @@ class Cohort:
         The same cohort always writes byte-identical files.
         """
         if format not in ("csv", "parquet"):
-            raise ValueError(
-                f"The 'format' parameter of Cohort.write must be 'csv' or 'parquet'. Got {format!r}."
-            )
+            raise invalid("format", "Cohort.write", "one of 'csv', 'parquet'", format)
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         for name, frame in self.tables().items():

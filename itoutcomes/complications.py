@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
+from itoutcomes.params import invalid
 from itoutcomes.results import Analysis, Dataset, Frame, Result, Suppression, Withheld, exclusions_table
 from itoutcomes.stats import check_by, check_conf_level
 from itoutcomes.survival import (
@@ -89,9 +90,7 @@ def first_complication(
     kinds = _types(types, "first_complication")
     bad = sorted(set(competing) - {"death", "explant"})
     if bad:
-        raise ValueError(
-            f"The 'competing' parameter of first_complication takes 'death' and 'explant'. Got {bad}."
-        )
+        raise invalid("competing", "first_complication", "a selection of 'death' and 'explant'", competing)
     p = cohort.patients
     implanted = p[p["implant_day"].notna()].copy()
     implant = implanted["implant_day"].to_numpy(dtype=float)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from itoutcomes.cohort import Cohort
-from itoutcomes.params import check_option
+from itoutcomes.params import check_option, invalid
 from itoutcomes.results import (
     Analysis,
     Frame,
@@ -60,10 +60,7 @@ class FewEventsWarning(UserWarning):
 
 def _check_window(window_days: object, function: str) -> int:
     if isinstance(window_days, bool) or not isinstance(window_days, (int, np.integer)) or window_days < 0:
-        raise ValueError(
-            f"The 'window_days' parameter of {function} must be a non-negative whole number of days. "
-            f"Got {window_days!r}."
-        )
+        raise invalid("window_days", function, "a non-negative whole number of days", window_days)
     return int(window_days)
 
 

@@ -23,6 +23,7 @@ from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
 from itoutcomes.mixed import random_intercept_reml
+from itoutcomes.params import invalid
 from itoutcomes.results import Analysis, Dataset, Frame, Published, Result, Suppression, Withheld
 from itoutcomes.stats import (
     check_by,
@@ -67,9 +68,7 @@ def _check_months(months: Sequence[float], function: str) -> tuple[float, ...]:
         months = (months,)
     values = tuple(months)
     if not values or any(isinstance(m, bool) or not isinstance(m, (int, float)) or m <= 0 for m in values):
-        raise ValueError(
-            f"The 'months' parameter of {function} must be a sequence of positive numbers. Got {months!r}."
-        )
+        raise invalid("months", function, "a sequence of positive numbers", months)
     return tuple(int(m) if float(m).is_integer() else float(m) for m in values)
 
 
@@ -394,9 +393,7 @@ def responders(
     by_columns = check_by(by, cohort.patients, "responders")
     for t in thresholds:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1:
-            raise ValueError(
-                f"The 'thresholds' parameter of responders takes fractions in (0, 1]. Got {t!r}."
-            )
+            raise invalid("thresholds", "responders", "fractions in (0, 1]", t)
     pairs, excluded = _pain_pairs(cohort, months, by_columns)
     patients = cohort.patients.set_index("patient_id")
     base = baseline_scores(cohort)

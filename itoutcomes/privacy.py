@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from itoutcomes.params import invalid
+
 AGE_TOP_CODE = 90
 """Safe Harbor: ages over 89 are aggregated into a single category, recorded here as 90."""
 
@@ -233,10 +235,7 @@ def suppress_small_counts(
     1  12    0    12
     """
     if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or threshold < 1:
-        raise ValueError(
-            f"The 'threshold' parameter of suppress_small_counts must be a positive integer. "
-            f"Got {threshold!r}."
-        )
+        raise invalid("threshold", "suppress_small_counts", "a positive integer", threshold)
     missing = [c for c in counts if c not in table.columns]
     if missing:
         raise ValueError(f"suppress_small_counts: count columns {', '.join(missing)} are not in the table.")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from itoutcomes.params import check_conf_level, check_option
+from itoutcomes.params import check_conf_level, check_option, invalid
 
 ProportionMethod = Literal["wilson", "clopper-pearson", "agresti-coull", "jeffreys"]
 PROPORTION_METHODS: tuple[str, ...] = typing.get_args(ProportionMethod)
@@ -86,9 +86,7 @@ def proportion_ci(
     conf_level = check_conf_level(conf_level, "proportion_ci")
     for name, value in (("count", count), ("nobs", nobs)):
         if isinstance(value, bool) or not float(value).is_integer() or value < 0:
-            raise ValueError(
-                f"The {name!r} parameter of proportion_ci must be a non-negative whole number. Got {value!r}."
-            )
+            raise invalid(name, "proportion_ci", "a non-negative whole number", value)
     x, n = int(count), int(nobs)
     if n == 0:
         raise ValueError("proportion_ci needs nobs > 0: a proportion of zero patients has no estimate.")

@@ -179,7 +179,10 @@ def test_all_responders_and_bad_thresholds():
     )
     row = responders(cohort, months=(3,)).table.iloc[0]
     assert row["estimate"] == 1.0 and row["ci_high"] == 1.0
-    with pytest.raises(ValueError, match="'thresholds' parameter of responders takes fractions"):
+    with pytest.raises(
+        ValueError,
+        match=r"'thresholds' parameter of responders must be fractions in \(0, 1\]\. Got 30 instead",
+    ):
         responders(cohort, thresholds=(30,))
 
 

@@ -167,3 +167,35 @@ def test_frame_fields_are_required_unless_they_have_a_default():
     example = Example(table=pd.DataFrame({"n": [1]}), suppression=Suppression(counts=("n",)))
     assert example.extra.tolist() == [0.0, 0.0] and not example.extra.flags.writeable
     assert example.release(threshold=11)["table"]["n"].tolist() == ["<11"]
+
+
+def test_one_message_for_every_bad_option(bundled):
+    from itoutcomes.params import ParameterError, check_option, choices
+    from itoutcomes.stats import proportion_ci
+
+    assert choices(conversion.conversion_rate, "method") == (
+        "wilson",
+        "clopper-pearson",
+        "agresti-coull",
+        "jeffreys",
+    )
+    bad = [
+        (lambda: conversion.conversion_rate(bundled, method="jeffrey"), "method", "conversion_rate"),
+        (lambda: conversion.conversion_rate(bundled, method="Wilson"), "method", "conversion_rate"),
+        (lambda: conversion.conversion_rate(bundled, window_days=-1), "window_days", "conversion_rate"),
+        (
+            lambda: survival.kaplan_meier(bundled.patients, duration="age", event="age", conf_type="loglog"),
+            "conf_type",
+            "kaplan_meier",
+        ),
+        (lambda: proportion_ci(3, 10, conf_level=1.5), "conf_level", "proportion_ci"),
+        (lambda: pain.responders(bundled, thresholds=(30,)), "thresholds", "responders"),
+        (lambda: opioids.window_mme(bundled, overlap="add"), "overlap", "window_mme"),
+    ]
+    for call, name, function in bad:
+        with pytest.raises(
+            ParameterError, match=rf"^The '{name}' parameter of {function} must be .*\. Got .* instead\.$"
+        ):
+            call()
+    with pytest.raises(ParameterError):
+        check_option("wil", proportion_ci, "method")  # never a prefix match

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from itoutcomes.params import invalid
 from itoutcomes.results import Frame, Result, Suppression, TestResult
 from itoutcomes.stats import check_conf_level
 from itoutcomes.survival._curves import _Curves, _step_rows
@@ -121,9 +122,7 @@ def cumulative_incidence(
     conf_level = check_conf_level(conf_level, "cumulative_incidence")
     time, status, groups = _prepare(data, duration, event, by, "cumulative_incidence")
     if isinstance(cause, bool) or not isinstance(cause, (int, np.integer)):
-        raise ValueError(
-            f"The 'cause' parameter of cumulative_incidence must be an integer code. Got {cause!r}."
-        )
+        raise invalid("cause", "cumulative_incidence", "an integer code", cause)
     causes = tuple(int(c) for c in np.unique(status) if c != 0)
     if cause == 0 or cause not in causes:
         raise SurvivalDataError(

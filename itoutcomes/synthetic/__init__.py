@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from itoutcomes.cohort import Cohort, validate_tables
+from itoutcomes.params import invalid
 from itoutcomes.synthetic.draws import (
     conversion_linear_predictor,
     draw_complications,
@@ -69,11 +70,9 @@ def generate(n_patients: int = 1000, *, seed: int = 20261122) -> Cohort:
     (200, 200)
     """
     if isinstance(n_patients, bool) or not isinstance(n_patients, (int, np.integer)) or n_patients < 1:
-        raise ValueError(
-            f"The 'n_patients' parameter of generate must be a positive integer. Got {n_patients!r}."
-        )
+        raise invalid("n_patients", "generate", "a positive integer", n_patients)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"The 'seed' parameter of generate must be a non-negative integer. Got {seed!r}.")
+        raise invalid("seed", "generate", "a non-negative integer", seed)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(8)]
     base = draw_patients(int(n_patients), streams[0])
     outcomes = draw_follow_up(base, streams[1])
