@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
-CONF_TYPES = ("log-log", "log", "plain")
+ConfType = Literal["log-log", "log", "plain"]
+CONF_TYPES: tuple[str, ...] = get_args(ConfType)
 _TOL = math.sqrt(np.finfo(float).eps)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from itoutcomes.stats import check_conf_level
 from itoutcomes.survival._curves import _Curves, _step_rows
 from itoutcomes.survival._input import (
     _TOL,
+    ConfType,
     _group_order,
     _prepare,
     _require_binary,
@@ -72,7 +73,7 @@ def kaplan_meier(
     event: str,
     by: str | None = None,
     conf_level: float = 0.95,
-    conf_type: Literal["log-log", "log", "plain"] = "log-log",
+    conf_type: ConfType = "log-log",
 ) -> KaplanMeierResult:
     """Kaplan-Meier survival estimate with Greenwood standard errors.
 
