@@ -44,6 +44,18 @@ def baseline_table(cohort: Cohort, *, by: str = "indication") -> BaselineResult:
         patients), ``estimate`` (their share, or the mean age), ``sd`` (of age), ``smd`` (standardized
         mean difference of the group against all other patients, :func:`standardized_difference`).
         Groups without patients are left out.
+
+    Notes
+    -----
+    Each SMD compares one group with the rest of the cohort, as
+    ``cobalt::col_w_smd(x, treat = indication == g, s.d.denom = "pooled")`` in R.
+
+    Examples
+    --------
+    >>> from itoutcomes import load_cohort
+    >>> table = baseline_table(load_cohort("data/synthetic")).table
+    >>> table[table["measure"] == "patients"]["n"].sum()
+    np.int64(1000)
     """
     (column,) = check_by(by, cohort.patients, "baseline_table")
     patients = cohort.patients
@@ -103,6 +115,12 @@ def follow_up(cohort: Cohort) -> FollowUpResult:
         ``table`` with ``measure``, ``n`` (implanted patients), ``n_event`` and ``estimate``:
         ``died`` and ``explanted`` (``n_event`` of ``n``, ``estimate`` the share), ``median_years``
         (median years from implant to last contact) and ``patient_years`` (their sum).
+
+    Examples
+    --------
+    >>> from itoutcomes import load_cohort
+    >>> follow_up(load_cohort("data/synthetic")).table["measure"].tolist()
+    ['died', 'explanted', 'median_years', 'patient_years']
     """
     implanted = cohort.patients[cohort.patients["implant_day"].notna()]
     n = len(implanted)
@@ -141,6 +159,12 @@ def missing_overview(cohort: Cohort) -> MissingOverviewResult:
     MissingOverviewResult
         One row: ``n`` (implanted patients), ``n_no_baseline_pain`` (no NRS in [-30, 0]),
         ``n_no_follow_up_pain`` (no NRS after day 0), ``n_no_prescriptions``.
+
+    Examples
+    --------
+    >>> from itoutcomes import load_cohort
+    >>> int(missing_overview(load_cohort("data/synthetic")).table["n"].iloc[0])
+    864
     """
     implanted = cohort.patients.loc[cohort.patients["implant_day"].notna(), "patient_id"]
     pain, rx = cohort.pain, cohort.prescriptions

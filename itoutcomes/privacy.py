@@ -213,7 +213,7 @@ def suppress_small_counts(
         Columns that split a long table into the blocks whose rows add up (for example ``measure``):
         ``column_totals`` protection then acts within each block.
     derived
-        Columns computed from a count, ``{"n_responders": ["estimate", "ci_low", "ci_high"]}``: they are
+        Columns computed from a count, ``{"n_event": ["estimate", "ci_low", "ci_high"]}``: they are
         withheld (empty) whenever the count, or the denominator in ``counts`` of the same row, is hidden,
         because a percentage gives the count back.
 
