@@ -267,7 +267,8 @@ class Flow(Result):
     """Patient-flow counts for a STROBE/RECORD flow diagram.
 
     ``table`` has columns ``step``, ``label``, ``n`` and ``parent`` (the step it is a part of). Its
-    release protects small counts with the flow's own additive structure (:meth:`suppressed`).
+    suppression spec declares how the steps add up (:data:`FLOW_TOTALS`), so the release audit protects
+    every small count against subtraction.
     """
 
     table: pd.DataFrame = Frame()  # type: ignore[assignment]
@@ -278,50 +279,10 @@ class Flow(Result):
         table = self._frame("table")
         return int(table.loc[table["step"] == step, "n"].iloc[0])
 
-    def release(self, *, threshold: int) -> dict[str, pd.DataFrame]:
-        """The flow with every count as publishable text (:meth:`suppressed`)."""
-        shown = self.suppressed(threshold=threshold)
-        table = self._frame("table")
-        return {"table": table.assign(n=[shown[step] for step in table["step"]])}
-
     def suppressed(self, *, threshold: int = 11) -> dict[str, str]:
-        """The counts as publishable text: small counts hidden, with complementary suppression.
-
-        The additive structure of the flow is used (cohort = trialed + implanted without a trial;
-        trialed = successes + failures + unknown results; implanted = the three implant routes = the
-        three follow-up states), so that no hidden count can be recovered by subtraction.
-        """
-        from itoutcomes.privacy import COMPLEMENT_MARK, suppress_small_counts
-
-        table = self._frame("table")
-        steps = list(table["step"])
-        wide = pd.DataFrame([dict(zip(steps, table["n"], strict=True))])
-        groups = [
-            {"cohort": ["trialed", "implanted_without_trial"]},
-            {"trialed": ["trial_success", "trial_failure", "trial_unknown"]},
-            {"implanted": ["implanted_in_window", "implanted_after_window", "implanted_without_trial"]},
-            {"implanted": ["died", "explanted_alive", "in_follow_up"]},
-        ]
-        hidden: set[str] = set()
-        for _ in range(len(groups) + 1):  # a cell hidden by one group can open another: repeat until stable
-            before = len(hidden)
-            for totals in groups:
-                columns = [*totals, *next(iter(totals.values()))]
-                frame = wide[columns].copy()
-                for step in hidden & set(columns):
-                    frame[step] = 1  # already hidden: make it count as small here too
-                safe = suppress_small_counts(frame, counts=columns, totals=totals, threshold=threshold)
-                hidden |= {c for c in columns if safe[c].iloc[0] in (f"<{threshold}", COMPLEMENT_MARK)}
-            if len(hidden) == before:
-                break
-        counts = wide.iloc[0]
-
-        def text(step: str) -> str:
-            if 1 <= counts[step] < threshold:
-                return f"<{threshold}"
-            return COMPLEMENT_MARK if step in hidden else str(counts[step])
-
-        return {step: text(step) for step in steps}
+        """The counts as publishable text, by step: the flow's released ``n`` (see :meth:`release`)."""
+        released = self.release(threshold=threshold)["table"]
+        return dict(zip(released["step"], released["n"], strict=True))
 
     def plot(self, ax: Any = None, *, threshold: int | None = None) -> Any:
         """Draw the flow diagram (:func:`itoutcomes.plots.flow_diagram`); with ``threshold``, suppressed."""
@@ -401,13 +362,26 @@ def flow(cohort: Cohort, *, window_days: int = 90) -> Flow:
         ),
     ]
     table = pd.DataFrame(rows, columns=["step", "label", "n", "parent"])
+    row = {step: i for i, step in enumerate(table["step"])}
+    relations = tuple(
+        ((row[total], "n"), tuple((row[part], "n") for part in parts)) for total, parts in FLOW_TOTALS
+    )
     return Flow(
         table=table,
         window_days=window_days,
         options={"window_days": window_days},
         counts={"n_patients": len(p)},
-        suppression=Suppression(counts=("n",)),
+        suppression=Suppression(counts=("n",), relations=relations),
     )
+
+
+FLOW_TOTALS = (
+    ("cohort", ("trialed", "implanted_without_trial")),
+    ("trialed", ("trial_success", "trial_failure", "trial_unknown")),
+    ("implanted", ("implanted_in_window", "implanted_after_window", "implanted_without_trial")),
+    ("implanted", ("died", "explanted_alive", "in_follow_up")),
+)
+"""How the flow's steps add up: each total is the sum of its parts (declared to the release audit)."""
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)

@@ -9,6 +9,7 @@ before anything is computed or written.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,8 +177,11 @@ def screen_identifiers(
 SMALL_CELL_THRESHOLD = 11
 """CMS cell-size policy: no count from 1 to 10 may be published (zero may). OHDSI tools default to 5."""
 
-COMPLEMENT_MARK = "—"
-"""Shown for a count hidden only to protect a small one (it may be any size, so "<11" would be false)."""
+HIDDEN_MARK = "—"
+"""Shown for every hidden count: a small one and one hidden to protect it look alike, so the mark says
+nothing about a cell's size (a mark such as "<11" would itself tell that the count is from 1 to 10)."""
+
+COMPLEMENT_MARK = HIDDEN_MARK  # the name the first release used for complementary cells
 
 
 def suppress_small_counts(
@@ -189,8 +193,14 @@ def suppress_small_counts(
     derived: dict[str, list[str]] | None = None,
     column_totals: list[str] | None = None,
     within: list[str] | None = None,
+    relations: Sequence[tuple[tuple[int, str], Sequence[tuple[int, str]]]] = (),
 ) -> pd.DataFrame:
-    """A copy of ``table`` safe to publish: counts from 1 to ``threshold - 1`` shown as ``"<threshold"``.
+    """A copy of ``table`` safe to publish: no count from 1 to ``threshold - 1`` shown or derivable.
+
+    Small counts are hidden (primary suppression), then more cells are hidden until no hidden cell can be
+    narrowed to a small non-zero count from what is shown and the table's relations (secondary
+    suppression, checked by the release audit of :mod:`itoutcomes.audit`). Every hidden count is shown
+    as ``"—"``.
 
     Parameters
     ----------
@@ -200,18 +210,18 @@ def suppress_small_counts(
         The count columns to screen.
     totals
         Additive groups within a row: ``{"n_implanted": ["observed", "died", "missing"]}`` says the parts
-        add up to the total. When one part of a shown total is hidden, the smallest other part is hidden
-        too (complementary suppression), so that no hidden cell can be recovered by subtraction; a small
-        total is hidden with its parts.
+        add up to the total.
     threshold
         The smallest count that may be shown (default 11); zero is always shown.
     column_totals
         Count columns whose rows add up to a total published elsewhere (for example patients by
-        indication adding up to the cohort): a single hidden row is protected by hiding the smallest
-        shown row of that column too.
+        indication adding up to the cohort): the audit treats that total as known.
     within
         Columns that split a long table into the blocks whose rows add up (for example ``measure``):
-        ``column_totals`` protection then acts within each block.
+        each block has its own ``column_totals``.
+    relations
+        Further equations between cells of the table, each ``((row, column), [(row, column), ...])``: the
+        first cell is the sum of the others (a patient flow's steps).
     derived
         Columns computed from a count, ``{"n_event": ["estimate", "ci_low", "ci_high"]}``: they are
         withheld (empty) whenever the count, or the denominator in ``counts`` of the same row, is hidden,
@@ -220,9 +230,9 @@ def suppress_small_counts(
     Returns
     -------
     pandas.DataFrame
-        Count columns become text: ``"<11"`` for small counts, ``"—"`` for counts hidden to protect them
-        (complementary suppression); derived columns are emptied where hidden.
-        A ``suppressed`` column lists, per row, what was hidden.
+        Count columns become text, ``"—"`` where hidden; derived columns are emptied where hidden. A
+        ``suppressed`` column lists, per row, what was hidden. When no choice of hidden cells protects
+        the table, every count is hidden.
 
     Examples
     --------
@@ -231,7 +241,7 @@ def suppress_small_counts(
     >>> safe = suppress_small_counts(t, counts=["n", "died", "alive"], totals={"n": ["died", "alive"]})
     >>> safe[["n", "died", "alive"]]
         n died alive
-    0  40  <11     —
+    0  40    —     —
     1  12    0    12
     """
     if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or threshold < 1:
@@ -239,57 +249,71 @@ def suppress_small_counts(
     missing = [c for c in counts if c not in table.columns]
     if missing:
         raise ValueError(f"suppress_small_counts: count columns {', '.join(missing)} are not in the table.")
-    totals = totals or {}
-    derived = derived or {}
-    values = table[counts].astype(float)
-    small = (values >= 1) & (values < threshold)
-    hidden = small.copy()
-    blocks = (
-        [list(rows) for rows in table.groupby(list(within), sort=False, dropna=False).indices.values()]
-        if within
-        else [list(range(len(table)))]
-    )
-    blocks = [[table.index[i] for i in block] for block in blocks]
-    # complementary suppression: a single hidden part next to a shown total could be recovered by
-    # subtraction, so the smallest shown part of that total is hidden too, until nothing changes
-    changed = True
-    while changed:
-        changed = False
-        for column in column_totals or []:
-            for block in blocks:
-                hidden_rows = [i for i in block if hidden.at[i, column]]
-                shown_rows = [i for i in block if not hidden.at[i, column] and values.at[i, column] > 0]
-                if len(hidden_rows) == 1 and shown_rows:
-                    hidden.at[min(shown_rows, key=lambda i: values.at[i, column]), column] = True
-                    changed = True
-        for total, parts in totals.items():
-            for i in hidden.index:
-                if hidden.at[i, total]:
-                    continue
-                hidden_parts = [p for p in parts if hidden.at[i, p]]
-                shown_parts = [p for p in parts if not hidden.at[i, p]]
-                if len(hidden_parts) == 1 and shown_parts:
-                    hidden.at[i, min(shown_parts, key=lambda p: values.at[i, p])] = True
-                    changed = True
     out = table.copy().reset_index(drop=True)
-    hidden = hidden.reset_index(drop=True)
-    small = small.reset_index(drop=True)
-    label = f"<{threshold}"
-    notes = [[] for _ in range(len(out))]
+    hidden = _protected_cells(
+        out, counts, totals or {}, column_totals or [], within or [], relations, threshold
+    )
+    notes: list[list[str]] = [[] for _ in range(len(out))]
     for column in counts:
         shown = out[column].map(lambda v: "" if pd.isna(v) else str(int(v)))
-        marks = np.where(small[column].to_numpy(), label, COMPLEMENT_MARK)
-        out[column] = np.where(hidden[column].to_numpy(), marks, shown.to_numpy())
-        for i in np.flatnonzero(hidden[column].to_numpy()):
+        mask = np.array([(i, column) in hidden for i in range(len(out))], dtype=bool)
+        out[column] = np.where(mask, HIDDEN_MARK, shown.to_numpy())
+        for i in np.flatnonzero(mask):
             notes[i].append(column)
-    for count, columns in derived.items():
-        withheld = hidden[count].to_numpy() if count in hidden else np.zeros(len(out), dtype=bool)
+    for count, columns in (derived or {}).items():
+        withheld = np.array([(i, count) in hidden for i in range(len(out))], dtype=bool)
         for column in columns:
             out[column] = out[column].astype(object).where(~withheld, None)
         for i in np.flatnonzero(withheld):
             notes[i] += [c for c in columns if c not in notes[i]]
     out["suppressed"] = ["; ".join(n) for n in notes]
     return out
+
+
+def _protected_cells(
+    table: pd.DataFrame,
+    counts: list[str],
+    totals: Mapping[str, Sequence[str]],
+    column_totals: Sequence[str],
+    within: Sequence[str],
+    relations: Sequence[tuple[tuple[int, str], Sequence[tuple[int, str]]]],
+    threshold: int,
+) -> set[tuple[int, str]]:
+    """The (row, column) cells to hide: primary and secondary suppression, audited."""
+    from itoutcomes.audit import Release, protect
+
+    release = Release()
+    values = table[counts].apply(pd.to_numeric, errors="coerce").astype(float)
+    cells = {(i, c) for c in counts for i in range(len(table)) if not np.isnan(values.at[i, c])}
+
+    def cell(i: int, c: str) -> tuple[str, int, str]:
+        return ("t", i, c)
+
+    for i, c in cells:
+        release.values[cell(i, c)] = float(values.at[i, c])
+    for total, parts in totals.items():
+        for i in range(len(table)):
+            if (i, total) in cells:
+                release.add_total(cell(i, total), [cell(i, p) for p in parts if (i, p) in cells])
+    blocks = (
+        list(table.groupby(list(within), sort=False, dropna=False).indices.values())
+        if within
+        else [np.arange(len(table))]
+    )
+    for b, rows in enumerate(blocks):
+        for column in column_totals:
+            members = [cell(int(i), column) for i in rows if (int(i), column) in cells]
+            known = ("t#total", b, column)
+            release.add_known(known, sum(release.values[m] for m in members))
+            release.add_total(known, members)
+    for (row, column), parts in relations:
+        if (row, column) in cells:
+            release.add_total(cell(row, column), [cell(r, c) for r, c in parts if (r, c) in cells])
+    try:
+        protect(release, threshold=threshold)
+    except RuntimeError:  # nothing left to hide: withhold every count of the table
+        return cells
+    return {(i, c) for (_, i, c) in release.hidden if _ == "t"}
 
 
 def publishable(

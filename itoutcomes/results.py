@@ -104,6 +104,9 @@ class Suppression:
     within
         Columns splitting a long table into the blocks whose rows add up (``measure``, ``timepoint``):
         ``column_totals`` act within each block.
+    relations
+        Further equations between cells, each ``((row, column), ((row, column), ...))``: the first cell is
+        the sum of the others (the steps of a patient flow).
     marked
         Count columns that the analysis has already made publishable (shown as they are).
     """
@@ -113,6 +116,7 @@ class Suppression:
     column_totals: tuple[str, ...] = ()
     derived: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     within: tuple[str, ...] = ()
+    relations: tuple[tuple[tuple[int, str], tuple[tuple[int, str], ...]], ...] = ()
     marked: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -120,6 +124,9 @@ class Suppression:
         object.__setattr__(self, "column_totals", tuple(self.column_totals))
         object.__setattr__(self, "marked", tuple(self.marked))
         object.__setattr__(self, "within", tuple(self.within))
+        object.__setattr__(
+            self, "relations", tuple((tuple(t), tuple(map(tuple, p))) for t, p in self.relations)
+        )
         object.__setattr__(self, "totals", MappingProxyType({k: tuple(v) for k, v in self.totals.items()}))
         object.__setattr__(self, "derived", MappingProxyType({k: tuple(v) for k, v in self.derived.items()}))
 
@@ -132,6 +139,11 @@ class Suppression:
             column_totals=tuple(c for c in self.column_totals if c in keep),
             derived={k: tuple(c for c in v if c in keep) for k, v in self.derived.items() if k in keep},
             within=tuple(c for c in self.within if c in keep),
+            relations=tuple(
+                (total, tuple(p for p in parts if p[1] in keep))
+                for total, parts in self.relations
+                if total[1] in keep
+            ),
             marked=tuple(c for c in self.marked if c in keep),
         )
 
@@ -147,6 +159,7 @@ class Suppression:
             derived={k: list(v) for k, v in self.derived.items()},
             column_totals=list(self.column_totals),
             within=list(self.within),
+            relations=self.relations,
         )
 
 

@@ -33,7 +33,7 @@ def html_table(
     Examples
     --------
     >>> t = pd.DataFrame({"group": ["a", "b"], "n": [40, 3], "share": [0.41234, 0.5]})
-    >>> "&lt;11" in html_table(t, counts=["n"], derived={"n": ["share"]})
+    >>> "—" in html_table(t, counts=["n"], derived={"n": ["share"]})
     True
     """
     safe = publishable(table, counts=counts, threshold=threshold, **suppression)

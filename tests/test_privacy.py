@@ -17,9 +17,9 @@ from itoutcomes.synthetic import generate
 def test_small_counts_are_hidden_and_zero_shown():
     t = pd.DataFrame({"n": [40, 12, 5, 0], "died": [3, 0, 5, 0], "alive": [37, 12, 0, 0]})
     safe = suppress_small_counts(t, counts=["n", "died", "alive"], totals={"n": ["died", "alive"]})
-    assert safe["n"].tolist() == ["40", "12", "<11", "0"]
-    assert safe["died"].tolist() == ["<11", "0", "<11", "0"]
-    # row 0: died 3 is hidden, so alive (37 = 40 - 3) is hidden too, marked as a complement
+    assert safe["n"].tolist() == ["40", "12", "—", "0"]
+    assert safe["died"].tolist() == ["—", "0", "—", "0"]
+    # row 0: died 3 is hidden, so alive (37 = 40 - 3) is hidden too; every hidden count has one mark
     assert safe["alive"].tolist() == ["—", "12", "0", "0"]
     assert safe["suppressed"].tolist() == ["died; alive", "", "n; died", ""]
 
@@ -31,7 +31,7 @@ def test_threshold_is_a_parameter_and_derived_columns_are_withheld():
     )
     assert safe["n_responders"].tolist() == ["6", "30"]
     safe = suppress_small_counts(t, counts=["n", "n_responders"], derived={"n_responders": ["estimate"]})
-    assert safe["n_responders"].tolist() == ["<11", "30"]
+    assert safe["n_responders"].tolist() == ["—", "30"]
     assert safe["estimate"].iloc[0] is None and safe["estimate"].iloc[1] == 0.6
     with pytest.raises(ValueError, match="'threshold' parameter of suppress_small_counts"):
         suppress_small_counts(t, counts=["n"], threshold=0)
@@ -49,10 +49,10 @@ def test_missing_data_table_of_the_bundled_cohort():
 def _assert_publishable(safe: pd.DataFrame, counts: list[str], total: str, parts: list[str]) -> None:
     for column in counts:
         for value in safe[column]:
-            assert value in ("<11", "—", "0") or int(value) >= 11, (column, value)
+            assert value in ("—", "0") or int(value) >= 11, (column, value)
     for _, row in safe.iterrows():
-        hidden = [p for p in parts if row[p] in ("<11", "—")]
-        assert len(hidden) != 1 or row[total] in ("<11", "—"), row.to_dict()
+        hidden = [p for p in parts if row[p] == "—"]
+        assert len(hidden) != 1 or row[total] == "—", row.to_dict()
 
 
 @given(st.lists(st.lists(st.integers(0, 40), min_size=3, max_size=3), min_size=1, max_size=6))
@@ -75,16 +75,16 @@ def test_flow_counts_cannot_be_recovered():
         ("implanted", ["died", "explanted_alive", "in_follow_up"]),
     ]
     for total, parts in groups:
-        hidden = [p for p in parts if shown[p] in ("<11", "—")]
-        assert len(hidden) != 1 or shown[total] in ("<11", "—"), (total, parts, shown)
+        hidden = [p for p in parts if shown[p] == "—"]
+        assert len(hidden) != 1 or shown[total] == "—", (total, parts, shown)
     for step, text in shown.items():
-        assert text in ("<11", "—", "0") or int(text) >= 11, (step, text)
+        assert text in ("—", "0") or int(text) >= 11, (step, text)
 
 
 def test_column_totals_protect_a_single_hidden_row():
     t = pd.DataFrame({"group": ["a", "b", "c"], "n": [40, 4, 25]})
     safe = suppress_small_counts(t, counts=["n"], column_totals=["n"])
-    assert safe["n"].tolist() == ["40", "<11", "—"]
+    assert safe["n"].tolist() == ["40", "—", "—"]
 
 
 def test_publishable_notes_what_was_withheld():

@@ -94,7 +94,7 @@ def test_small_cohort_shows_no_small_counts(tmp_path):
         assert cells, qmd.name
         small_counts = [c for c in cells if re.fullmatch(r"\d+", c) and 1 <= int(c) <= 10]
         assert not small_counts, (qmd.name, small_counts)
-    assert "<11" in _count_cells(out / "index.html")
+    assert "—" in _count_cells(out / "index.html")
 
 
 def test_failing_cell_stops_with_the_cell_and_error(tmp_path):

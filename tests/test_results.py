@@ -152,7 +152,7 @@ def test_the_spec_drives_suppression(walked):
     raw = conversion_by.table
     small = (raw["n_event"] >= 1) & (raw["n_event"] < 11)
     assert small.any()
-    assert (released.loc[small, "n_event"] == "<11").all()
+    assert (released.loc[small, "n_event"] == "—").all()
     assert released.loc[small, "estimate"].isna().all()
 
 
@@ -166,7 +166,7 @@ def test_frame_fields_are_required_unless_they_have_a_default():
         Example()
     example = Example(table=pd.DataFrame({"n": [1]}), suppression=Suppression(counts=("n",)))
     assert example.extra.tolist() == [0.0, 0.0] and not example.extra.flags.writeable
-    assert example.release(threshold=11)["table"]["n"].tolist() == ["<11"]
+    assert example.release(threshold=11)["table"]["n"].tolist() == ["—"]
 
 
 def test_one_message_for_every_bad_option(bundled):

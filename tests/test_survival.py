@@ -526,6 +526,6 @@ def test_curve_plot_draws_the_released_numbers_at_risk():
     ax = km.plot(times=times, threshold=11)
     drawn = [t.get_text() for t in ax.texts if t.get_text() not in ("At risk",)]
     released = km.summary(times).release(threshold=11)["at_risk"]["n_risk"].tolist()
-    assert drawn == released == ["30", "21", "<11"]
+    assert drawn == released == ["30", "21", "—"]
     raw = [t.get_text() for t in km.plot(times=times).texts][1:]
     assert raw == ["30", "21", "6"]  # without a threshold: internal use, every number
