@@ -18,13 +18,26 @@ every step ends with a full audit.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import optimize, sparse
 
-__all__ = ["Cell", "Exposure", "Release", "audit", "protect"]
+__all__ = [
+    "RELEASE_FILE",
+    "Cell",
+    "Exposure",
+    "Release",
+    "audit",
+    "audit_folder",
+    "protect",
+    "release_from_files",
+]
 
 Cell = tuple[str, int, str]
 """A count cell of a release: (table name, row position, column)."""
@@ -137,7 +150,8 @@ def audit(release: Release, *, threshold: int = 11, protection: float = 0.0) -> 
     intervals = _intervals(release, sorted(release.hidden, key=repr))
     for cell, (low, high) in intervals.items():
         inside = low >= 1 - tolerance and high <= threshold - 1 + tolerance
-        small = 1 <= release.values[cell] < threshold
+        value = release.values[cell]
+        small = np.isnan(value) or 1 <= value < threshold  # unknown (an attacker's view): may be small
         narrow = small and protection > 0 and high - low < protection - tolerance
         if inside or narrow:
             exposures.append(Exposure(cell, low, high))
@@ -188,3 +202,97 @@ def protect(
         release.hidden.add(candidates[0])
         added.append(candidates[0])
     raise RuntimeError("Secondary suppression did not settle.")
+
+
+# --------------------------------------------------------------------------------------------------
+# Auditing a folder of published outputs, as an attacker holding every file of the release would
+
+
+RELEASE_FILE = "release.json"
+"""Written by ``itoutcomes run`` beside the CSVs: each file's count columns and declared relations."""
+
+
+def release_from_files(folder: str | Path) -> tuple[Release, int]:
+    """The release an attacker sees in ``folder`` (with its ``release.json``), and its threshold.
+
+    Published counts are fixed at their values; every ``"—"`` is a hidden unknown >= 0; a column total
+    "published elsewhere" that is not in any file is a free unknown.
+    """
+    import pandas as pd
+
+    from itoutcomes.privacy import HIDDEN_MARK
+
+    folder = Path(folder)
+    record = json.loads((folder / RELEASE_FILE).read_text())
+    release = Release()
+    keyed: dict[str, list[Cell]] = {}
+    for name, spec in record["tables"].items():
+        table = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
+
+        def cell(row: int, column: str, name: str = name) -> Cell:
+            return (name, row, column)
+
+        present: set[tuple[int, str]] = set()
+        for column in spec["counts"]:
+            for row, text in enumerate(table[column]):
+                if text == HIDDEN_MARK:
+                    release.values[cell(row, column)] = float("nan")
+                    release.hidden.add(cell(row, column))
+                elif text.strip().lstrip("-").isdigit():
+                    release.values[cell(row, column)] = float(text)
+                else:
+                    continue
+                present.add((row, column))
+        for total, parts in spec["totals"].items():
+            for row in range(len(table)):
+                if (row, total) in present:
+                    release.add_total(cell(row, total), [cell(row, p) for p in parts if (row, p) in present])
+        blocks = (
+            list(table.groupby(spec["within"], sort=False).indices.values())
+            if spec["within"]
+            else [np.arange(len(table))]
+        )
+        for b, rows in enumerate(blocks):
+            for column in spec["column_totals"]:
+                free = (f"{name}#total", b, column)
+                release.values[free] = float("nan")
+                release.hidden.add(free)
+                release.add_total(free, [cell(int(r), column) for r in rows if (int(r), column) in present])
+        for (row, column), parts in spec["relations"]:
+            if (row, column) in present:
+                release.add_total(cell(row, column), [cell(r, c) for r, c in parts if (r, c) in present])
+        for (row, column), key in spec.get("keys", []):
+            if (row, column) in present:
+                keyed.setdefault(key, []).append(cell(row, column))
+    for cells in keyed.values():  # the same population counted in several places is one number
+        for other in cells[1:]:
+            release.add_same(cells[0], other)
+    return release, int(record["threshold"])
+
+
+def audit_folder(folder: str | Path, *, protection: float = 0.0) -> dict[str, Any]:
+    """Re-run the audit on a folder of outputs: the verdict ``itoutcomes audit`` prints.
+
+    Returns ``passed``, the ``threshold``, the number of published and hidden count ``cells``, every
+    shown count from 1 to ``threshold - 1`` (``small_shown``), every ``exposed`` hidden cell with its
+    interval, and the audit's ``seconds``.
+    """
+    started = time.perf_counter()
+    release, threshold = release_from_files(folder)
+    small_shown = [
+        f"{t} row {r} {c}: {v:g}"
+        for (t, r, c), v in release.values.items()
+        if (t, r, c) not in release.hidden and 1 <= v < threshold
+    ]
+    exposed = [
+        str(e) for e in audit(release, threshold=threshold, protection=protection) if "#" not in e.cell[0]
+    ]
+    return {
+        "passed": not small_shown and not exposed,
+        "threshold": threshold,
+        "cells": len([c for c in release.values if "#" not in c[0]]),
+        "hidden": len([c for c in release.hidden if "#" not in c[0]]),
+        "small_shown": small_shown,
+        "exposed": exposed,
+        "seconds": round(time.perf_counter() - started, 3),
+    }

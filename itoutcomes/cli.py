@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cohort", default="data/synthetic", help="cohort folder (default data/synthetic)")
     run.add_argument("--out", default="build/results", help="output folder (default build/results)")
 
+    audit = sub.add_parser("audit", help="re-run the release audit on a folder of itoutcomes run outputs")
+    audit.add_argument("folder", help="the --out folder of itoutcomes run (with its release.json)")
+    audit.add_argument(
+        "--protection", type=float, default=0.0, help="smallest width of a hidden cell's interval (tau-Argus)"
+    )
+
     report = sub.add_parser("report", help="render the Quarto reports on a cohort (HTML)")
     report.add_argument("--cohort", default="data/synthetic", help="cohort folder (default data/synthetic)")
     report.add_argument("--out", default="build/reports", help="output folder (default build/reports)")
@@ -74,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(args)
     if args.command == "run":
         return _run(args)
+    if args.command == "audit":
+        return _audit(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -113,7 +121,7 @@ def _synth(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from itoutcomes.runner import run
+    from itoutcomes.runner import ReleaseError, run
 
     plans = args.plans or sorted(str(p) for p in Path("analyses").glob("*.yaml"))
     if not plans:
@@ -127,8 +135,35 @@ def _run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         print(f"itoutcomes run: {error}", file=sys.stderr)
         return 2
+    except ReleaseError as error:
+        print(f"itoutcomes run: {error}", file=sys.stderr)
+        return 3
     print(f"{len(written)} files from {len(plans)} plan(s) in {Path(args.out).resolve()}")
     return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from itoutcomes.audit import RELEASE_FILE, audit_folder
+
+    folder = Path(args.folder)
+    if not (folder / RELEASE_FILE).is_file():
+        print(
+            f"itoutcomes audit: {folder} has no {RELEASE_FILE}; audit the --out folder of itoutcomes run.",
+            file=sys.stderr,
+        )
+        return 2
+    verdict = audit_folder(folder, protection=args.protection)
+    problems = [*verdict["small_shown"], *verdict["exposed"]]
+    status = "passed" if verdict["passed"] else "FAILED"
+    print(
+        f"Release audit {status}: {verdict['cells']} count cells, {verdict['hidden']} hidden, threshold "
+        f"{verdict['threshold']}, {verdict['seconds']:.2f} s."
+    )
+    for problem in problems:
+        print(f"- {problem}")
+    return 0 if verdict["passed"] else 3
 
 
 def _report(args: argparse.Namespace) -> int:

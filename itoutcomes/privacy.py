@@ -249,19 +249,92 @@ def suppress_small_counts(
     missing = [c for c in counts if c not in table.columns]
     if missing:
         raise ValueError(f"suppress_small_counts: count columns {', '.join(missing)} are not in the table.")
-    out = table.copy().reset_index(drop=True)
-    hidden = _protected_cells(
-        out, counts, totals or {}, column_totals or [], within or [], relations, threshold
+    spec = {
+        "counts": list(counts),
+        "totals": {k: list(v) for k, v in (totals or {}).items()},
+        "column_totals": list(column_totals or []),
+        "within": list(within or []),
+        "relations": list(relations),
+        "derived": {k: list(v) for k, v in (derived or {}).items()},
+        "keys": [],
+    }
+    return release_tables({"t": (table, spec)}, threshold=threshold)["t"]
+
+
+def release_tables(
+    tables: Mapping[str, tuple[pd.DataFrame, Mapping[str, Any]]], *, threshold: int = SMALL_CELL_THRESHOLD
+) -> dict[str, pd.DataFrame]:
+    """Several tables published together, suppressed as one release.
+
+    ``tables`` maps a name to ``(table, spec)``; a spec has ``counts``, ``totals``, ``column_totals``,
+    ``within``, ``relations``, ``derived`` and ``keys`` (as :class:`itoutcomes.results.Suppression`):
+    ``keys`` tag cells with the population they count, and cells with the same key in any table of the
+    release are the same number. One audit covers them all (:func:`itoutcomes.audit.protect`), so a
+    count hidden in one table is hidden wherever the release shows it again or lets it be subtracted.
+    Each table comes back as :func:`suppress_small_counts` returns it (with its ``suppressed`` column).
+    """
+    from itoutcomes.audit import Release, protect
+
+    release = Release()
+    frames = {name: table.reset_index(drop=True) for name, (table, _) in tables.items()}
+    for name, (_, spec) in tables.items():
+        _add_table(release, name, frames[name], spec)
+    by_key: dict[str, list[tuple[str, int, str]]] = {}
+    for name, (_, spec) in tables.items():
+        for (row, column), key in spec.get("keys", ()):
+            if (name, row, column) in release.values:
+                by_key.setdefault(key, []).append((name, row, column))
+    for cells in by_key.values():
+        for other in cells[1:]:
+            release.add_same(cells[0], other)
+    try:
+        protect(release, threshold=threshold)
+        hidden = release.hidden
+    except RuntimeError:  # nothing left to hide: withhold every count of the release
+        hidden = set(release.values)
+    return {name: _render(frames[name], spec, name, hidden) for name, (_, spec) in tables.items()}
+
+
+def _add_table(release: Any, name: str, table: pd.DataFrame, spec: Mapping[str, Any]) -> None:
+    """A table's count cells and its declared relations, in ``release`` (cells named by ``name``)."""
+    counts = list(spec["counts"])
+    values = table[counts].apply(pd.to_numeric, errors="coerce").astype(float)
+    cells = {(i, c) for c in counts for i in range(len(table)) if not np.isnan(values.at[i, c])}
+    for i, c in cells:
+        release.values[(name, i, c)] = float(values.at[i, c])
+    for total, parts in spec.get("totals", {}).items():
+        for i in range(len(table)):
+            if (i, total) in cells:
+                release.add_total((name, i, total), [(name, i, p) for p in parts if (i, p) in cells])
+    within = list(spec.get("within", ()))
+    blocks = (
+        list(table.groupby(within, sort=False, dropna=False).indices.values())
+        if within
+        else [np.arange(len(table))]
     )
+    for b, rows in enumerate(blocks):
+        for column in spec.get("column_totals", ()):
+            members = [(name, int(i), column) for i in rows if (int(i), column) in cells]
+            known = (f"{name}#total", b, column)  # published elsewhere: known, never hidden here
+            release.add_known(known, sum(release.values[m] for m in members))
+            release.add_total(known, members)
+    for (row, column), parts in spec.get("relations", ()):
+        if (row, column) in cells:
+            release.add_total((name, row, column), [(name, r, c) for r, c in parts if (r, c) in cells])
+
+
+def _render(table: pd.DataFrame, spec: Mapping[str, Any], name: str, hidden: set) -> pd.DataFrame:
+    """``table`` with its hidden counts marked, their derived columns withheld, and a ``suppressed`` note."""
+    out = table.copy()
     notes: list[list[str]] = [[] for _ in range(len(out))]
-    for column in counts:
+    for column in spec["counts"]:
         shown = out[column].map(lambda v: "" if pd.isna(v) else str(int(v)))
-        mask = np.array([(i, column) in hidden for i in range(len(out))], dtype=bool)
+        mask = np.array([(name, i, column) in hidden for i in range(len(out))], dtype=bool)
         out[column] = np.where(mask, HIDDEN_MARK, shown.to_numpy())
         for i in np.flatnonzero(mask):
             notes[i].append(column)
-    for count, columns in (derived or {}).items():
-        withheld = np.array([(i, count) in hidden for i in range(len(out))], dtype=bool)
+    for count, columns in spec.get("derived", {}).items():
+        withheld = np.array([(name, i, count) in hidden for i in range(len(out))], dtype=bool)
         for column in columns:
             out[column] = out[column].astype(object).where(~withheld, None)
         for i in np.flatnonzero(withheld):
@@ -270,50 +343,17 @@ def suppress_small_counts(
     return out
 
 
-def _protected_cells(
-    table: pd.DataFrame,
-    counts: list[str],
-    totals: Mapping[str, Sequence[str]],
-    column_totals: Sequence[str],
-    within: Sequence[str],
-    relations: Sequence[tuple[tuple[int, str], Sequence[tuple[int, str]]]],
-    threshold: int,
-) -> set[tuple[int, str]]:
-    """The (row, column) cells to hide: primary and secondary suppression, audited."""
-    from itoutcomes.audit import Release, protect
+def with_withheld_note(safe: pd.DataFrame) -> pd.DataFrame:
+    """A released table with its ``suppressed`` column turned into the reader's ``withheld`` note.
 
-    release = Release()
-    values = table[counts].apply(pd.to_numeric, errors="coerce").astype(float)
-    cells = {(i, c) for c in counts for i in range(len(table)) if not np.isnan(values.at[i, c])}
-
-    def cell(i: int, c: str) -> tuple[str, int, str]:
-        return ("t", i, c)
-
-    for i, c in cells:
-        release.values[cell(i, c)] = float(values.at[i, c])
-    for total, parts in totals.items():
-        for i in range(len(table)):
-            if (i, total) in cells:
-                release.add_total(cell(i, total), [cell(i, p) for p in parts if (i, p) in cells])
-    blocks = (
-        list(table.groupby(list(within), sort=False, dropna=False).indices.values())
-        if within
-        else [np.arange(len(table))]
-    )
-    for b, rows in enumerate(blocks):
-        for column in column_totals:
-            members = [cell(int(i), column) for i in rows if (int(i), column) in cells]
-            known = ("t#total", b, column)
-            release.add_known(known, sum(release.values[m] for m in members))
-            release.add_total(known, members)
-    for (row, column), parts in relations:
-        if (row, column) in cells:
-            release.add_total(cell(row, column), [cell(r, c) for r, c in parts if (r, c) in cells])
-    try:
-        protect(release, threshold=threshold)
-    except RuntimeError:  # nothing left to hide: withhold every count of the table
-        return cells
-    return {(i, c) for (_, i, c) in release.hidden if _ == "t"}
+    The note names, for each row, the columns hidden or withheld, so that a reader knows an empty cell is
+    protection, not a missing value. Tables with nothing hidden keep their columns unchanged.
+    """
+    safe = safe.copy()
+    notes = safe.pop("suppressed")
+    if (notes != "").any():
+        safe["withheld"] = notes.map(lambda n: f"small cells: {n}" if n else "")
+    return safe
 
 
 def publishable(
@@ -327,7 +367,4 @@ def publishable(
     safe = suppress_small_counts(
         table.reset_index(drop=True), counts=counts, threshold=threshold, **suppression
     )
-    notes = safe.pop("suppressed")
-    if (notes != "").any():
-        safe["withheld"] = notes.map(lambda n: f"small cells: {n}" if n else "")
-    return safe
+    return with_withheld_note(safe)

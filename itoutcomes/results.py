@@ -37,6 +37,7 @@ __all__ = [
     "TestResult",
     "Withheld",
     "exclusions_table",
+    "release",
 ]
 
 EXCLUSION_COLUMNS = ("reason", "n")
@@ -107,6 +108,10 @@ class Suppression:
     relations
         Further equations between cells, each ``((row, column), ((row, column), ...))``: the first cell is
         the sum of the others (the steps of a patient flow).
+    keys
+        Cells tagged with the population they count, each ``((row, column), key)``, for example the
+        trialed patients (``"patients.trialed"``): every cell of a release with the same key is the same
+        number, so the release audit protects it wherever it appears.
     marked
         Count columns that the analysis has already made publishable (shown as they are).
     """
@@ -117,6 +122,7 @@ class Suppression:
     derived: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     within: tuple[str, ...] = ()
     relations: tuple[tuple[tuple[int, str], tuple[tuple[int, str], ...]], ...] = ()
+    keys: tuple[tuple[tuple[int, str], str], ...] = ()
     marked: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -144,23 +150,27 @@ class Suppression:
                 for total, parts in self.relations
                 if total[1] in keep
             ),
+            keys=tuple((c, k) for c, k in self.keys if c[1] in keep),
             marked=tuple(c for c in self.marked if c in keep),
         )
 
-    def apply(self, table: pd.DataFrame, *, threshold: int) -> pd.DataFrame:
-        """``table`` after small-cell suppression by this spec (:func:`itoutcomes.privacy.publishable`)."""
-        from itoutcomes.privacy import publishable
+    def record(self) -> dict[str, Any]:
+        """The spec as plain data (read by :func:`~itoutcomes.privacy.release_tables`; in release.json)."""
+        return {
+            "counts": list(self.counts),
+            "totals": {k: list(v) for k, v in self.totals.items()},
+            "column_totals": list(self.column_totals),
+            "within": list(self.within),
+            "relations": [[list(total), [list(p) for p in parts]] for total, parts in self.relations],
+            "derived": {k: list(v) for k, v in self.derived.items()},
+            "keys": [[list(cell), key] for cell, key in self.keys],
+        }
 
-        return publishable(
-            table,
-            counts=list(self.counts),
-            threshold=threshold,
-            totals={k: list(v) for k, v in self.totals.items()},
-            derived={k: list(v) for k, v in self.derived.items()},
-            column_totals=list(self.column_totals),
-            within=list(self.within),
-            relations=self.relations,
-        )
+    def apply(self, table: pd.DataFrame, *, threshold: int) -> pd.DataFrame:
+        """``table`` alone after small-cell suppression by this spec, with its ``withheld`` note."""
+        from itoutcomes.privacy import release_tables, with_withheld_note
+
+        return with_withheld_note(release_tables({"t": (table, self.record())}, threshold=threshold)["t"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -199,8 +209,9 @@ class Result:
         return [Published("table", table, self.suppression.restricted(table.columns))]
 
     def release(self, *, threshold: int) -> dict[str, pd.DataFrame]:
-        """Each published table after small-cell suppression by its spec, by name."""
-        return {p.name: p.suppression.apply(p.table, threshold=threshold) for p in self.published()}
+        """Each published table after small-cell suppression by its spec, audited together, by name."""
+        released = release({"": self}, threshold=threshold)
+        return {p.name: released[file_name("", p.name)] for p in self.published()}
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -261,12 +272,33 @@ class Analysis:
     figures: Mapping[str, Callable[[int], Any]] = field(default_factory=dict)
 
     def tables(self, *, threshold: int) -> dict[str, pd.DataFrame]:
-        """Every published table of every result, suppressed, named ``result`` or ``result_table``."""
-        out = {}
-        for name, result in self.results.items():
-            for table, frame in result.release(threshold=threshold).items():
-                out[name if table == "table" else f"{name}_{table}"] = frame
-        return out
+        """Every published table of every result, released together, named ``result`` or ``result_table``."""
+        return release(self.results, threshold=threshold)
+
+
+def file_name(result: str, table: str) -> str:
+    """The name a published table goes by: its result's, with the table's own name unless ``table``."""
+    if table == "table":
+        return result
+    return f"{result}_{table}" if result else table
+
+
+def release(results: Mapping[str, Result], *, threshold: int) -> dict[str, pd.DataFrame]:
+    """Every table the ``results`` publish, suppressed and audited as one release.
+
+    Named ``result`` (or ``result_table`` for a result's further tables); each has its ``withheld`` note.
+    The release audit (:mod:`itoutcomes.audit`) sees every table and every declared relation at once,
+    including the cells of different tables tagged with the same population key.
+    """
+    from itoutcomes.privacy import release_tables, with_withheld_note
+
+    tables = {
+        file_name(name, p.name): (p.table, p.suppression.record())
+        for name, result in results.items()
+        for p in result.published()
+    }
+    released = release_tables(tables, threshold=threshold)
+    return {name: with_withheld_note(frame) for name, frame in released.items()}
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)

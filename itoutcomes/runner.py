@@ -19,16 +19,20 @@ import json
 import platform
 import subprocess
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from itoutcomes.audit import RELEASE_FILE, audit_folder
 from itoutcomes.cohort import Cohort, load_cohort
 from itoutcomes.params import PlanError, check_plan
 from itoutcomes.privacy import SMALL_CELL_THRESHOLD
-from itoutcomes.results import Analysis, Withheld
+from itoutcomes.results import Analysis, Withheld, file_name, release
 
-__all__ = ["ANALYSES", "load_plan", "run", "run_plan"]
+__all__ = ["ANALYSES", "ReleaseError", "ReleaseView", "build_release", "load_plan", "run", "run_plan"]
 
 RUNNER_KEYS = ("analysis", "threshold")
 """Plan keys the runner itself reads; every other key is an option of the analysis."""
@@ -83,6 +87,39 @@ def run_plan(cohort: Cohort, plan: dict[str, Any]) -> Analysis:
     return _registry()[plan["analysis"]](cohort, **options)
 
 
+@dataclass(frozen=True)
+class ReleaseView:
+    """Everything one run publishes for a cohort: the plans' analyses, their released tables by
+    ``plan/file`` name, the spec of each file (``plan/file.csv``) and the release's threshold."""
+
+    analyses: dict[str, Analysis]
+    tables: dict[str, pd.DataFrame]
+    specs: dict[str, dict[str, Any]]
+    threshold: int
+
+
+def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseView:
+    """Run checked plans on a cohort and release every table they publish together.
+
+    One release is one audit (:func:`itoutcomes.results.release`): a count hidden by one plan is hidden
+    wherever another plan shows the same population. The threshold is the largest of the plans'.
+    Reports call this too, so that every number they show is the run's CSV number.
+    """
+    analyses = {plan["analysis"]: run_plan(cohort, plan) for plan in plans}
+    threshold = max(plan["threshold"] for plan in plans)
+    results = {
+        f"{plan_name}/{name}": result
+        for plan_name, analysis in analyses.items()
+        for name, result in analysis.results.items()
+    }
+    specs = {
+        f"{file_name(name, p.name)}.csv": p.suppression.record()
+        for name, result in results.items()
+        for p in result.published()
+    }
+    return ReleaseView(analyses, release(results, threshold=threshold), specs, threshold)
+
+
 def _hash_cohort(folder: Path) -> str:
     digest = hashlib.sha256()
     for file in sorted(p for p in folder.iterdir() if p.is_file()):
@@ -122,14 +159,18 @@ def run(plans: Sequence[str | Path], *, cohort: str | Path, out: str | Path) -> 
     folder = Path(cohort)
     data = load_cohort(folder)
     written = []
-    for path, plan in checked:
+    view = build_release(data, [plan for _, plan in checked])
+    analyses = [(path, plan, view.analyses[plan["analysis"]]) for path, plan in checked]
+    released, specs, threshold = view.tables, view.specs, view.threshold
+    provenances = []
+    for path, plan, analysis in analyses:
         target = Path(out) / plan["analysis"]
         target.mkdir(parents=True, exist_ok=True)
-        analysis = run_plan(data, plan)
-        for name, table in analysis.tables(threshold=plan["threshold"]).items():
-            file = target / f"{name}.csv"
-            table.to_csv(file, index=False, lineterminator="\n")
-            written.append(file)
+        for name, table in released.items():
+            if name.startswith(f"{plan['analysis']}/"):
+                file = Path(out) / f"{name}.csv"
+                table.to_csv(file, index=False, lineterminator="\n")
+                written.append(file)
         for name, draw in analysis.figures.items():
             with matplotlib.rc_context({"svg.hashsalt": "itoutcomes"}):
                 ax = draw(plan["threshold"])
@@ -153,7 +194,23 @@ def run(plans: Sequence[str | Path], *, cohort: str | Path, out: str | Path) -> 
             "cohort": str(folder.resolve()),
             "cohort_sha256": _hash_cohort(folder),
         }
-        file = target / "provenance.json"
+        provenances.append((target / "provenance.json", provenance))
+    release_file = Path(out) / RELEASE_FILE
+    release_file.write_text(json.dumps({"threshold": threshold, "tables": specs}, indent=2) + "\n")
+    written.append(release_file)
+    verdict = audit_folder(out)  # the attacker's view: every file of the release, read back
+    for file, provenance in provenances:
+        provenance["audit"] = {k: v for k, v in verdict.items() if k != "seconds"}
         file.write_text(json.dumps(provenance, indent=2, sort_keys=True, default=list) + "\n")
         written.append(file)
+    if not verdict["passed"]:
+        raise ReleaseError(
+            "The release audit failed: "
+            + "; ".join([*verdict["small_shown"], *verdict["exposed"]][:10])
+            + ". Nothing here may leave the machine."
+        )
     return written
+
+
+class ReleaseError(RuntimeError):
+    """The outputs of a run would disclose a small count: the audit names the cells."""

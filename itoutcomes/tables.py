@@ -6,12 +6,13 @@ Every count passes through :func:`itoutcomes.privacy.suppress_small_counts` befo
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
 from itoutcomes.privacy import SMALL_CELL_THRESHOLD, publishable
-from itoutcomes.results import Result
+from itoutcomes.results import Result, file_name
 
 
 def html_table(
@@ -45,32 +46,69 @@ def html_table(
     return page.replace('class="dataframe"', f'class="dataframe" data-counts="{marked}"', 1)
 
 
+def html_released(
+    released: pd.DataFrame,
+    *,
+    counts: Sequence[str],
+    raw: pd.DataFrame | None = None,
+    title: str | None = None,
+    digits: int = 3,
+) -> str:
+    """A released table (as its CSV holds it) as HTML, numbers rounded to ``digits``.
+
+    ``counts`` are listed in the table's ``data-counts`` attribute; ``raw`` (the table before release)
+    tells which text columns were numbers. With ``title``, the table is headed by it, underscores as
+    spaces.
+    """
+    safe = released.copy()
+    for column in safe.columns:
+        if column in counts:
+            continue
+        if pd.api.types.is_float_dtype(safe[column]):
+            safe[column] = safe[column].map(lambda v: _number(v, digits))
+        elif raw is not None and column in raw and pd.api.types.is_float_dtype(raw[column]):
+            safe[column] = safe[column].map(lambda v: v if isinstance(v, str) else _number(v, digits))
+    page = safe.astype(object).where(safe.notna(), "").to_html(index=False, escape=True)
+    marked = ",".join(html.escape(c) for c in counts)
+    page = page.replace('class="dataframe"', f'class="dataframe" data-counts="{marked}"', 1)
+    if title is not None:
+        page = f"<h4>{html.escape(title.replace('_', ' '))}</h4>" + page
+    return page
+
+
 def html_result(
     result: Result, *, name: str | None = None, threshold: int = SMALL_CELL_THRESHOLD, digits: int = 3
 ) -> str:
-    """Every table a result publishes, as HTML: exactly its released CSV, numbers rounded.
-
-    Reads the result's own suppression spec (:meth:`~itoutcomes.results.Result.release`); the count
-    columns are listed in each table's ``data-counts`` attribute. With ``name``, each table is headed
-    by the name of its CSV (``name``, or ``name`` and the table's own name), underscores as spaces.
-    """
+    """Every table a result publishes, released on its own, as HTML (see :func:`html_released`)."""
     released = result.release(threshold=threshold)
+    return "".join(
+        html_released(
+            released[p.name],
+            counts=[*p.suppression.counts, *p.suppression.marked],
+            raw=p.table,
+            title=None if name is None else file_name(name, p.name),
+            digits=digits,
+        )
+        for p in result.published()
+    )
+
+
+def html_release(view: Any, plan: str, names: Sequence[str], *, digits: int = 3) -> str:
+    """The named results of one plan as the release holds them (the run's CSVs), as HTML."""
     pages = []
-    for published in result.published():
-        safe = released[published.name].copy()
-        counts = list(published.suppression.counts)
-        for column in safe.columns:
-            if column not in counts and pd.api.types.is_float_dtype(safe[column]):
-                safe[column] = safe[column].map(lambda v: _number(v, digits))
-            elif column in published.table and pd.api.types.is_float_dtype(published.table[column]):
-                safe[column] = safe[column].map(lambda v: v if isinstance(v, str) else _number(v, digits))
-        page = safe.astype(object).where(safe.notna(), "").to_html(index=False, escape=True)
-        marked = ",".join(html.escape(c) for c in [*counts, *published.suppression.marked])
-        page = page.replace('class="dataframe"', f'class="dataframe" data-counts="{marked}"', 1)
-        if name is not None:
-            title = name if published.name == "table" else f"{name}_{published.name}"
-            page = f"<h4>{html.escape(title.replace('_', ' '))}</h4>" + page
-        pages.append(page)
+    for name in names:
+        result = view.analyses[plan].results[name]
+        for p in result.published():
+            file = file_name(name, p.name)
+            pages.append(
+                html_released(
+                    view.tables[f"{plan}/{file}"],
+                    counts=[*p.suppression.counts, *p.suppression.marked],
+                    raw=p.table,
+                    title=file,
+                    digits=digits,
+                )
+            )
     return "".join(pages)
 
 
