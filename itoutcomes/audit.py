@@ -99,12 +99,42 @@ class Release:
         return cell not in self.hidden
 
 
-def _intervals(release: Release, cells: Sequence[Cell]) -> dict[Cell, tuple[float, float]]:
-    """The smallest and largest value of each of ``cells`` consistent with the release."""
-    hidden = sorted(release.hidden, key=repr)
+def _components(release: Release) -> list[tuple[list[Cell], list[dict[Cell, float]]]]:
+    """The hidden cells and relations of each connected part of the release (independent problems).
+
+    Two hidden cells are in one part when a chain of relations through hidden cells joins them; a
+    relation's published cells are constants, so they do not join anything.
+    """
+    parent: dict[Cell, Cell] = {c: c for c in release.hidden}
+
+    def root(c: Cell) -> Cell:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    for relation in release.relations:
+        unknown = [c for c in relation if c in parent]
+        for other in unknown[1:]:
+            parent[root(other)] = root(unknown[0])
+    cells: dict[Cell, list[Cell]] = {}
+    for c in sorted(release.hidden, key=repr):
+        cells.setdefault(root(c), []).append(c)
+    relations: dict[Cell, list[dict[Cell, float]]] = {}
+    for relation in release.relations:
+        unknown = [c for c in relation if c in parent]
+        if unknown:
+            relations.setdefault(root(unknown[0]), []).append(relation)
+    return [(members, relations.get(key, [])) for key, members in cells.items()]
+
+
+def _intervals(
+    release: Release, hidden: Sequence[Cell], relations: Sequence[dict[Cell, float]]
+) -> dict[Cell, tuple[float, float]]:
+    """The smallest and largest value of each ``hidden`` cell consistent with ``relations``."""
     position = {cell: i for i, cell in enumerate(hidden)}
     rows, cols, data, rhs = [], [], [], []
-    for relation in release.relations:
+    for relation in relations:
         unknown = {c: a for c, a in relation.items() if c in position}
         if not unknown:
             continue
@@ -116,10 +146,12 @@ def _intervals(release: Release, cells: Sequence[Cell]) -> dict[Cell, tuple[floa
             data.append(a)
         rhs.append(-constant)
     n = len(hidden)
-    a_eq = sparse.csr_array((data, (rows, cols)), shape=(len(rhs), n)) if rhs else None
-    b_eq = np.asarray(rhs, float) if rhs else None
+    if not rhs:  # no relation binds these cells: each can be anything from 0 up
+        return {cell: (0.0, float("inf")) for cell in hidden}
+    a_eq = sparse.csr_array((data, (rows, cols)), shape=(len(rhs), n))
+    b_eq = np.asarray(rhs, float)
     out = {}
-    for cell in cells:
+    for cell in hidden:
         objective = np.zeros(n)
         objective[position[cell]] = 1.0
         bounds = []
@@ -137,18 +169,16 @@ def _intervals(release: Release, cells: Sequence[Cell]) -> dict[Cell, tuple[floa
     return out
 
 
-def audit(release: Release, *, threshold: int = 11, protection: float = 0.0) -> list[Exposure]:
-    """Every hidden cell that the release exposes (empty when the release is safe).
-
-    A hidden cell is exposed when the values consistent with everything published all lie in
-    ``[1, threshold - 1]``, or when that interval is narrower than ``protection`` (tau-Argus' protection
-    interval; 0 checks only the first rule). Only cells whose true value is a small count need
-    protection; a hidden zero or large count cannot be disclosed as a small count.
-    """
+def _exposures(
+    release: Release,
+    hidden: Sequence[Cell],
+    relations: Sequence[dict[Cell, float]],
+    threshold: int,
+    protection: float,
+) -> list[Exposure]:
     tolerance = 1e-7
     exposures = []
-    intervals = _intervals(release, sorted(release.hidden, key=repr))
-    for cell, (low, high) in intervals.items():
+    for cell, (low, high) in _intervals(release, hidden, relations).items():
         inside = low >= 1 - tolerance and high <= threshold - 1 + tolerance
         value = release.values[cell]
         small = np.isnan(value) or 1 <= value < threshold  # unknown (an attacker's view): may be small
@@ -158,13 +188,56 @@ def audit(release: Release, *, threshold: int = 11, protection: float = 0.0) -> 
     return exposures
 
 
+def audit(release: Release, *, threshold: int = 11, protection: float = 0.0) -> list[Exposure]:
+    """Every hidden cell that the release exposes (empty when the release is safe).
+
+    A hidden cell is exposed when the values consistent with everything published all lie in
+    ``[1, threshold - 1]``, or when that interval is narrower than ``protection`` (tau-Argus' protection
+    interval; 0 checks only the first rule). Only cells whose true value is a small count need
+    protection; a hidden zero or large count cannot be disclosed as a small count. The release is cut
+    into its independent parts first, one small linear programme each.
+    """
+    exposures = []
+    for hidden, relations in _components(release):
+        exposures += _exposures(release, hidden, relations, threshold, protection)
+    return exposures
+
+
 def _neighbours(release: Release, cell: Cell) -> set[Cell]:
-    """Published cells that share a relation with ``cell``."""
-    found: set[Cell] = set()
+    """The nearest published cells related to ``cell``: those sharing a relation with it, or, when all
+    of those are hidden already, with the hidden cells around it (breadth first over the relations)."""
+    by_cell: dict[Cell, list[dict[Cell, float]]] = {}
     for relation in release.relations:
-        if cell in relation:
-            found |= {c for c in relation if c != cell and release.published(c) and c not in release.fixed}
-    return found
+        for c in relation:
+            by_cell.setdefault(c, []).append(relation)
+    seen, frontier = {cell}, [cell]
+    while frontier:
+        around = {c for f in frontier for relation in by_cell.get(f, ()) for c in relation} - seen
+        found = {c for c in around if release.published(c) and c not in release.fixed}
+        if found:
+            return found
+        seen |= around
+        frontier = [c for c in around if not release.published(c)]
+    return set()
+
+
+def _first_exposure(
+    release: Release, threshold: int, protection: float, passed: set[tuple[Cell, ...]]
+) -> Exposure | None:
+    """The first exposed cell, auditing part by part and stopping at the first part that fails.
+
+    ``passed`` holds the parts (by their hidden cells) already audited clean in this :func:`protect`
+    call: published values and relations do not change while it runs, so each round audits only the
+    part it changed.
+    """
+    for hidden, relations in _components(release):
+        if tuple(hidden) in passed:
+            continue
+        exposures = _exposures(release, hidden, relations, threshold, protection)
+        if exposures:
+            return exposures[0]
+        passed.add(tuple(hidden))
+    return None
 
 
 def protect(
@@ -188,11 +261,11 @@ def protect(
         if 1 <= v < threshold and release.published(c) and c not in release.fixed
     ]
     release.hidden |= set(added)
+    passed: set[tuple[Cell, ...]] = set()
     for _ in range(max_rounds):
-        exposures = audit(release, threshold=threshold, protection=protection)
-        if not exposures:
+        exposure = _first_exposure(release, threshold, protection, passed)
+        if exposure is None:
             return added
-        exposure = exposures[0]
         candidates = sorted(
             _neighbours(release, exposure.cell),
             key=lambda c: (release.values[c] == 0, release.values[c], repr(c)),
@@ -261,12 +334,26 @@ def release_from_files(folder: str | Path) -> tuple[Release, int]:
         for (row, column), parts in spec["relations"]:
             if (row, column) in present:
                 release.add_total(cell(row, column), [cell(r, c) for r, c in parts if (r, c) in present])
+        for whole, part in spec.get("complements", []):  # the rest of a share: derivable, never printed
+            for row in range(len(table)):
+                if (row, whole) in present and (row, part) in present:
+                    rest = (f"#derived:{name}", row, f"{whole} - {part}")
+                    release.values[rest] = float("nan")
+                    release.hidden.add(rest)
+                    release.add_total(cell(row, whole), [cell(row, part), rest])
         for (row, column), key in spec.get("keys", []):
             if (row, column) in present:
                 keyed.setdefault(key, []).append(cell(row, column))
     for cells in keyed.values():  # the same population counted in several places is one number
         for other in cells[1:]:
             release.add_same(cells[0], other)
+    pairs = {tuple(p) for spec in record["tables"].values() for p in spec.get("nested", [])}
+    for part, whole in sorted(pairs):  # a difference of two nested populations: derivable, never printed
+        if part in keyed and whole in keyed:
+            difference = ("#derived", 0, f"{whole} - {part}")
+            release.values[difference] = float("nan")
+            release.hidden.add(difference)
+            release.add_total(keyed[whole][0], [keyed[part][0], difference])
     return release, int(record["threshold"])
 
 
@@ -292,6 +379,7 @@ def audit_folder(folder: str | Path, *, protection: float = 0.0) -> dict[str, An
         "threshold": threshold,
         "cells": len([c for c in release.values if "#" not in c[0]]),
         "hidden": len([c for c in release.hidden if "#" not in c[0]]),
+        "derived_protected": len([c for c in release.hidden if c[0] == "#derived"]),
         "small_shown": small_shown,
         "exposed": exposed,
         "seconds": round(time.perf_counter() - started, 3),

@@ -204,6 +204,7 @@ def conversion_rate(
             derived={"n": _SHARE, "n_event": _SHARE},
             column_totals=("n", "n_event") if by_columns else (),
             within=("measure",),
+            complements=(("n", "n_event"),),
         ),
     )
 

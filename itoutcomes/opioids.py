@@ -408,6 +408,7 @@ def reduction(
             },
             column_totals=("n", "n_event") if by_columns else (),
             within=("timepoint", "measure"),
+            complements=(("n", "n_event"),),
         ),
     )
 
@@ -499,6 +500,7 @@ def intrathecal_dose(cohort: Cohort, *, dose_column: str = "pump_dose_mg_day") -
             counts=("n", "n_observed"),
             derived={"n": ("estimate", "q1", "q3"), "n_observed": ("estimate", "q1", "q3")},
             column_totals=("n",),
+            complements=(("n", "n_observed"),),
         ),
     )
 

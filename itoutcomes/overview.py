@@ -95,6 +95,7 @@ def baseline_table(cohort: Cohort, *, by: str = "indication") -> BaselineResult:
             derived={"n": ("estimate", "sd", "smd"), "n_event": ("estimate", "smd")},
             column_totals=("n", "n_event"),
             within=("measure",),
+            complements=(("n", "n_event"),),
         ),
     )
 
@@ -139,7 +140,9 @@ def follow_up(cohort: Cohort) -> FollowUpResult:
         table=table.astype({"n_event": "Int64"}),
         counts={"n_implanted": n},
         suppression=Suppression(
-            counts=("n", "n_event"), derived={"n": ("estimate",), "n_event": ("estimate",)}
+            counts=("n", "n_event"),
+            derived={"n": ("estimate",), "n_event": ("estimate",)},
+            complements=(("n", "n_event"),),
         ),
     )
 

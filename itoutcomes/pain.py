@@ -456,7 +456,7 @@ def responders(
         exclusions=excluded,
         suppression=Suppression(
             counts=("n", "n_event", "n_failure"),
-            totals={"n": ("n_event",)},
+            complements=(("n", "n_event"), ("n", "n_failure")),
             derived={"n_event": ("estimate", "ci_low", "ci_high"), "n": ("estimate", "ci_low", "ci_high")},
             column_totals=("n", "n_event") if by_columns else (),
             within=("timepoint", "criterion"),

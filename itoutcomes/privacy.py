@@ -287,12 +287,28 @@ def release_tables(
     for cells in by_key.values():
         for other in cells[1:]:
             release.add_same(cells[0], other)
+    _add_nested(release, by_key, [pair for _, spec in tables.values() for pair in spec.get("nested", ())])
     try:
         protect(release, threshold=threshold)
         hidden = release.hidden
     except RuntimeError:  # nothing left to hide: withhold every count of the release
         hidden = set(release.values)
     return {name: _render(frames[name], spec, name, hidden) for name, (_, spec) in tables.items()}
+
+
+def _add_nested(release: Any, by_key: Mapping[str, list], pairs: Sequence[Sequence[str]]) -> None:
+    """For each (part, whole) pair of keys both in the release, the difference as a cell to protect.
+
+    The difference is printed nowhere (its cell's table is ``#derived``) but follows from the two
+    published counts, so it is hidden from the start and the audit keeps it from being pinned down.
+    """
+    for part, whole in dict.fromkeys(tuple(p) for p in pairs):
+        if part in by_key and whole in by_key:
+            a, b = by_key[part][0], by_key[whole][0]
+            difference = ("#derived", 0, f"{whole} - {part}")
+            release.values[difference] = release.values[b] - release.values[a]
+            release.hidden.add(difference)
+            release.add_total(b, [a, difference])
 
 
 def _add_table(release: Any, name: str, table: pd.DataFrame, spec: Mapping[str, Any]) -> None:
@@ -321,6 +337,13 @@ def _add_table(release: Any, name: str, table: pd.DataFrame, spec: Mapping[str, 
     for (row, column), parts in spec.get("relations", ()):
         if (row, column) in cells:
             release.add_total((name, row, column), [(name, r, c) for r, c in parts if (r, c) in cells])
+    for whole, part in spec.get("complements", ()):
+        for i in range(len(table)):
+            if (i, whole) in cells and (i, part) in cells:
+                rest = (f"#derived:{name}", i, f"{whole} - {part}")
+                release.values[rest] = release.values[(name, i, whole)] - release.values[(name, i, part)]
+                release.hidden.add(rest)
+                release.add_total((name, i, whole), [(name, i, part), rest])
 
 
 def _render(table: pd.DataFrame, spec: Mapping[str, Any], name: str, hidden: set) -> pd.DataFrame:

@@ -112,6 +112,14 @@ class Suppression:
         Cells tagged with the population they count, each ``((row, column), key)``, for example the
         trialed patients (``"patients.trialed"``): every cell of a release with the same key is the same
         number, so the release audit protects it wherever it appears.
+    complements
+        Pairs of count columns ``(whole, part)`` of one row, the part a subset of the whole (``n`` and
+        ``n_event`` of a share): the rest, ``whole - part``, is a count anybody can work out, protected by
+        the release audit like a published one.
+    nested
+        Pairs of keys ``(part, whole)`` where the first population is part of the second (implanted
+        within 90 days, within 180 days): the difference is a count nobody prints but anybody can work
+        out, so the release audit protects it like a published one.
     marked
         Count columns that the analysis has already made publishable (shown as they are).
     """
@@ -123,6 +131,8 @@ class Suppression:
     within: tuple[str, ...] = ()
     relations: tuple[tuple[tuple[int, str], tuple[tuple[int, str], ...]], ...] = ()
     keys: tuple[tuple[tuple[int, str], str], ...] = ()
+    nested: tuple[tuple[str, str], ...] = ()
+    complements: tuple[tuple[str, str], ...] = ()
     marked: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -151,6 +161,8 @@ class Suppression:
                 if total[1] in keep
             ),
             keys=tuple((c, k) for c, k in self.keys if c[1] in keep),
+            nested=self.nested,
+            complements=tuple((a, b) for a, b in self.complements if a in keep and b in keep),
             marked=tuple(c for c in self.marked if c in keep),
         )
 
@@ -164,6 +176,8 @@ class Suppression:
             "relations": [[list(total), [list(p) for p in parts]] for total, parts in self.relations],
             "derived": {k: list(v) for k, v in self.derived.items()},
             "keys": [[list(cell), key] for cell, key in self.keys],
+            "nested": [list(pair) for pair in self.nested],
+            "complements": [list(pair) for pair in self.complements],
         }
 
     def apply(self, table: pd.DataFrame, *, threshold: int) -> pd.DataFrame:
