@@ -16,7 +16,16 @@ from scipy import stats as sps
 
 from itoutcomes.cohort import Cohort
 from itoutcomes.params import invalid
-from itoutcomes.results import Analysis, Dataset, Frame, Result, Suppression, Withheld, exclusions_table
+from itoutcomes.results import (
+    Analysis,
+    Dataset,
+    Frame,
+    Result,
+    Suppression,
+    Withheld,
+    exclusions_table,
+    population,
+)
 from itoutcomes.stats import check_by, check_conf_level
 from itoutcomes.survival import (
     CoxResult,
@@ -257,8 +266,13 @@ def rates(
                 }
             )
             rows.append(row)
+    table = pd.DataFrame(rows)
+    keys = tuple(
+        ((i, "n"), population("patients.implanted", {by: record[by]} if by is not None else None))
+        for i, record in enumerate(table.to_dict("records"))
+    )
     return RatesResult(
-        table=pd.DataFrame(rows),
+        table=table,
         options={"by": by, "types": kinds, "serious_only": serious_only, "conf_level": conf_level},
         counts={"n_implanted": len(person)},
         suppression=Suppression(
@@ -266,6 +280,7 @@ def rates(
             derived={"n_event": ("estimate", "ci_low", "ci_high"), "n": ("patient_years",)},
             column_totals=("n",) if by is not None else (),
             within=("type",),
+            keys=keys,
         ),
     )
 
@@ -391,7 +406,7 @@ def analysis(
         )
     shown = [0.0, *(float(t) for t in times)]
     results: dict[str, Result] = {
-        "incidence": incidence.summary(shown),
+        "incidence": incidence.summary(shown, start_key="patients.implanted", start_by=by),
         "rates": rates(cohort, conf_level=conf_level),
     }
     if by is not None:
@@ -401,7 +416,7 @@ def analysis(
     results["ph_test"] = model.ph_test() if isinstance(model, CoxResult) else model
     results["fine_gray"] = _or_withheld(lambda: subdistribution_model(cohort, formula=formula))
     device = device_survival(cohort)
-    results["device_survival"] = device.summary(shown)
+    results["device_survival"] = device.summary(shown, start_key="patients.implanted")
     return Analysis(
         "complications",
         results,

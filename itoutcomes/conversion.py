@@ -7,6 +7,7 @@ separately: a patient can pass the trial and not be implanted.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from itoutcomes.results import (
     Suppression,
     Withheld,
     exclusions_table,
+    population,
 )
 from itoutcomes.stats import (
     ProportionMethod,
@@ -185,6 +187,11 @@ def conversion_rate(
             rows.append({**dict(zip(by_columns, key, strict=False)), **row})
     table = pd.DataFrame(rows, columns=[*by_columns, *_CONVERSION_COLUMNS])
     n_no_trial = int((cohort.patients["trial_type"] == "none").sum())
+    keys = []
+    for i, record in enumerate(table.to_dict("records")):
+        strata = {c: record[c] for c in by_columns}
+        for column, key in _CONVERSION_KEYS.get(record["measure"], {}).items():
+            keys.append(((i, column), population(key.format(w=window_days), strata)))
     return ConversionResult(
         table=table,
         window_days=window_days,
@@ -205,8 +212,19 @@ def conversion_rate(
             column_totals=("n", "n_event") if by_columns else (),
             within=("measure",),
             complements=(("n", "n_event"),),
+            keys=tuple(keys),
         ),
     )
+
+
+_CONVERSION_KEYS = {
+    "conversion": {"n": "patients.trialed", "n_event": "trialed.implanted_within_{w}"},
+    "trial_success": {"n_event": "trialed.success"},
+    "implant_given_success": {"n": "trialed.success"},
+    "trial_unknown": {"n": "patients.trialed", "n_event": "trialed.unknown"},
+    "implanted_after_window": {"n": "patients.trialed", "n_event": "trialed.implanted_after_{w}"},
+    "window_incomplete": {"n": "patients.trialed"},
+}
 
 
 _CONVERSION_COLUMNS = ("measure", "n", "n_event", "estimate", "ci_low", "ci_high", "note")
@@ -367,13 +385,29 @@ def flow(cohort: Cohort, *, window_days: int = 90) -> Flow:
     relations = tuple(
         ((row[total], "n"), tuple((row[part], "n") for part in parts)) for total, parts in FLOW_TOTALS
     )
+    keys = tuple(((row[step], "n"), key.format(w=window_days)) for step, key in FLOW_KEYS.items())
     return Flow(
         table=table,
         window_days=window_days,
         options={"window_days": window_days},
         counts={"n_patients": len(p)},
-        suppression=Suppression(counts=("n",), relations=relations),
+        suppression=Suppression(counts=("n",), relations=relations, keys=keys),
     )
+
+
+FLOW_KEYS = {
+    "cohort": "patients",
+    "trialed": "patients.trialed",
+    "trial_success": "trialed.success",
+    "trial_failure": "trialed.failure",
+    "trial_unknown": "trialed.unknown",
+    "implanted_in_window": "trialed.implanted_within_{w}",
+    "implanted_after_window": "trialed.implanted_after_{w}",
+    "implanted_without_trial": "patients.implanted_without_trial",
+    "implanted": "patients.implanted",
+    "died": "implanted.died",
+}
+"""The population each flow step counts (the same key elsewhere in a release is the same number)."""
 
 
 FLOW_TOTALS = (
@@ -588,8 +622,12 @@ def analysis(
             cohort, by=subgroup, window_days=window_days, **options
         )
     if sensitivity_window_days is not None:
-        results["conversion_sensitivity_window"] = conversion_rate(
-            cohort, window_days=sensitivity_window_days, **options
+        wider = conversion_rate(cohort, window_days=sensitivity_window_days, **options)
+        # implanted between the two windows is printed nowhere, but is the difference of two printed counts
+        windows = sorted((window_days, sensitivity_window_days))
+        nested = (tuple(f"trialed.implanted_within_{w}" for w in windows),)
+        results["conversion_sensitivity_window"] = dataclasses.replace(
+            wider, suppression=dataclasses.replace(wider.suppression, nested=nested)
         )
     results["time_to_implant"] = time_to_implant(cohort)
     figures: dict[str, Callable[[int], Any]] = {}
@@ -607,6 +645,6 @@ def analysis(
             figures["predictors_forest"] = lambda threshold: model.plot()
     incidence = implant_incidence(cohort, conf_level=conf_level)
     times = list(incidence_times)
-    results["implant_incidence"] = incidence.summary(times)
+    results["implant_incidence"] = incidence.summary(times, start_key="patients.trialed")
     figures["implant_incidence"] = lambda threshold: incidence.plot(times=times, threshold=threshold)
     return Analysis("conversion", results, figures)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from itoutcomes.balance import standardized_difference
 from itoutcomes.cohort import Cohort
-from itoutcomes.results import Analysis, Frame, Result, Suppression
+from itoutcomes.results import Analysis, Frame, Result, Suppression, population
 from itoutcomes.stats import check_by
 
 __all__ = [
@@ -85,6 +85,12 @@ def baseline_table(cohort: Cohort, *, by: str = "indication") -> BaselineResult:
                 row["smd"] = standardized_difference(age[member], age[~member])
             rows.append(row)
     table = pd.DataFrame(rows, columns=[column, "measure", "n", "n_event", "estimate", "sd", "smd"])
+    keys = [((i, "n"), population("patients", {column: g})) for i, g in enumerate(table[column])]
+    keys += [
+        ((i, "n_event"), population("patients.trialed", {column: g}))
+        for i, (g, m) in enumerate(zip(table[column], table["measure"], strict=True))
+        if m == "trialed"
+    ]
     return BaselineResult(
         table=table.astype({"n_event": "Int64"}),
         by=column,
@@ -96,6 +102,7 @@ def baseline_table(cohort: Cohort, *, by: str = "indication") -> BaselineResult:
             column_totals=("n", "n_event"),
             within=("measure",),
             complements=(("n", "n_event"),),
+            keys=tuple(keys),
         ),
     )
 
@@ -143,6 +150,7 @@ def follow_up(cohort: Cohort) -> FollowUpResult:
             counts=("n", "n_event"),
             derived={"n": ("estimate",), "n_event": ("estimate",)},
             complements=(("n", "n_event"),),
+            keys=(((0, "n"), "patients.implanted"), ((0, "n_event"), "implanted.died")),
         ),
     )
 
@@ -180,7 +188,13 @@ def missing_overview(cohort: Cohort) -> MissingOverviewResult:
     return MissingOverviewResult(
         table=pd.DataFrame([row]),
         counts={"n_implanted": len(implanted)},
-        suppression=Suppression(counts=tuple(row)),
+        suppression=Suppression(
+            counts=tuple(row),
+            keys=(
+                ((0, "n"), "patients.implanted"),
+                ((0, "n_no_baseline_pain"), "implanted.no_baseline_pain"),
+            ),
+        ),
     )
 
 

@@ -691,7 +691,18 @@ def missing_data(cohort: Cohort, *, months: Sequence[float] = DEFAULT_MONTHS) ->
         table=pd.DataFrame(rows),
         options={"months": months},
         counts={"n_implanted": len(p)},
-        suppression=Suppression(counts=("n", *MISSING_PARTS, "n_no_baseline"), totals={"n": MISSING_PARTS}),
+        suppression=Suppression(
+            counts=("n", *MISSING_PARTS, "n_no_baseline"),
+            totals={"n": MISSING_PARTS},
+            keys=tuple(
+                key
+                for i in range(len(rows))
+                for key in (
+                    ((i, "n"), "patients.implanted"),
+                    ((i, "n_no_baseline"), "implanted.no_baseline_pain"),
+                )
+            ),
+        ),
     )
 
 

@@ -37,10 +37,20 @@ __all__ = [
     "TestResult",
     "Withheld",
     "exclusions_table",
+    "population",
     "release",
 ]
 
 EXCLUSION_COLUMNS = ("reason", "n")
+
+
+def population(name: str, strata: Mapping[str, Any] | None = None) -> str:
+    """The key of a counted population, with its strata: ``population("patients.trialed",
+    {"indication": "fbss"})`` is ``"patients.trialed|indication=fbss"``. Cells of a release with the
+    same key are the same number (:class:`Suppression` ``keys``)."""
+    if not strata:
+        return name
+    return name + "|" + ",".join(f"{k}={v}" for k, v in strata.items())
 
 
 def exclusions_table(rows: Mapping[str, int] | pd.DataFrame | None = None) -> pd.DataFrame:

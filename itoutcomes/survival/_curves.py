@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from itoutcomes.results import Frame, Published, Result, Suppression
+from itoutcomes.results import Frame, Published, Result, Suppression, population
 
 
 def _curve_groups(table: pd.DataFrame, grouped: bool) -> list[tuple[Any, pd.DataFrame]]:
@@ -31,14 +31,28 @@ class CurveSummary(Result):
 
     table: pd.DataFrame = Frame()  # type: ignore[assignment]
     at_risk: pd.DataFrame = Frame()  # type: ignore[assignment]
+    start_key: str | None = None
+    start_by: str | None = None
 
     def published(self) -> list[Published]:
-        """The estimates at the times, and the at-risk rows."""
+        """The estimates at the times, and the at-risk rows (at time 0: the population ``start_key``)."""
         estimates, risk = self._frame("table"), self._frame("at_risk")
         spec = Suppression(counts=CURVE_COUNTS)
+        keys = ()
+        if self.start_key is not None:
+            keys = tuple(
+                (
+                    (i, "n_risk"),
+                    population(self.start_key, {self.start_by or "group": g} if "group" in risk else None),
+                )
+                for i, (t, g) in enumerate(
+                    zip(risk["time"], risk.get("group", [None] * len(risk)), strict=True)
+                )
+                if t == 0
+            )
         return [
             Published("table", estimates, spec.restricted(estimates.columns)),
-            Published("at_risk", risk, spec.restricted(risk.columns)),
+            Published("at_risk", risk, replace(spec.restricted(risk.columns), keys=keys)),
         ]
 
 
@@ -53,12 +67,21 @@ class _Curves:
     def at(self, times: Any) -> pd.DataFrame:  # pragma: no cover - every curve defines its own
         raise NotImplementedError
 
-    def summary(self, times: Any) -> CurveSummary:
-        """The curve at ``times``: :meth:`at` and :meth:`at_risk` as one publishable result."""
+    def summary(
+        self, times: Any, *, start_key: str | None = None, start_by: str | None = None
+    ) -> CurveSummary:
+        """The curve at ``times``: :meth:`at` and :meth:`at_risk` as one publishable result.
+
+        ``start_key`` names the population everyone at risk at time 0 belongs to (for example
+        ``"patients.implanted"``), so that the release audit links that number to its other appearances;
+        ``start_by`` names the column the curve's groups come from (its ``by``).
+        """
         times = [float(t) for t in np.atleast_1d(times)]
         return CurveSummary(
             table=self.at(times),
             at_risk=self.at_risk(times),
+            start_key=start_key,
+            start_by=start_by,
             options={**self.options, "times": tuple(times)},  # type: ignore[attr-defined]
             counts=self.counts,  # type: ignore[attr-defined]
         )
