@@ -128,45 +128,38 @@ def _components(release: Release) -> list[tuple[list[Cell], list[dict[Cell, floa
     return [(members, relations.get(key, [])) for key, members in cells.items()]
 
 
-def _intervals(
-    release: Release, hidden: Sequence[Cell], relations: Sequence[dict[Cell, float]]
-) -> dict[Cell, tuple[float, float]]:
-    """The smallest and largest value of each ``hidden`` cell consistent with ``relations``."""
-    position = {cell: i for i, cell in enumerate(hidden)}
-    rows, cols, data, rhs = [], [], [], []
-    for relation in relations:
-        unknown = {c: a for c, a in relation.items() if c in position}
-        if not unknown:
-            continue
-        constant = sum(a * release.values[c] for c, a in relation.items() if c not in position)
-        r = len(rhs)
-        for c, a in unknown.items():
-            rows.append(r)
-            cols.append(position[c])
-            data.append(a)
-        rhs.append(-constant)
-    n = len(hidden)
-    if not rhs:  # no relation binds these cells: each can be anything from 0 up
-        return {cell: (0.0, float("inf")) for cell in hidden}
-    a_eq = sparse.csr_array((data, (rows, cols)), shape=(len(rhs), n))
-    b_eq = np.asarray(rhs, float)
-    out = {}
-    for cell in hidden:
-        objective = np.zeros(n)
-        objective[position[cell]] = 1.0
-        bounds = []
-        for sign in (1.0, -1.0):
-            solved = optimize.linprog(
-                sign * objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs"
-            )
-            if solved.status == 3:  # unbounded: the release puts no upper limit on the cell
-                bounds.append(np.inf if sign < 0 else 0.0)
-            elif solved.status != 0:
-                raise RuntimeError(f"The audit's linear programme failed for {cell}: {solved.message}")
-            else:
-                bounds.append(sign * solved.fun)
-        out[cell] = (float(bounds[0]), float(bounds[1]))
-    return out
+class _Problem:
+    """The linear constraints of one part of a release, over its hidden cells."""
+
+    def __init__(self, release: Release, hidden: Sequence[Cell], relations: Sequence[dict[Cell, float]]):
+        self.position = {cell: i for i, cell in enumerate(hidden)}
+        rows, cols, data, rhs = [], [], [], []
+        for relation in relations:
+            unknown = {c: a for c, a in relation.items() if c in self.position}
+            if not unknown:
+                continue
+            constant = sum(a * release.values[c] for c, a in relation.items() if c not in self.position)
+            for c, a in unknown.items():
+                rows.append(len(rhs))
+                cols.append(self.position[c])
+                data.append(a)
+            rhs.append(-constant)
+        self.n = len(hidden)
+        self.a_eq = sparse.csr_array((data, (rows, cols)), shape=(len(rhs), self.n)) if rhs else None
+        self.b_eq = np.asarray(rhs, float) if rhs else None
+
+    def bound(self, cell: Cell, sign: float) -> float:
+        """The smallest (``sign`` 1) or largest (-1) value of ``cell`` consistent with the constraints."""
+        if self.a_eq is None:  # no relation binds these cells: each can be anything from 0 up
+            return 0.0 if sign > 0 else float("inf")
+        objective = np.zeros(self.n)
+        objective[self.position[cell]] = sign
+        solved = optimize.linprog(objective, A_eq=self.a_eq, b_eq=self.b_eq, bounds=(0, None), method="highs")
+        if solved.status == 3:  # unbounded: the release puts no upper limit on the cell
+            return float("inf")
+        if solved.status != 0:
+            raise RuntimeError(f"The audit's linear programme failed for {cell}: {solved.message}")
+        return float(sign * solved.fun)
 
 
 def _exposures(
@@ -175,16 +168,33 @@ def _exposures(
     relations: Sequence[dict[Cell, float]],
     threshold: int,
     protection: float,
+    *,
+    first: bool = False,
 ) -> list[Exposure]:
+    """The exposed cells of one part (only the first one with ``first``).
+
+    Only a cell that may be a small count can be exposed: the true value always lies in its interval,
+    so a hidden zero or large count never has an interval inside [1, threshold - 1]. Its largest value
+    is only sought when its smallest does not already rule the first rule out.
+    """
     tolerance = 1e-7
+    problem: _Problem | None = None
     exposures = []
-    for cell, (low, high) in _intervals(release, hidden, relations).items():
-        inside = low >= 1 - tolerance and high <= threshold - 1 + tolerance
+    for cell in hidden:
         value = release.values[cell]
-        small = np.isnan(value) or 1 <= value < threshold  # unknown (an attacker's view): may be small
-        narrow = small and protection > 0 and high - low < protection - tolerance
+        if not (np.isnan(value) or 1 <= value < threshold):  # known not small (NaN: an attacker's view)
+            continue
+        problem = problem or _Problem(release, hidden, relations)
+        low = problem.bound(cell, 1.0)
+        if low < 1 - tolerance and protection <= 0:
+            continue
+        high = problem.bound(cell, -1.0)
+        inside = low >= 1 - tolerance and high <= threshold - 1 + tolerance
+        narrow = protection > 0 and high - low < protection - tolerance
         if inside or narrow:
             exposures.append(Exposure(cell, low, high))
+            if first:
+                break
     return exposures
 
 
@@ -233,7 +243,7 @@ def _first_exposure(
     for hidden, relations in _components(release):
         if tuple(hidden) in passed:
             continue
-        exposures = _exposures(release, hidden, relations, threshold, protection)
+        exposures = _exposures(release, hidden, relations, threshold, protection, first=True)
         if exposures:
             return exposures[0]
         passed.add(tuple(hidden))
