@@ -351,6 +351,12 @@ def release_from_files(folder: str | Path) -> tuple[Release, int]:
                     release.values[rest] = float("nan")
                     release.hidden.add(rest)
                     release.add_total(cell(row, whole), [cell(row, part), rest])
+        for (row_a, column_a), (row_b, column_b) in spec.get("differences", []):
+            if (row_a, column_a) in present and (row_b, column_b) in present:
+                rest = (f"#derived:{name}", row_b, f"{column_b} - {column_a} at row {row_a}")
+                release.values[rest] = float("nan")
+                release.hidden.add(rest)
+                release.add_total(cell(row_b, column_b), [cell(row_a, column_a), rest])
         for (row, column), key in spec.get("keys", []):
             if (row, column) in present:
                 keyed.setdefault(key, []).append(cell(row, column))

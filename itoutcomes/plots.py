@@ -249,7 +249,7 @@ def survival_plot(
     if at_risk_table:
         risk = result.at_risk(times)
         if threshold is not None:
-            risk = result.summary(times).release(threshold=threshold)["at_risk"]
+            risk = result.summary(times).release(threshold=threshold)["table"]
         groups = [g for g, _ in curves]
         for row, g in enumerate(groups):
             counts = risk if g is None else risk[risk["group"] == g]

@@ -340,10 +340,18 @@ def _add_table(release: Any, name: str, table: pd.DataFrame, spec: Mapping[str, 
     for whole, part in spec.get("complements", ()):
         for i in range(len(table)):
             if (i, whole) in cells and (i, part) in cells:
-                rest = (f"#derived:{name}", i, f"{whole} - {part}")
-                release.values[rest] = release.values[(name, i, whole)] - release.values[(name, i, part)]
-                release.hidden.add(rest)
-                release.add_total((name, i, whole), [(name, i, part), rest])
+                _add_difference(release, (name, i, whole), (name, i, part), f"#derived:{name}")
+    for (row_a, column_a), (row_b, column_b) in spec.get("differences", ()):
+        if (row_a, column_a) in cells and (row_b, column_b) in cells:
+            _add_difference(release, (name, row_b, column_b), (name, row_a, column_a), f"#derived:{name}")
+
+
+def _add_difference(release: Any, whole: tuple, part: tuple, table: str) -> None:
+    """``whole - part``, a count printed nowhere, as a hidden cell the audit must protect."""
+    rest = (table, whole[1], f"{whole[2]} - {part[2]} at row {part[1]}")
+    release.values[rest] = release.values[whole] - release.values[part]
+    release.hidden.add(rest)
+    release.add_total(whole, [part, rest])
 
 
 def _render(table: pd.DataFrame, spec: Mapping[str, Any], name: str, hidden: set) -> pd.DataFrame:

@@ -126,6 +126,9 @@ class Suppression:
         Pairs of count columns ``(whole, part)`` of one row, the part a subset of the whole (``n`` and
         ``n_event`` of a share): the rest, ``whole - part``, is a count anybody can work out, protected by
         the release audit like a published one.
+    differences
+        Pairs of cells ``((row_a, column), (row_b, column))`` whose difference is a count (cumulative
+        events at two times): it is protected by the release audit like a published count.
     nested
         Pairs of keys ``(part, whole)`` where the first population is part of the second (implanted
         within 90 days, within 180 days): the difference is a count nobody prints but anybody can work
@@ -143,6 +146,7 @@ class Suppression:
     keys: tuple[tuple[tuple[int, str], str], ...] = ()
     nested: tuple[tuple[str, str], ...] = ()
     complements: tuple[tuple[str, str], ...] = ()
+    differences: tuple[tuple[tuple[int, str], tuple[int, str]], ...] = ()
     marked: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -155,6 +159,10 @@ class Suppression:
         )
         object.__setattr__(self, "totals", MappingProxyType({k: tuple(v) for k, v in self.totals.items()}))
         object.__setattr__(self, "derived", MappingProxyType({k: tuple(v) for k, v in self.derived.items()}))
+        object.__setattr__(self, "keys", tuple((tuple(c), str(k)) for c, k in self.keys))
+        object.__setattr__(self, "nested", tuple((str(a), str(b)) for a, b in self.nested))
+        object.__setattr__(self, "complements", tuple((str(a), str(b)) for a, b in self.complements))
+        object.__setattr__(self, "differences", tuple((tuple(a), tuple(b)) for a, b in self.differences))
 
     def restricted(self, columns: list[str] | pd.Index) -> Suppression:
         """The spec for a table holding only ``columns`` (counts and derived columns not shown dropped)."""
@@ -173,6 +181,7 @@ class Suppression:
             keys=tuple((c, k) for c, k in self.keys if c[1] in keep),
             nested=self.nested,
             complements=tuple((a, b) for a, b in self.complements if a in keep and b in keep),
+            differences=tuple((a, b) for a, b in self.differences if a[1] in keep and b[1] in keep),
             marked=tuple(c for c in self.marked if c in keep),
         )
 
@@ -188,6 +197,7 @@ class Suppression:
             "keys": [[list(cell), key] for cell, key in self.keys],
             "nested": [list(pair) for pair in self.nested],
             "complements": [list(pair) for pair in self.complements],
+            "differences": [[list(a), list(b)] for a, b in self.differences],
         }
 
     def apply(self, table: pd.DataFrame, *, threshold: int) -> pd.DataFrame:

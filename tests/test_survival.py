@@ -525,7 +525,9 @@ def test_curve_plot_draws_the_released_numbers_at_risk():
     times = [0, 10, 25]
     ax = km.plot(times=times, threshold=11)
     drawn = [t.get_text() for t in ax.texts if t.get_text() not in ("At risk",)]
-    released = km.summary(times).release(threshold=11)["at_risk"]["n_risk"].tolist()
-    assert drawn == released == ["30", "21", "—"]
+    released = km.summary(times).release(threshold=11)["table"]["n_risk"].tolist()
+    assert drawn == released
+    assert drawn[0] == "30" and drawn[2] == "—"  # 6 at risk is small; 30 - 21 = 9 left: 21 is hidden too
+    assert drawn[1] == "—"
     raw = [t.get_text() for t in km.plot(times=times).texts][1:]
     assert raw == ["30", "21", "6"]  # without a threshold: internal use, every number

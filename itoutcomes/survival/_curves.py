@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,37 +23,45 @@ CURVE_COUNTS = ("n_risk", "n_event", "n_competing", "n_censor")
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class CurveSummary(Result):
-    """A curve at fixed times: its estimates there (``table``) and the numbers at risk (``at_risk``).
+    """A curve at fixed times, as a report publishes it.
 
-    What a report publishes of a curve: ``table`` as the curve's ``at(times)`` and ``at_risk`` as its
-    ``at_risk(times)``, each with its counts screened.
+    What a report publishes of a curve: the curve in force at each time next to its counts.
+    ``table`` columns: ``group`` (when grouped), ``time``, ``n_risk`` (duration >= time), ``n_event``,
+    ``n_competing`` (cumulative incidence only) and ``n_censor`` (each cumulative up to the time), then
+    ``estimate``, ``std_error``, ``ci_low``, ``ci_high``. The estimates are withheld wherever the events
+    behind them are hidden, and the counts between two published times of a curve (events, competing
+    events, censorings, and the fall in the number at risk) are protected as derivable counts.
     """
 
     table: pd.DataFrame = Frame()  # type: ignore[assignment]
-    at_risk: pd.DataFrame = Frame()  # type: ignore[assignment]
     start_key: str | None = None
     start_by: str | None = None
 
     def published(self) -> list[Published]:
-        """The estimates at the times, and the at-risk rows (at time 0: the population ``start_key``)."""
-        estimates, risk = self._frame("table"), self._frame("at_risk")
-        spec = Suppression(counts=CURVE_COUNTS)
-        keys = ()
+        """The one table (at time 0 the number at risk is the population ``start_key``)."""
+        table = self._frame("table")
+        counts = tuple(c for c in CURVE_COUNTS if c in table)
+        estimates = tuple(c for c in ("estimate", "std_error", "ci_low", "ci_high") if c in table)
+        groups = table["group"].tolist() if "group" in table else [None] * len(table)
+        keys: tuple = ()
         if self.start_key is not None:
+            by = self.start_by or "group"
             keys = tuple(
-                (
-                    (i, "n_risk"),
-                    population(self.start_key, {self.start_by or "group": g} if "group" in risk else None),
-                )
-                for i, (t, g) in enumerate(
-                    zip(risk["time"], risk.get("group", [None] * len(risk)), strict=True)
-                )
+                ((i, "n_risk"), population(self.start_key, None if g is None else {by: g}))
+                for i, (t, g) in enumerate(zip(table["time"], groups, strict=True))
                 if t == 0
             )
-        return [
-            Published("table", estimates, spec.restricted(estimates.columns)),
-            Published("at_risk", risk, replace(spec.restricted(risk.columns), keys=keys)),
-        ]
+        steps = [(i - 1, i) for i in range(1, len(table)) if groups[i] == groups[i - 1]]
+        spec = Suppression(
+            counts=counts,
+            derived={"n_event": estimates},
+            keys=keys,
+            # cumulative counts grow from one time to the next; the number at risk falls
+            differences=tuple(
+                ((b, c), (a, c)) if c == "n_risk" else ((a, c), (b, c)) for a, b in steps for c in counts
+            ),
+        )
+        return [Published("table", table, spec)]
 
 
 class _Curves:
@@ -70,16 +78,19 @@ class _Curves:
     def summary(
         self, times: Any, *, start_key: str | None = None, start_by: str | None = None
     ) -> CurveSummary:
-        """The curve at ``times``: :meth:`at` and :meth:`at_risk` as one publishable result.
+        """The curve at ``times``: :meth:`at_risk` with the estimates of :meth:`at`, publishable.
 
         ``start_key`` names the population everyone at risk at time 0 belongs to (for example
         ``"patients.implanted"``), so that the release audit links that number to its other appearances;
         ``start_by`` names the column the curve's groups come from (its ``by``).
         """
         times = [float(t) for t in np.atleast_1d(times)]
+        at, table = self.at(times), self.at_risk(times)
+        for column in ("estimate", "std_error", "ci_low", "ci_high"):
+            if column in at:
+                table[column] = at[column].to_numpy()
         return CurveSummary(
-            table=self.at(times),
-            at_risk=self.at_risk(times),
+            table=table,
             start_key=start_key,
             start_by=start_by,
             options={**self.options, "times": tuple(times)},  # type: ignore[attr-defined]
@@ -142,8 +153,9 @@ def _at_risk(curves: list[tuple[Any, pd.DataFrame]], times: Any, grouped: bool) 
         upto = np.searchsorted(time, times, side="right")
         cum_event = np.concatenate([[0], np.cumsum(t["n_event"].to_numpy())])[upto]
         frame = pd.DataFrame({"time": times, "n_risk": _n_risk_at(t, times), "n_event": cum_event})
-        if "n_censor" in t:  # recurrent-event curves have none: subjects leave at the end of observation
-            frame["n_censor"] = np.concatenate([[0], np.cumsum(t["n_censor"].to_numpy())])[upto]
+        for column in ("n_competing", "n_censor"):  # recurrent-event curves have neither
+            if column in t:
+                frame[column] = np.concatenate([[0], np.cumsum(t[column].to_numpy())])[upto]
         if grouped:
             frame.insert(0, "group", g)
         frames.append(frame)

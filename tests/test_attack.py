@@ -1,0 +1,112 @@
+"""An attacker holding every file one `itoutcomes run` publishes tries to recover hidden small counts.
+
+For each generated cohort the attacker reads every CSV and the release's declared relations and:
+- solves the linear programmes of the release audit (totals, complements, the same population in
+  several tables, nested populations) for every hidden count;
+- multiplies every published share by its published denominator where the numerator is hidden;
+- multiplies the step of every published curve at its first time by the number at risk there.
+Every count it pins to a value from 1 to 10 is a disclosure; there must be none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from itoutcomes.audit import audit, release_from_files
+from itoutcomes.cli import main
+from itoutcomes.synthetic import generate
+
+PLANS = [str(p) for p in sorted((ROOT / "analyses").glob("*.yaml"))]
+HIDDEN = "—"
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _share_attacks(folder) -> list[str]:
+    """Hidden numerators recovered as share x denominator."""
+    found = []
+    for csv in sorted(folder.rglob("*.csv")):
+        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        if not {"n", "n_event", "estimate"} <= set(table.columns):
+            continue
+        for i, row in table.iterrows():
+            n, share = _number(row["n"]), _number(row["estimate"])
+            if row["n_event"] == HIDDEN and n and share is not None and 0 <= share <= 1:
+                guess = round(share * n)
+                if 1 <= guess <= 10 and abs(guess - share * n) < 1e-6:
+                    found.append(f"{csv.name} row {i}: n_event = {share} x {n} = {guess}")
+    return found
+
+
+def _curve_attacks(folder) -> list[str]:
+    """Events before the first published time recovered as (change of the curve) x number at risk."""
+    found = []
+    for estimates in sorted(folder.rglob("*.csv")):
+        risk = estimates.with_name(estimates.stem + "_at_risk.csv")
+        if not risk.exists():
+            continue
+        curve = pd.read_csv(estimates, dtype=str, keep_default_na=False)
+        at_risk = pd.read_csv(risk, dtype=str, keep_default_na=False)
+        for i, row in curve.iterrows():
+            if float(row["time"]) != 0:
+                continue
+            n0 = _number(at_risk.loc[i, "n_risk"]) if i < len(at_risk) else None
+            value = _number(row["estimate"])
+            if n0 is None or value is None:
+                continue
+            jump = value if "n_competing" in curve else 1 - value  # incidence rises, survival falls
+            guess = round(jump * n0)
+            if 1 <= guess <= 10 and abs(guess - jump * n0) < 1e-6:
+                found.append(f"{estimates.name} row {i}: events at day 0 = {jump} x {n0} = {guess}")
+    return found
+
+
+def _small_subgroup_cohort():
+    cohort = generate(200, seed=11)
+    patients = cohort.patients.copy()
+    rare = patients.index[patients["indication"] == "spasticity"]
+    keep = set(rare[:3])  # a subgroup of 3
+    others = patients.index[(patients["indication"] == "spasticity") & ~patients.index.isin(keep)]
+    patients.loc[others, "indication"] = "fbss"
+    return dataclasses.replace(cohort, patients=patients)
+
+
+COHORTS = {
+    "25": lambda: generate(25, seed=1),
+    "45": lambda: generate(45, seed=3),
+    "60": lambda: generate(60, seed=5),
+    "300": lambda: generate(300, seed=7),
+    "subgroup_of_3": _small_subgroup_cohort,
+}
+
+
+@pytest.mark.parametrize("name", COHORTS)
+def test_no_hidden_count_can_be_recovered(name, tmp_path):
+    cohort = COHORTS[name]()
+    folder = cohort.write(tmp_path / "cohort")
+    out = tmp_path / "out"
+    assert main(["run", *PLANS, "--cohort", str(folder), "--out", str(out)]) == 0
+    release, threshold = release_from_files(out)
+    shown_small = [
+        c
+        for c, v in release.values.items()
+        if c not in release.hidden and 1 <= v < threshold and "#" not in c[0]
+    ]
+    assert shown_small == []
+    exposed = [str(e) for e in audit(release, threshold=threshold) if "#total" not in e.cell[0]]
+    assert exposed == [], exposed[:5]
+    assert _share_attacks(out) == []
+    assert _curve_attacks(out) == []
+    hidden = [c for c in release.hidden if "#" not in c[0]]
+    assert hidden, "a small cohort hides something"
+    assert np.isfinite(len(hidden))
