@@ -421,8 +421,12 @@ def analysis(
         "complications",
         results,
         figures={
-            "incidence": lambda threshold: incidence.plot(times=shown, threshold=threshold),
-            "device_survival": lambda threshold: device.plot(times=shown, threshold=threshold),
+            "incidence": lambda tables, threshold: incidence.plot(
+                times=shown, threshold=threshold, released=tables["incidence"]
+            ),
+            "device_survival": lambda tables, threshold: device.plot(
+                times=shown, threshold=threshold, released=tables["device_survival"]
+            ),
         },
     )
 

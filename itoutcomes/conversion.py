@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -303,11 +303,17 @@ class Flow(Result):
         released = self.release(threshold=threshold)["table"]
         return dict(zip(released["step"], released["n"], strict=True))
 
-    def plot(self, ax: Any = None, *, threshold: int | None = None) -> Any:
-        """Draw the flow diagram (:func:`itoutcomes.plots.flow_diagram`); with ``threshold``, suppressed."""
+    def plot(
+        self, ax: Any = None, *, threshold: int | None = None, released: pd.DataFrame | None = None
+    ) -> Any:
+        """Draw the flow diagram (:func:`itoutcomes.plots.flow_diagram`): with ``released`` (the flow as
+        a release shows it) or ``threshold`` (released alone), the published counts."""
         from itoutcomes import plots
 
-        shown = self.suppressed(threshold=threshold) if threshold is not None else None
+        if released is not None:
+            shown = dict(zip(released["step"], released["n"].astype(str), strict=True))
+        else:
+            shown = self.suppressed(threshold=threshold) if threshold is not None else None
         return plots.flow_diagram(self, ax=ax, shown=shown)
 
 
@@ -630,7 +636,7 @@ def analysis(
             wider, suppression=dataclasses.replace(wider.suppression, nested=nested)
         )
     results["time_to_implant"] = time_to_implant(cohort)
-    figures: dict[str, Callable[[int], Any]] = {}
+    figures: dict[str, Callable[[Mapping[str, pd.DataFrame], int], Any]] = {}
     if predictors_formula is not None:
         try:
             with warnings.catch_warnings():  # the table is published whatever the events per term
@@ -642,9 +648,11 @@ def analysis(
             results["predictors"] = Withheld.because(problem, formula=predictors_formula)
         else:
             results["predictors"] = model
-            figures["predictors_forest"] = lambda threshold: model.plot()
+            figures["predictors_forest"] = lambda tables, threshold: model.plot()
     incidence = implant_incidence(cohort, conf_level=conf_level)
     times = list(incidence_times)
     results["implant_incidence"] = incidence.summary(times, start_key="patients.trialed")
-    figures["implant_incidence"] = lambda threshold: incidence.plot(times=times, threshold=threshold)
+    figures["implant_incidence"] = lambda tables, threshold: incidence.plot(
+        times=times, threshold=threshold, released=tables["implant_incidence"]
+    )
     return Analysis("conversion", results, figures)

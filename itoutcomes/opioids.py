@@ -562,7 +562,11 @@ def analysis(
         "opioids",
         {"reduction": result, "intrathecal_dose": intrathecal_dose(cohort)},
         figures={
-            "mme_trajectory": lambda threshold: result.plot(),
-            "discontinued": lambda threshold: plots.discontinued_bars(result),
+            "mme_trajectory": lambda tables, threshold: plots.mme_trajectory(
+                result, released=tables["reduction"]
+            ),
+            "discontinued": lambda tables, threshold: plots.discontinued_bars(
+                result, released=tables["reduction"]
+            ),
         },
     )

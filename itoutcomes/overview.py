@@ -211,5 +211,5 @@ def analysis(cohort: Cohort, *, conversion_window_days: int = 90, by: str = "ind
             "follow_up": follow_up(cohort),
             "missing_data": missing_overview(cohort),
         },
-        figures={"flow": lambda threshold: f.plot(threshold=threshold)},
+        figures={"flow": lambda tables, threshold: f.plot(released=tables["flow"])},
     )

@@ -210,16 +210,22 @@ class ChangeResult(Result):
         table = self._frame("table")
         return table[table["measure"] == name].reset_index(drop=True)
 
-    def trajectory(self) -> pd.DataFrame:
+    def trajectory(self, table: pd.DataFrame | None = None) -> pd.DataFrame:
         """Mean NRS at baseline (month 0) and at each visit, for the plot; overall results only.
 
         Columns ``timepoint``, ``n``, ``estimate``, ``ci_low``, ``ci_high``. Month 0 is the mean of the
         timepoints' baseline means weighted by their ``n``; at each visit the estimate is the follow-up
         mean and the interval the paired-t interval of the change shifted onto it. Empty when grouped or
-        without pairs.
+        without pairs. ``table`` (default the result's) may be a released copy with withheld values as
+        NaN: visits whose means are withheld are left out.
         """
-        change, follow, base = (self.measure(m) for m in ("mean_change", "followup_mean", "baseline_mean"))
-        keep = change["n"].to_numpy() > 0
+        table = self._frame("table") if table is None else table
+        change, follow, base = (
+            table[table["measure"] == m].reset_index(drop=True)
+            for m in ("mean_change", "followup_mean", "baseline_mean")
+        )
+        keep = (change["n"].to_numpy() > 0) & change["estimate"].notna().to_numpy()
+        keep &= follow["estimate"].notna().to_numpy() & base["estimate"].notna().to_numpy()
         columns = ["timepoint", "n", "estimate", "ci_low", "ci_high"]
         if self.by or not keep.any():
             return pd.DataFrame(columns=columns)
@@ -239,11 +245,11 @@ class ChangeResult(Result):
         start = pd.DataFrame([{"timepoint": 0, "n": int(n.max()), "estimate": pooled}])
         return pd.concat([start, visits], ignore_index=True)[columns]
 
-    def plot(self, ax: Any = None) -> Any:
-        """Mean change with its interval over individual trajectories (see :func:`plots.pain_trajectory`)."""
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Mean NRS with its interval at each visit (see :func:`plots.pain_trajectory`)."""
         from itoutcomes import plots
 
-        return plots.pain_trajectory(self, ax=ax)
+        return plots.pain_trajectory(self, ax=ax, **kwargs)
 
 
 def change_from_baseline(
@@ -347,11 +353,11 @@ class ResponderResult(Result):
     table: pd.DataFrame = Frame()  # type: ignore[assignment]
     failure_as_nonresponse: bool
 
-    def plot(self, ax: Any = None) -> Any:
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Responder bars with intervals (:func:`itoutcomes.plots.responder_bars`)."""
         from itoutcomes import plots
 
-        return plots.responder_bars(self, ax=ax)
+        return plots.responder_bars(self, ax=ax, **kwargs)
 
 
 def responders(
@@ -799,5 +805,8 @@ def analysis(
     except ValueError as problem:
         results["mixed_model"] = Withheld.because(problem)
     results["sensitivity"] = sensitivity(cohort, months=months, conf_level=conf_level)
-    figures = {"trajectory": lambda threshold: change.plot(), "responders": lambda threshold: respond.plot()}
+    figures = {
+        "trajectory": lambda tables, threshold: change.plot(released=tables["change_from_baseline"]),
+        "responders": lambda tables, threshold: respond.plot(released=tables["responders"]),
+    }
     return Analysis("pain", results, figures)

@@ -20,6 +20,20 @@ def _axes(ax: Any, size: tuple[float, float] = (6.4, 4.0)) -> Any:
     return ax
 
 
+def _released(table: pd.DataFrame, released: pd.DataFrame | None) -> pd.DataFrame:
+    """``table`` with every value the release hides or withholds set to NaN (``released`` is its
+    released form, row for row), so that a figure draws nothing the published tables do not show."""
+    if released is None:
+        return table
+    out = table.copy()
+    for column in out.columns:
+        if column in released and pd.api.types.is_numeric_dtype(out[column]):
+            shown = released[column].reset_index(drop=True)
+            hidden = shown.isna() | (shown.astype(str) == "—")
+            out[column] = out[column].astype(float).where(~hidden.to_numpy(), np.nan)
+    return out
+
+
 def _label(row: pd.Series, by: tuple[str, ...]) -> str:
     return ", ".join(str(row[c]) for c in by) if by else "All trialed patients"
 
@@ -123,15 +137,25 @@ def forest_plot(table: pd.DataFrame, *, ax: Any = None, label: str = "Estimate")
     return ax
 
 
-def pain_trajectory(result: Any, ax: Any = None, *, max_individuals: int = 200) -> Any:
+def pain_trajectory(
+    result: Any,
+    ax: Any = None,
+    *,
+    released: pd.DataFrame | None = None,
+    individuals: bool = False,
+    max_individuals: int = 200,
+) -> Any:
     """Individual trajectories (thin grey lines) under the mean score with its interval at each visit.
 
-    Draws ``result.pairs`` (baseline at month 0) and ``result.trajectory()``. At most
-    ``max_individuals`` patients are drawn, the first by patient id, so the figure is the same on every
-    run.
+    Draws ``result.trajectory()`` (from the ``released`` table, when given: means the release withholds
+    are not drawn). With ``individuals=True`` (internal use only: a figure with one line per patient is
+    not for release, and says so) at most ``max_individuals`` patients' scores are drawn under it, the
+    first by patient id, so the figure is the same on every run.
     """
     ax = _axes(ax)
-    pairs = result.pairs
+    pairs = result.pairs if individuals else result.pairs.iloc[0:0]
+    if individuals:
+        ax.set_title("Internal use: individual trajectories, not for release", fontsize=9)
     if len(pairs):
         ids = sorted(pairs["patient_id"].unique())[:max_individuals]
         for pid in ids:
@@ -139,7 +163,7 @@ def pain_trajectory(result: Any, ax: Any = None, *, max_individuals: int = 200) 
             x = [0, *own["timepoint"].tolist()]
             y = [own["baseline"].iloc[0], *own["followup"].tolist()]
             ax.plot(x, y, color="grey", alpha=0.15, linewidth=0.6)
-    mean = result.trajectory()
+    mean = result.trajectory(_released(result.table, released))
     if len(mean):
         ax.plot(mean["timepoint"], mean["estimate"], color="black", marker="o", linewidth=2, label="Mean NRS")
         visits = mean.iloc[1:]
@@ -153,10 +177,10 @@ def pain_trajectory(result: Any, ax: Any = None, *, max_individuals: int = 200) 
     return ax
 
 
-def responder_bars(result: Any, ax: Any = None) -> Any:
-    """Responder shares by timepoint and criterion, with their intervals."""
+def responder_bars(result: Any, ax: Any = None, *, released: pd.DataFrame | None = None) -> Any:
+    """Responder shares by timepoint and criterion, with their intervals (as ``released``, when given)."""
     ax = _axes(ax)
-    table = result.table.dropna(subset=["estimate"])
+    table = _released(result.table, released).dropna(subset=["estimate"])
     criteria = list(dict.fromkeys(table["criterion"]))
     timepoints = list(dict.fromkeys(table["timepoint"]))
     width = 0.8 / max(len(criteria), 1)
@@ -170,7 +194,8 @@ def responder_bars(result: Any, ax: Any = None) -> Any:
     )
     ax.set_ylim(0, 1)
     ax.set_ylabel("Share of patients")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # nothing drawn when the release withholds every value
+        ax.legend(fontsize=8)
     return ax
 
 
@@ -197,21 +222,28 @@ def survival_plot(
     at_risk_table: bool = True,
     ci: bool = True,
     threshold: int | None = None,
+    released: pd.DataFrame | None = None,
 ) -> Any:
     """Step curves with censor marks, CI bands and the number-at-risk table under the time axis.
 
     ``result`` is a Kaplan-Meier or cumulative-incidence result; the at-risk numbers are the result's own
     ``at_risk(times)`` table, never recomputed here. ``times`` are the at-risk columns (default: six
     round ticks over follow-up). ``failure=True`` draws 1 - S for a Kaplan-Meier result. With
-    ``threshold``, the at-risk numbers drawn are the released ones (``result.summary(times)`` after
-    small-cell suppression, :mod:`itoutcomes.privacy`).
+    ``threshold`` (a published figure), the curve is ``result.pooled(threshold)``: every step carries at
+    least ``threshold`` events, the curve stops where fewer than ``threshold`` remain at risk, no censor
+    marks are drawn, and the at-risk numbers are the released ones (``result.summary(times)`` after
+    small-cell suppression, :mod:`itoutcomes.privacy`). Without it (internal use) every step is drawn.
     """
     ax = _axes(ax, (7.0, 4.8))
     table = result.table
     cif = "n_competing" in table.columns
     failure = cif if failure is None else failure
     curves = list(result._curves())
-    for g, t in curves:
+    drawn = curves
+    if threshold is not None:
+        steps = result.pooled(threshold)
+        drawn = [(g, steps[steps["group"] == g] if "group" in steps else steps) for g, _ in curves]
+    for g, t in drawn:
         x = np.concatenate([[0.0], t["time"].to_numpy(float)])
         start = 0.0 if cif else 1.0
         y = np.concatenate([[start], t["estimate"].to_numpy(float)])
@@ -230,7 +262,7 @@ def survival_plot(
                 alpha=0.15,
                 color=line.get_color(),
             )
-        censored = t[t["n_censor"] > 0]
+        censored = t[t["n_censor"] > 0] if "n_censor" in t else t.iloc[0:0]
         if len(censored):
             marks = censored["estimate"].to_numpy(float)
             if failure and not cif:
@@ -248,7 +280,9 @@ def survival_plot(
     ax.set_xticks(times)
     if at_risk_table:
         risk = result.at_risk(times)
-        if threshold is not None:
+        if released is not None:
+            risk = released
+        elif threshold is not None:
             risk = result.summary(times).release(threshold=threshold)["table"]
         groups = [g for g, _ in curves]
         for row, g in enumerate(groups):
@@ -279,12 +313,16 @@ def survival_plot(
     return ax
 
 
-def mme_trajectory(result: Any, ax: Any = None) -> Any:
-    """Median systemic MME/day with its interquartile band by month since implant (baseline at 0)."""
+def mme_trajectory(result: Any, ax: Any = None, *, released: pd.DataFrame | None = None) -> Any:
+    """Median systemic MME/day with its interquartile band by month since implant (baseline at 0).
+
+    With ``released``, only the medians the release shows are drawn.
+    """
     ax = _axes(ax)
-    base = result.measure("baseline_mme")
-    follow = result.measure("followup_mme")
-    keep = (follow["n"] > 0).to_numpy()
+    table = _released(result.table, released)
+    base = table[table["measure"] == "baseline_mme"].reset_index(drop=True)
+    follow = table[table["measure"] == "followup_mme"].reset_index(drop=True)
+    keep = ((follow["n"] > 0) & follow["estimate"].notna() & base["estimate"].notna()).to_numpy()
     base, follow = base[keep], follow[keep]
     by = list(result.by)
     pairs = [((), base, follow)]
@@ -301,14 +339,16 @@ def mme_trajectory(result: Any, ax: Any = None) -> Any:
     ax.set_xlabel("Months since implant (0 = baseline window)")
     ax.set_ylabel("Systemic MME/day")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # nothing drawn when the release withholds every value
+        ax.legend(fontsize=8)
     return ax
 
 
-def discontinued_bars(result: Any, ax: Any = None) -> Any:
-    """Share of patients at 0 MME/day at each month, with Wilson intervals."""
+def discontinued_bars(result: Any, ax: Any = None, *, released: pd.DataFrame | None = None) -> Any:
+    """Share of patients at 0 MME/day at each month, with Wilson intervals (as ``released``, when given)."""
     ax = _axes(ax)
-    table = result.measure("discontinued").dropna(subset=["estimate"])
+    table = _released(result.table, released)
+    table = table[table["measure"] == "discontinued"].dropna(subset=["estimate"])
     x = np.arange(len(table))
     ax.bar(x, table["estimate"].to_numpy(float), color="tab:blue")
     _intervals(ax, x, table["estimate"], table["ci_low"], table["ci_high"])

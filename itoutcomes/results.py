@@ -299,11 +299,15 @@ class Withheld(Result):
 
 @dataclass(frozen=True, eq=False)
 class Analysis:
-    """What one plan produces: its results by name, and its figures (each drawn at a threshold)."""
+    """What one plan produces: its results by name, and its figures.
+
+    Each figure is drawn by ``draw(tables, threshold)`` from ``tables``, the released tables of this
+    plan's results by name (as :func:`release` names them), so that it shows nothing they do not.
+    """
 
     name: str
     results: Mapping[str, Result]
-    figures: Mapping[str, Callable[[int], Any]] = field(default_factory=dict)
+    figures: Mapping[str, Callable[[Mapping[str, pd.DataFrame], int], Any]] = field(default_factory=dict)
 
     def tables(self, *, threshold: int) -> dict[str, pd.DataFrame]:
         """Every published table of every result, released together, named ``result`` or ``result_table``."""

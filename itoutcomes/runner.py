@@ -32,7 +32,16 @@ from itoutcomes.params import PlanError, check_plan
 from itoutcomes.privacy import SMALL_CELL_THRESHOLD
 from itoutcomes.results import Analysis, Withheld, file_name, release
 
-__all__ = ["ANALYSES", "ReleaseError", "ReleaseView", "build_release", "load_plan", "run", "run_plan"]
+__all__ = [
+    "ANALYSES",
+    "ReleaseError",
+    "ReleaseView",
+    "build_release",
+    "load_plan",
+    "plan_tables",
+    "run",
+    "run_plan",
+]
 
 RUNNER_KEYS = ("analysis", "threshold")
 """Plan keys the runner itself reads; every other key is an option of the analysis."""
@@ -120,6 +129,12 @@ def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseVie
     return ReleaseView(analyses, release(results, threshold=threshold), specs, threshold)
 
 
+def plan_tables(view: ReleaseView, plan: str) -> dict[str, pd.DataFrame]:
+    """The released tables of one plan, by their names within the plan (what its figures draw)."""
+    prefix = f"{plan}/"
+    return {name[len(prefix) :]: table for name, table in view.tables.items() if name.startswith(prefix)}
+
+
 def _hash_cohort(folder: Path) -> str:
     digest = hashlib.sha256()
     for file in sorted(p for p in folder.iterdir() if p.is_file()):
@@ -171,9 +186,10 @@ def run(plans: Sequence[str | Path], *, cohort: str | Path, out: str | Path) -> 
                 file = Path(out) / f"{name}.csv"
                 table.to_csv(file, index=False, lineterminator="\n")
                 written.append(file)
+        shown = plan_tables(view, plan["analysis"])
         for name, draw in analysis.figures.items():
             with matplotlib.rc_context({"svg.hashsalt": "itoutcomes"}):
-                ax = draw(plan["threshold"])
+                ax = draw(shown, threshold)
                 for suffix in ("png", "svg"):
                     file = target / f"{name}.{suffix}"
                     ax.figure.savefig(file, metadata={"Date": None} if suffix == "svg" else None, dpi=100)

@@ -270,3 +270,27 @@ def test_mixed_model_closed_form_on_balanced_data():
     np.testing.assert_allclose(
         [variance["residual"], variance["patient"]], [ms_error, var_patient], rtol=1e-12
     )
+
+
+def test_published_figures_draw_only_the_release():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from itoutcomes.synthetic import generate
+
+    cohort = generate(45, seed=3)
+    change = change_from_baseline(cohort)
+    released = change.release(threshold=11)["table"]
+    shown = released[released["measure"] == "followup_mean"]["estimate"].notna().sum()
+    ax = change.plot(released=released)
+    means = [line for line in ax.get_lines() if line.get_label() == "Mean NRS"]
+    drawn = len(means[0].get_xdata()) - 1 if means else 0  # month 0 is the pooled baseline
+    assert drawn <= shown
+    # no per-patient line unless asked for (the mean and the two cap lines of its intervals only),
+    # and then the figure says it is not for release
+    assert len(ax.get_lines()) <= 3
+    internal = change.plot(individuals=True)
+    assert len(internal.get_lines()) > 10 and "not for release" in internal.get_title()
+    respond = responders(cohort)
+    bars = respond.plot(released=respond.release(threshold=11)["table"])
+    assert len(bars.patches) == respond.release(threshold=11)["table"]["estimate"].notna().sum()

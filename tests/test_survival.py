@@ -531,3 +531,36 @@ def test_curve_plot_draws_the_released_numbers_at_risk():
     assert drawn[1] == "—"
     raw = [t.get_text() for t in km.plot(times=times).texts][1:]
     assert raw == ["30", "21", "6"]  # without a threshold: internal use, every number
+
+
+def test_published_curves_pool_steps_and_stay_exact_where_drawn(bundled):
+    from itoutcomes.complications import device_survival, first_complication
+
+    data = first_complication(bundled).table
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoEventsWarning)
+        curves = {
+            "km": device_survival(bundled),
+            "cif": cumulative_incidence(data, duration="time", event="status", cause=1, by="indication"),
+        }
+    for name, curve in curves.items():
+        steps = curve.pooled(11)
+        assert len(steps) and (steps["n_event"] >= 11).all(), name
+        # at every pooled time the drawn value is the curve's own estimate: pooling changes nothing there
+        exact = curve.at(steps["time"].unique())
+        for _, row in steps.iterrows():
+            at = exact[exact["time"] == row["time"]]
+            if "group" in steps:
+                at = at[at["group"] == row["group"]]
+            assert at["estimate"].iloc[0] == row["estimate"], name
+        # the report's fixed times are exact: the published summary is the curve's step function there
+        times = [0, 90, 365, 730]
+        summary = curve.summary(times).table
+        np.testing.assert_array_equal(summary["estimate"].to_numpy(), curve.at(times)["estimate"].to_numpy())
+        # and the figure draws only the pooled steps
+        import matplotlib
+
+        matplotlib.use("Agg")
+        ax = curve.plot(times=times, threshold=11)
+        drawn = sum(len(line.get_xdata()) - 1 for line in ax.get_lines() if line.get_label() != "_nolegend_")
+        assert drawn <= len(steps) + len(curve._curves()), name

@@ -97,6 +97,35 @@ class _Curves:
             counts=self.counts,  # type: ignore[attr-defined]
         )
 
+    def pooled(self, threshold: int) -> pd.DataFrame:
+        """The curve as a published figure may draw it: steps pooled to carry ``threshold`` events each.
+
+        Walking each curve's event times in order, a step ends where at least ``threshold`` events have
+        accumulated since the previous one, and its value is the curve's own estimate there (so at every
+        pooled time the drawn curve is exactly the estimate). The curve is cut after the last time with
+        at least ``threshold`` subjects at risk. Events left over at the end (fewer than ``threshold``)
+        are not drawn. Columns: ``group`` (when grouped), ``time``, ``n_event`` (events in the pooled
+        step), ``estimate``, ``ci_low``, ``ci_high``.
+        """
+        frames = []
+        for g, t in self._curves():
+            t = t[t["n_risk"] >= threshold]
+            events = t["n_event"].to_numpy()
+            keep, pooled, since = [], [], 0
+            for i, d in enumerate(events):
+                since += int(d)
+                if since >= threshold:
+                    keep.append(i)
+                    pooled.append(since)
+                    since = 0
+            rows = t.iloc[keep][["time", "estimate", "ci_low", "ci_high"]].reset_index(drop=True)
+            rows.insert(1, "n_event", np.asarray(pooled, dtype=np.int64))
+            if self.grouped:
+                rows.insert(0, "group", g)
+            frames.append(rows)
+        columns = [*(["group"] if self.grouped else []), "time", "n_event", "estimate", "ci_low", "ci_high"]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
     def at_risk(self, times: Any) -> pd.DataFrame:
         """Numbers at risk at ``times`` (duration >= t) and cumulative events and censorings up to t."""
         return _at_risk(self._curves(), times, self.grouped)
