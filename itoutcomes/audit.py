@@ -307,6 +307,8 @@ def release_from_files(folder: str | Path) -> tuple[Release, int]:
 
     folder = Path(folder)
     record = json.loads((folder / RELEASE_FILE).read_text())
+    if record.get("internal"):
+        raise ValueError(f"{folder} holds an internal run (nothing suppressed): it is not a release.")
     release = Release()
     keyed: dict[str, list[Cell]] = {}
     for name, spec in record["tables"].items():
@@ -395,7 +397,7 @@ def audit_folder(folder: str | Path, *, protection: float = 0.0) -> dict[str, An
         "threshold": threshold,
         "cells": len([c for c in release.values if "#" not in c[0]]),
         "hidden": len([c for c in release.hidden if "#" not in c[0]]),
-        "derived_protected": len([c for c in release.hidden if c[0] == "#derived"]),
+        "derived_protected": len([c for c in release.hidden if c[0].startswith("#derived")]),
         "small_shown": small_shown,
         "exposed": exposed,
         "seconds": round(time.perf_counter() - started, 3),

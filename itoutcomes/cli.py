@@ -154,7 +154,11 @@ def _audit(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    verdict = audit_folder(folder, protection=args.protection)
+    try:
+        verdict = audit_folder(folder, protection=args.protection)
+    except ValueError as error:
+        print(f"itoutcomes audit: {error}", file=sys.stderr)
+        return 3
     problems = [*verdict["small_shown"], *verdict["exposed"]]
     status = "passed" if verdict["passed"] else "FAILED"
     print(

@@ -262,7 +262,10 @@ def suppress_small_counts(
 
 
 def release_tables(
-    tables: Mapping[str, tuple[pd.DataFrame, Mapping[str, Any]]], *, threshold: int = SMALL_CELL_THRESHOLD
+    tables: Mapping[str, tuple[pd.DataFrame, Mapping[str, Any]]],
+    *,
+    threshold: int = SMALL_CELL_THRESHOLD,
+    protection: float = 0.0,
 ) -> dict[str, pd.DataFrame]:
     """Several tables published together, suppressed as one release.
 
@@ -289,7 +292,7 @@ def release_tables(
             release.add_same(cells[0], other)
     _add_nested(release, by_key, [pair for _, spec in tables.values() for pair in spec.get("nested", ())])
     try:
-        protect(release, threshold=threshold)
+        protect(release, threshold=threshold, protection=protection)
         hidden = release.hidden
     except RuntimeError:  # nothing left to hide: withhold every count of the release
         hidden = set(release.values)

@@ -27,6 +27,7 @@ import pandas as pd
 
 __all__ = [
     "EXCLUSION_COLUMNS",
+    "INTERNAL_MARK",
     "Analysis",
     "Dataset",
     "Frame",
@@ -321,12 +322,21 @@ def file_name(result: str, table: str) -> str:
     return f"{result}_{table}" if result else table
 
 
-def release(results: Mapping[str, Result], *, threshold: int) -> dict[str, pd.DataFrame]:
+INTERNAL_MARK = "internal: not for release"
+"""The ``release`` column of every table of an internal run (no small-cell suppression)."""
+
+
+def release(
+    results: Mapping[str, Result], *, threshold: int, protection: float = 0.0, internal: bool = False
+) -> dict[str, pd.DataFrame]:
     """Every table the ``results`` publish, suppressed and audited as one release.
 
     Named ``result`` (or ``result_table`` for a result's further tables); each has its ``withheld`` note.
     The release audit (:mod:`itoutcomes.audit`) sees every table and every declared relation at once,
-    including the cells of different tables tagged with the same population key.
+    including the cells of different tables tagged with the same population key; ``protection`` is
+    tau-Argus' protection interval (a hidden count must be consistent with a range at least that wide).
+    ``internal=True`` suppresses nothing and marks every table :data:`INTERNAL_MARK` (for analysts on
+    the secure machine only).
     """
     from itoutcomes.privacy import release_tables, with_withheld_note
 
@@ -335,7 +345,12 @@ def release(results: Mapping[str, Result], *, threshold: int) -> dict[str, pd.Da
         for name, result in results.items()
         for p in result.published()
     }
-    released = release_tables(tables, threshold=threshold)
+    if internal:
+        return {
+            name: table.reset_index(drop=True).assign(release=INTERNAL_MARK)
+            for name, (table, _) in tables.items()
+        }
+    released = release_tables(tables, threshold=threshold, protection=protection)
     return {name: with_withheld_note(frame) for name, frame in released.items()}
 
 

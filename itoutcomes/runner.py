@@ -43,8 +43,13 @@ __all__ = [
     "run_plan",
 ]
 
-RUNNER_KEYS = ("analysis", "threshold")
-"""Plan keys the runner itself reads; every other key is an option of the analysis."""
+RUNNER_KEYS = ("analysis", "threshold", "protection", "internal")
+"""Plan keys the runner itself reads; every other key is an option of the analysis.
+
+``threshold`` is the small-cell threshold (default 11); ``protection`` tau-Argus' protection interval
+for hidden counts (default 0: a hidden count must only not be pinned to 1 .. threshold - 1);
+``internal: true`` writes everything unsuppressed, each table marked "internal: not for release".
+A run uses the strictest of its plans' settings."""
 _DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "patsy", "pyarrow", "PyYAML")
 
 
@@ -105,6 +110,8 @@ class ReleaseView:
     tables: dict[str, pd.DataFrame]
     specs: dict[str, dict[str, Any]]
     threshold: int
+    protection: float = 0.0
+    internal: bool = False
 
 
 def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseView:
@@ -116,6 +123,8 @@ def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseVie
     """
     analyses = {plan["analysis"]: run_plan(cohort, plan) for plan in plans}
     threshold = max(plan["threshold"] for plan in plans)
+    protection = max(float(plan.get("protection", 0.0)) for plan in plans)
+    internal = any(plan.get("internal", False) for plan in plans)
     results = {
         f"{plan_name}/{name}": result
         for plan_name, analysis in analyses.items()
@@ -126,7 +135,32 @@ def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseVie
         for name, result in results.items()
         for p in result.published()
     }
-    return ReleaseView(analyses, release(results, threshold=threshold), specs, threshold)
+    tables = release(results, threshold=threshold, protection=protection, internal=internal)
+    return ReleaseView(analyses, tables, specs, threshold, protection, internal)
+
+
+def _cost(view: ReleaseView) -> dict[str, Any]:
+    """What protection cost: count cells in the release, those small (primary), and those hidden."""
+    cells = primary = hidden = 0
+    for name, table in view.tables.items():
+        spec = view.specs[f"{name}.csv"]
+        for column in spec["counts"]:
+            values = table[column].astype(str)
+            cells += int((values != "").sum())
+            hidden += int((values == "—").sum())
+    for analysis in view.analyses.values():
+        for result in analysis.results.values():
+            for p in result.published():
+                for column in p.suppression.counts:
+                    values = pd.to_numeric(p.table[column], errors="coerce")
+                    primary += int(((values >= 1) & (values < view.threshold)).sum())
+    return {
+        "count_cells": cells,
+        "small": primary,
+        "hidden": hidden,
+        "share_small": round(primary / cells, 4) if cells else 0.0,
+        "share_hidden": round(hidden / cells, 4) if cells else 0.0,
+    }
 
 
 def plan_tables(view: ReleaseView, plan: str) -> dict[str, pd.DataFrame]:
@@ -212,14 +246,24 @@ def run(plans: Sequence[str | Path], *, cohort: str | Path, out: str | Path) -> 
         }
         provenances.append((target / "provenance.json", provenance))
     release_file = Path(out) / RELEASE_FILE
-    release_file.write_text(json.dumps({"threshold": threshold, "tables": specs}, indent=2) + "\n")
+    record = {
+        "threshold": threshold,
+        "protection": view.protection,
+        "internal": view.internal,
+        "tables": specs,
+    }
+    release_file.write_text(json.dumps(record, indent=2) + "\n")
     written.append(release_file)
-    verdict = audit_folder(out)  # the attacker's view: every file of the release, read back
+    if view.internal:  # nothing is suppressed, so there is nothing to audit: the files say so
+        verdict = {"passed": False, "internal": True, "small_shown": [], "exposed": []}
+    else:  # the attacker's view: every file of the release, read back
+        verdict = audit_folder(out, protection=view.protection)
+    verdict["cost"] = _cost(view)
     for file, provenance in provenances:
         provenance["audit"] = {k: v for k, v in verdict.items() if k != "seconds"}
         file.write_text(json.dumps(provenance, indent=2, sort_keys=True, default=list) + "\n")
         written.append(file)
-    if not verdict["passed"]:
+    if not verdict["passed"] and not view.internal:
         raise ReleaseError(
             "The release audit failed: "
             + "; ".join([*verdict["small_shown"], *verdict["exposed"]][:10])

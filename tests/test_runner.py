@@ -154,3 +154,34 @@ def test_a_tiny_cohort_runs_every_plan_with_withheld_rows(tmp_path):
         for name in results:
             table = pd.read_csv(tmp_path / "out" / plan / f"{name}.csv")
             assert list(table.columns) == ["note"] and table["note"].iloc[0] == results[name]
+
+
+def test_release_options_protection_and_internal(tmp_path, capsys):
+    plan = tmp_path / "overview.yaml"
+    plan.write_text("analysis: overview\nthreshold: 11\n")
+    small = generate(60, seed=5).write(tmp_path / "small")
+    assert main(["run", str(plan), "--cohort", str(small), "--out", str(tmp_path / "plain")]) == 0
+    plan.write_text("analysis: overview\nthreshold: 11\nprotection: 30\n")
+    assert main(["run", str(plan), "--cohort", str(small), "--out", str(tmp_path / "wide")]) == 0
+    cost = {
+        name: json.loads((tmp_path / name / "overview" / "provenance.json").read_text())["audit"]["cost"]
+        for name in ("plain", "wide")
+    }
+    assert cost["wide"]["hidden"] >= cost["plain"]["hidden"] > 0
+    assert main(["audit", str(tmp_path / "wide"), "--protection", "30"]) == 0
+    capsys.readouterr()
+    plan.write_text("analysis: overview\nthreshold: 11\ninternal: true\n")
+    assert main(["run", str(plan), "--cohort", str(small), "--out", str(tmp_path / "internal")]) == 0
+    table = pd.read_csv(tmp_path / "internal" / "overview" / "flow.csv")
+    assert (table["release"] == "internal: not for release").all()
+    assert table["n"].astype(str).str.fullmatch(r"\d+").all()  # nothing suppressed
+    assert main(["audit", str(tmp_path / "internal")]) == 3
+    assert "internal run" in capsys.readouterr().err
+
+
+def test_provenance_reports_the_audit_and_its_cost(first_run):
+    audit = json.loads((first_run / "pain" / "provenance.json").read_text())["audit"]
+    assert audit["passed"] and audit["exposed"] == [] and audit["small_shown"] == []
+    cost = audit["cost"]
+    assert 0 < cost["small"] <= cost["hidden"] < cost["count_cells"]
+    assert main(["audit", str(first_run)]) == 0
