@@ -309,6 +309,11 @@ def release_from_files(folder: str | Path) -> tuple[Release, int]:
     record = json.loads((folder / RELEASE_FILE).read_text())
     if record.get("internal"):
         raise ValueError(f"{folder} holds an internal run (nothing suppressed): it is not a release.")
+    if record.get("rounding"):
+        raise ValueError(
+            f"{folder} holds a rounded release (counts to the nearest {record['rounding']}): the audit "
+            "checks suppressed releases only."
+        )
     release = Release()
     keyed: dict[str, list[Cell]] = {}
     for name, spec in record["tables"].items():

@@ -377,6 +377,37 @@ def _render(table: pd.DataFrame, spec: Mapping[str, Any], name: str, hidden: set
     return out
 
 
+def rounded_table(table: pd.DataFrame, spec: Mapping[str, Any], *, base: int, threshold: int) -> pd.DataFrame:
+    """``table`` with its counts rounded to the nearest multiple of ``base`` (halves up), and the values
+    derived from a count below ``threshold`` withheld; a ``suppressed`` column names them.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"n": [40, 12], "n_event": [3, 8], "estimate": [0.075, 0.667]})
+    >>> spec = {"counts": ["n", "n_event"], "derived": {"n_event": ["estimate"]}}
+    >>> rounded_table(t, spec, base=5, threshold=11)[["n", "n_event", "estimate"]].values.tolist()
+    [['40', '5', None], ['10', '10', None]]
+    """
+    if isinstance(base, bool) or not isinstance(base, (int, np.integer)) or base < 2:
+        raise invalid("rounding", "release", "a whole number of at least 2", base)
+    out = table.copy().reset_index(drop=True)
+    notes: list[list[str]] = [[] for _ in range(len(out))]
+    small = {}
+    for column in spec["counts"]:
+        values = pd.to_numeric(out[column], errors="coerce")
+        small[column] = ((values >= 1) & (values < threshold)).to_numpy()
+        rounded = np.floor(values.astype(float) / base + 0.5) * base
+        out[column] = [("" if np.isnan(v) else str(int(v))) for v in rounded]
+    for count, columns in spec.get("derived", {}).items():
+        withheld = small.get(count, np.zeros(len(out), dtype=bool))
+        for column in columns:
+            out[column] = out[column].astype(object).where(~withheld, None)
+        for i in np.flatnonzero(withheld):
+            notes[i] += [c for c in columns if c not in notes[i]]
+    out["suppressed"] = ["; ".join(n) for n in notes]
+    return out
+
+
 def with_withheld_note(safe: pd.DataFrame) -> pd.DataFrame:
     """A released table with its ``suppressed`` column turned into the reader's ``withheld`` note.
 

@@ -327,7 +327,12 @@ INTERNAL_MARK = "internal: not for release"
 
 
 def release(
-    results: Mapping[str, Result], *, threshold: int, protection: float = 0.0, internal: bool = False
+    results: Mapping[str, Result],
+    *,
+    threshold: int,
+    protection: float = 0.0,
+    internal: bool = False,
+    rounding: int | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every table the ``results`` publish, suppressed and audited as one release.
 
@@ -336,7 +341,9 @@ def release(
     including the cells of different tables tagged with the same population key; ``protection`` is
     tau-Argus' protection interval (a hidden count must be consistent with a range at least that wide).
     ``internal=True`` suppresses nothing and marks every table :data:`INTERNAL_MARK` (for analysts on
-    the secure machine only).
+    the secure machine only). ``rounding=B`` replaces suppression by rounding, as some data providers
+    require: every count is shown rounded to the nearest multiple of ``B`` (halves up), and the
+    estimates derived from a count below ``threshold`` are withheld (they would give it back exactly).
     """
     from itoutcomes.privacy import release_tables, with_withheld_note
 
@@ -349,6 +356,13 @@ def release(
         return {
             name: table.reset_index(drop=True).assign(release=INTERNAL_MARK)
             for name, (table, _) in tables.items()
+        }
+    if rounding is not None:
+        from itoutcomes.privacy import rounded_table
+
+        return {
+            name: with_withheld_note(rounded_table(table, spec, base=rounding, threshold=threshold))
+            for name, (table, spec) in tables.items()
         }
     released = release_tables(tables, threshold=threshold, protection=protection)
     return {name: with_withheld_note(frame) for name, frame in released.items()}

