@@ -200,8 +200,12 @@ def responder_bars(result: Any, ax: Any = None, *, released: pd.DataFrame | None
 
 
 def waterfall(pairs: pd.DataFrame, *, timepoint: float, ax: Any = None) -> Any:
-    """Individual percent change at one timepoint, sorted, with the 30% and 50% reduction lines."""
+    """Individual percent change at one timepoint, sorted, with the 30% and 50% reduction lines.
+
+    One bar per patient: for internal use only, never part of a release (the figure's title says so).
+    """
     ax = _axes(ax)
+    ax.set_title("Internal use: one bar per patient, not for release", fontsize=9)
     values = np.sort(pairs.loc[pairs["timepoint"] == timepoint, "pct_change"].dropna().to_numpy(float))[::-1]
     colors = np.where(values <= -50, "tab:green", np.where(values <= -30, "tab:olive", "tab:grey"))
     ax.bar(np.arange(len(values)), values, color=colors, width=1.0)
