@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("plans", nargs="*", help="plan files (default: every analyses/*.yaml)")
     run.add_argument("--cohort", default="data/synthetic", help="cohort folder (default data/synthetic)")
     run.add_argument("--out", default="build/results", help="output folder (default build/results)")
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty output folder (its files are removed)"
+    )
 
     audit = sub.add_parser("audit", help="re-run the release audit on a folder of itoutcomes run outputs")
     audit.add_argument("folder", help="the --out folder of itoutcomes run (with its release.json)")
@@ -128,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         print("itoutcomes run: no plans given and none in analyses/.", file=sys.stderr)
         return 2
     try:
-        written = run(plans, cohort=args.cohort, out=args.out)
+        written = run(plans, cohort=args.cohort, out=args.out, overwrite=args.overwrite)
     except CohortError as error:
         print(error, file=sys.stderr)
         return 1
@@ -188,10 +191,18 @@ def _report(args: argparse.Namespace) -> int:
             return 2
         params[name] = int(value) if value.lstrip("-").isdigit() else value
     try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"itoutcomes report: {args.out} cannot be written: {error.strerror or error}.", file=sys.stderr)
+        return 2
+    try:
         pages = render_reports(args.reports, args.out, params=params)
     except ReportError as error:
         print(f"itoutcomes report: {error}", file=sys.stderr)
         return 1
+    except OSError as error:
+        print(f"itoutcomes report: {error}", file=sys.stderr)
+        return 2
     print(f"{len(pages)} report(s) in {Path(args.out).resolve()}")
     return 0
 

@@ -399,36 +399,40 @@ def analysis(
     data = first_complication(cohort, competing=tuple(competing)).table
     if by is not None:
         check_by(by, cohort.patients, "complications analysis")
+    shown = [0.0, *(float(t) for t in times)]
     with warnings.catch_warnings():  # a group without events is a flat curve, shown as such
         warnings.simplefilter("ignore", NoEventsWarning)
-        incidence = cumulative_incidence(
-            data, duration="time", event="status", cause=COMPLICATION, by=by, conf_level=conf_level
+        incidence = _or_withheld(
+            lambda: cumulative_incidence(
+                data, duration="time", event="status", cause=COMPLICATION, by=by, conf_level=conf_level
+            )
         )
-    shown = [0.0, *(float(t) for t in times)]
+    curve = isinstance(incidence, CumulativeIncidenceResult)
     results: dict[str, Result] = {
-        "incidence": incidence.summary(shown, start_key="patients.implanted", start_by=by),
+        "incidence": incidence.summary(shown, start_key="patients.implanted", start_by=by)
+        if curve
+        else incidence,
         "rates": rates(cohort, conf_level=conf_level),
     }
     if by is not None:
-        results["gray_test"] = _or_withheld(incidence.gray_test)
+        results["gray_test"] = _or_withheld(incidence.gray_test) if curve else incidence
     model = _or_withheld(lambda: cause_specific_cox(cohort, formula=formula))
     results["cause_specific_cox"] = model
     results["ph_test"] = model.ph_test() if isinstance(model, CoxResult) else model
     results["fine_gray"] = _or_withheld(lambda: subdistribution_model(cohort, formula=formula))
-    device = device_survival(cohort)
-    results["device_survival"] = device.summary(shown, start_key="patients.implanted")
-    return Analysis(
-        "complications",
-        results,
-        figures={
-            "incidence": lambda tables, threshold: incidence.plot(
-                times=shown, threshold=threshold, released=tables["incidence"]
-            ),
-            "device_survival": lambda tables, threshold: device.plot(
-                times=shown, threshold=threshold, released=tables["device_survival"]
-            ),
-        },
-    )
+    device = _or_withheld(lambda: device_survival(cohort))
+    survival = isinstance(device, KaplanMeierResult)
+    results["device_survival"] = device.summary(shown, start_key="patients.implanted") if survival else device
+    figures = {}
+    if curve:
+        figures["incidence"] = lambda tables, threshold: incidence.plot(
+            times=shown, threshold=threshold, released=tables["incidence"]
+        )
+    if survival:
+        figures["device_survival"] = lambda tables, threshold: device.plot(
+            times=shown, threshold=threshold, released=tables["device_survival"]
+        )
+    return Analysis("complications", results, figures)
 
 
 def _or_withheld(fit: Callable[[], Result]) -> Result:

@@ -483,6 +483,11 @@ def predictors(
     data = trial_dataset(cohort, window_days=window_days)
     x = design_matrix(data, formula, "predictors")
     y = data[["converted"]].astype(int)
+    if len(x) <= x.shape[1] or np.linalg.matrix_rank(x.to_numpy(float)) < x.shape[1]:
+        raise ValueError(
+            f"predictors: the {len(x)} trialed patients cannot estimate the {x.shape[1]} coefficients of "
+            f"{formula!r} (a covariate is constant or collinear with others here); drop or merge terms."
+        )
     n_events = int(y.iloc[:, 0].sum())
     n_terms = x.shape[1] - 1
     limiting = min(n_events, len(y) - n_events)
@@ -649,7 +654,11 @@ def analysis(
         else:
             results["predictors"] = model
             figures["predictors_forest"] = lambda tables, threshold: model.plot()
-    incidence = implant_incidence(cohort, conf_level=conf_level)
+    try:
+        incidence = implant_incidence(cohort, conf_level=conf_level)
+    except ValueError as problem:  # nobody trialed, or nobody implanted after a trial
+        results["implant_incidence"] = Withheld.because(problem)
+        return Analysis("conversion", results, figures)
     times = list(incidence_times)
     results["implant_incidence"] = incidence.summary(times, start_key="patients.trialed")
     figures["implant_incidence"] = lambda tables, threshold: incidence.plot(

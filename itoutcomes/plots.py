@@ -333,6 +333,8 @@ def mme_trajectory(result: Any, ax: Any = None, *, released: pd.DataFrame | None
     if by:
         pairs = [(key, b, follow.loc[b.index]) for key, b in base.groupby(by, sort=False, observed=True)]
     for key, b, f in pairs:
+        if not len(b) or not len(f):  # nothing under observation, or all withheld
+            continue
         x = [0, *f["timepoint"].tolist()]
         median = [b["estimate"].iloc[0], *f["estimate"].tolist()]
         q1 = [b["q1"].iloc[0], *f["q1"].tolist()]

@@ -16,8 +16,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import platform
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -34,6 +37,7 @@ from itoutcomes.results import Analysis, Withheld, file_name, release
 
 __all__ = [
     "ANALYSES",
+    "OutputError",
     "ReleaseError",
     "ReleaseView",
     "build_release",
@@ -199,13 +203,57 @@ def _git_revision() -> str | None:
     return result.stdout.strip() or None
 
 
-def run(plans: Sequence[str | Path], *, cohort: str | Path, out: str | Path) -> list[Path]:
+def run(
+    plans: Sequence[str | Path], *, cohort: str | Path, out: str | Path, overwrite: bool = False
+) -> list[Path]:
     """Execute plans on a cohort folder: CSVs, PNG and SVG figures and provenance under ``out/<plan>/``.
 
-    Every table a result publishes is written after small-cell suppression by the spec the result
-    declares (:meth:`itoutcomes.results.Result.release`); results that could not be estimated are
-    written as their one-row note, and listed in the provenance.
+    Every table a result publishes is written after the release's suppression; results that could not
+    be estimated are written as their one-row note, and listed in the provenance. The outputs are
+    written whole: into a fresh folder beside ``out``, moved into place only when every file is
+    written and the release audit has passed, so a failed or killed run leaves the previous outputs as
+    they were. ``out`` must be empty or absent unless ``overwrite``, which replaces it (no stale file
+    of an earlier run remains).
+
+    Raises
+    ------
+    OutputError
+        ``out`` holds files and ``overwrite`` is not set, or it cannot be written.
+    ReleaseError
+        The release audit failed (nothing is moved into place).
     """
+    target = Path(out)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
+        raise OutputError(
+            f"{target} is not empty: pass --overwrite to replace it (every file in it is removed), or "
+            "choose an empty folder."
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    except OSError as error:
+        raise OutputError(f"{target} cannot be written: {error.strerror or error}.") from None
+    try:
+        written = _write_run(plans, cohort=cohort, out=partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.replaced-{os.getpid()}"
+        target.rename(old)
+    partial.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return [target / path.relative_to(partial) for path in written]
+
+
+class OutputError(OSError):
+    """The output folder is not empty (and --overwrite was not given), or cannot be written."""
+
+
+def _write_run(plans: Sequence[str | Path], *, cohort: str | Path, out: Path) -> list[Path]:
+    """Write every output of a run into ``out`` (a fresh folder); see :func:`run`."""
     import matplotlib
     import matplotlib.pyplot as plt
 

@@ -142,3 +142,36 @@ def bundled():
     from itoutcomes import load_cohort
 
     return load_cohort(BUNDLED)
+
+
+def edge_cohorts() -> dict[str, object]:
+    """Legal cohorts at the edges: empty child tables, nobody trialled or implanted, one indication,
+    one patient (each a subset or a recoding of one generated cohort, so every timeline stays valid)."""
+    import dataclasses
+
+    from itoutcomes.synthetic import generate
+
+    base = generate(120, seed=9)
+    p = base.patients
+
+    def keep(patients):
+        ids = patients["patient_id"]
+        return dataclasses.replace(
+            base,
+            patients=patients,
+            pain=base.pain[base.pain["patient_id"].isin(ids)],
+            prescriptions=base.prescriptions[base.prescriptions["patient_id"].isin(ids)],
+            complications=base.complications[base.complications["patient_id"].isin(ids)],
+        )
+
+    one = p.copy()
+    one["indication"] = pd.Categorical(["fbss"] * len(p), categories=p["indication"].cat.categories)
+    return {
+        "no_prescriptions": dataclasses.replace(base, prescriptions=base.prescriptions.iloc[0:0]),
+        "no_complications": dataclasses.replace(base, complications=base.complications.iloc[0:0]),
+        "no_pain": dataclasses.replace(base, pain=base.pain.iloc[0:0]),
+        "nobody_trialled": keep(p[p["trial_type"] == "none"]),
+        "nobody_implanted": keep(p[p["implant_day"].isna()]),
+        "one_indication": dataclasses.replace(base, patients=one),
+        "one_patient": keep(p.iloc[:1]),
+    }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from conftest import BUNDLED, write_tables
 
 from itoutcomes.cli import main
@@ -50,3 +52,37 @@ def test_console_script_runs_without_traceback(tmp_path):
 def test_synth_rejects_bad_size(tmp_path, capsys):
     assert main(["synth", "--n", "0", "--out", str(tmp_path)]) == 2
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_run_writes_whole_outputs_and_refuses_a_used_folder(tmp_path, capsys, monkeypatch):
+    from itoutcomes import runner
+
+    plan = str(Path(__file__).resolve().parents[1] / "analyses" / "overview.yaml")
+    out = tmp_path / "out"
+    assert main(["run", plan, "--cohort", str(BUNDLED), "--out", str(out)]) == 0
+    before = sorted(p.name for p in out.rglob("*"))
+    (out / "stale.csv").write_text("x\n")
+    assert main(["run", plan, "--cohort", str(BUNDLED), "--out", str(out)]) == 2
+    assert "is not empty: pass --overwrite" in capsys.readouterr().err
+    assert main(["run", plan, "--cohort", str(BUNDLED), "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.rglob("*")) == before  # no stale file of the earlier run
+    # a run that dies half way leaves the previous outputs as they were, and no partial folder
+    snapshot = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def dies(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "build_release", dies)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run([plan], cohort=BUNDLED, out=out, overwrite=True)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == snapshot
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_unwritable_output_paths_are_errors_not_tracebacks(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["run", "--cohort", str(BUNDLED), "--out", str(blocker / "x")]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+    assert main(["report", "--cohort", str(BUNDLED), "--out", str(blocker / "x")]) == 2
+    assert "cannot be written" in capsys.readouterr().err

@@ -244,3 +244,16 @@ def test_reports_share_one_set_up_and_filter_no_warnings():
         assert "{{< include _setup.qmd >}}" in text, qmd.name
         assert "simplefilter" not in text and "filterwarnings" not in text, qmd.name
     assert "simplefilter" not in (REPORTS / "_setup.qmd").read_text()
+
+
+@pytest.mark.parametrize("name", ["nobody_trialled", "nobody_implanted"])
+def test_reports_render_on_legal_edge_cohorts(name, tmp_path):
+    from conftest import edge_cohorts
+
+    folder = edge_cohorts()[name].write(tmp_path / "cohort")
+    out = tmp_path / "out"
+    assert main(["report", "--cohort", str(folder), "--out", str(out), "--reports", str(REPORTS)]) == 0
+    assert (
+        "No figure:"
+        in (out / ("conversion.html" if name == "nobody_trialled" else "complications.html")).read_text()
+    )

@@ -9,7 +9,7 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import BUNDLED, ROOT
+from conftest import BUNDLED, ROOT, edge_cohorts
 
 from itoutcomes import load_cohort
 from itoutcomes.cli import main
@@ -208,3 +208,16 @@ def test_rounding_instead_of_suppression(tmp_path, capsys):
     assert provenance["audit"]["rounding"] == 5
     assert main(["audit", str(tmp_path / "out")]) == 3
     assert "rounded release" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(edge_cohorts()))
+def test_legal_edge_cohorts_run_every_plan(name, tmp_path):
+    cohort = edge_cohorts()[name]
+    folder = cohort.write(tmp_path / "cohort")
+    assert main(["run", *map(str, PLANS), "--cohort", str(folder), "--out", str(tmp_path / "out")]) == 0
+    for plan in PLANS:
+        provenance = json.loads((tmp_path / "out" / plan.stem / "provenance.json").read_text())
+        assert provenance["audit"]["passed"], (name, plan.stem)
+        for note in provenance["withheld"].values():
+            assert isinstance(note, str) and note, (name, plan.stem)
+        assert list((tmp_path / "out" / plan.stem).glob("*.csv")), (name, plan.stem)
