@@ -24,7 +24,7 @@ from scipy import stats as sps
 from itoutcomes.cohort import Cohort
 from itoutcomes.mixed import random_intercept_reml
 from itoutcomes.params import invalid
-from itoutcomes.results import Analysis, Dataset, Frame, Published, Result, Suppression, Withheld
+from itoutcomes.results import Analysis, Dataset, Frame, Published, Result, Suppression, Withheld, population
 from itoutcomes.stats import (
     check_by,
     check_conf_level,
@@ -302,6 +302,20 @@ def change_from_baseline(
             derived={"n": ("estimate", "ci_low", "ci_high", "p_value")},
             column_totals=("n",) if by_columns else (),
             within=("timepoint", "measure"),
+            keys=tuple(
+                (
+                    (i, "n"),
+                    population(
+                        "pain.pairs", {"timepoint": row["timepoint"], **{c: row[c] for c in by_columns}}
+                    ),
+                )
+                for i, row in enumerate(rows)
+            ),
+            nested=tuple(
+                (population("pain.pairs", {"timepoint": m}), key)
+                for m in months
+                for key in ("implanted.with_baseline_pain", population("pain.observed", {"timepoint": m}))
+            ),
         ),
     )
 
@@ -535,7 +549,17 @@ class MixedModelResult(Result):
 
     def published(self) -> list[Published]:
         """Fixed effects, marginal means (``n`` screened, its estimates derived) and variances."""
-        means = Suppression(counts=("n",), derived={"n": ("estimate", "std_error", "ci_low", "ci_high")})
+        table = self._frame("marginal_means")
+        keys = tuple(
+            (
+                (i, "n"),
+                "implanted.with_baseline_pain" if m == 0 else population("pain.observed", {"timepoint": m}),
+            )
+            for i, m in enumerate(table["timepoint"])
+        )
+        means = Suppression(
+            counts=("n",), derived={"n": ("estimate", "std_error", "ci_low", "ci_high")}, keys=keys
+        )
         return [
             Published("table", self._frame("table")),
             Published("marginal_means", self._frame("marginal_means"), means),
@@ -706,6 +730,7 @@ def missing_data(cohort: Cohort, *, months: Sequence[float] = DEFAULT_MONTHS) ->
                 for key in (
                     ((i, "n"), "patients.implanted"),
                     ((i, "n_no_baseline"), "implanted.no_baseline_pain"),
+                    ((i, "n_observed"), population("pain.observed", {"timepoint": rows[i]["timepoint"]})),
                 )
             ),
         ),
@@ -770,8 +795,26 @@ def sensitivity(
         table=pd.DataFrame(rows),
         options={"months": months, "conf_level": conf_level},
         counts={"n_eligible": len(eligible), "n_complete_case": len(complete)},
-        suppression=Suppression(counts=("n",), derived={"n": ("estimate", "ci_low", "ci_high")}),
+        suppression=Suppression(
+            counts=("n",),
+            derived={"n": ("estimate", "ci_low", "ci_high")},
+            keys=tuple(
+                ((i, "n"), _SENSITIVITY_KEYS[row["approach"]](row["timepoint"])) for i, row in enumerate(rows)
+            ),
+            nested=(
+                ("implanted.with_baseline_pain", "patients.implanted"),
+                *(("pain.complete_case", population("pain.pairs", {"timepoint": m})) for m in months),
+            ),
+        ),
     )
+
+
+_SENSITIVITY_KEYS = {
+    "complete_case": lambda m: "pain.complete_case",
+    "all_available": lambda m: population("pain.pairs", {"timepoint": m}),
+    "baseline_carried_forward": lambda m: "implanted.with_baseline_pain",
+}
+"""The population each sensitivity approach counts at a timepoint (release keys)."""
 
 
 def analysis(
