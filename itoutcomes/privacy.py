@@ -367,8 +367,20 @@ def _render(table: pd.DataFrame, spec: Mapping[str, Any], name: str, hidden: set
         out[column] = np.where(mask, HIDDEN_MARK, shown.to_numpy())
         for i in np.flatnonzero(mask):
             notes[i].append(column)
+    masks = {
+        count: np.array([(name, i, count) in hidden for i in range(len(out))], dtype=bool)
+        for count in spec.get("derived", {})
+    }
+    return _withhold_derived(out, spec, masks, notes)
+
+
+def _withhold_derived(
+    out: pd.DataFrame, spec: Mapping[str, Any], masks: Mapping[str, np.ndarray], notes: list[list[str]]
+) -> pd.DataFrame:
+    """Empty the columns derived from a count wherever ``masks[count]`` is set; note them; add the
+    ``suppressed`` column."""
     for count, columns in spec.get("derived", {}).items():
-        withheld = np.array([(name, i, count) in hidden for i in range(len(out))], dtype=bool)
+        withheld = masks.get(count, np.zeros(len(out), dtype=bool))
         for column in columns:
             out[column] = out[column].astype(object).where(~withheld, None)
         for i in np.flatnonzero(withheld):
@@ -398,14 +410,7 @@ def rounded_table(table: pd.DataFrame, spec: Mapping[str, Any], *, base: int, th
         small[column] = ((values >= 1) & (values < threshold)).to_numpy()
         rounded = np.floor(values.astype(float) / base + 0.5) * base
         out[column] = [("" if np.isnan(v) else str(int(v))) for v in rounded]
-    for count, columns in spec.get("derived", {}).items():
-        withheld = small.get(count, np.zeros(len(out), dtype=bool))
-        for column in columns:
-            out[column] = out[column].astype(object).where(~withheld, None)
-        for i in np.flatnonzero(withheld):
-            notes[i] += [c for c in columns if c not in notes[i]]
-    out["suppressed"] = ["; ".join(n) for n in notes]
-    return out
+    return _withhold_derived(out, spec, small, notes)
 
 
 def with_withheld_note(safe: pd.DataFrame) -> pd.DataFrame:
