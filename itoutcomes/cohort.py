@@ -161,7 +161,11 @@ def _integral_as_int(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_cohort(
-    path: str | Path, *, allow_identifiers: Iterable[str] = (), index_date: str | None = None
+    path: str | Path,
+    *,
+    allow_identifiers: Iterable[str] = (),
+    index_date: str | None = None,
+    allow_duplicates: Iterable[str] = (),
 ) -> Cohort:
     """Read and validate a cohort folder.
 
@@ -179,6 +183,9 @@ def load_cohort(
         calendar dates accepted: ``implant_date``, ``death_date``, ``explant_date``,
         ``last_contact_date``, ``pain.date``, ``prescriptions.fill_date`` and ``complications.date``
         are converted to day offsets and the dates are dropped, with an :class:`IdentifierWarning`.
+    allow_duplicates
+        Child tables (``"prescriptions"``, ...) whose exactly repeated rows are legitimate; elsewhere
+        a repeated row is a problem (a join fan-out doubles every count).
 
     Returns
     -------
@@ -212,7 +219,9 @@ def load_cohort(
             source=str(folder),
         )
     raw, problems = read_tables(folder)
-    tables, more = validate_tables(raw, allow_identifiers=allow_identifiers, index_date=index_date)
+    tables, more = validate_tables(
+        raw, allow_identifiers=allow_identifiers, index_date=index_date, allow_duplicates=allow_duplicates
+    )
     problems += more
     if problems:
         raise CohortError(problems, source=str(folder))

@@ -18,18 +18,27 @@ from itoutcomes.ids import patient_positions
 from itoutcomes.privacy import AGE_TOP_CODE, screen_identifiers
 from itoutcomes.schema import _DATE_ALIASES, SCHEMA, TABLES, Column, IdentifierWarning, Problem
 
+MAX_PLAUSIBLE_DAY = 36_525
+"""100 years in days: a day offset beyond it is a date or an Excel serial, not a time since the index."""
+
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
 _MAX_EXAMPLES = 5
 
 
 def validate_tables(
-    raw: Mapping[str, pd.DataFrame], *, allow_identifiers: Iterable[str] = (), index_date: str | None = None
+    raw: Mapping[str, pd.DataFrame],
+    *,
+    allow_identifiers: Iterable[str] = (),
+    index_date: str | None = None,
+    allow_duplicates: Iterable[str] = (),
 ) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
     """Check and type the tables of a cohort.
 
     Returns the typed tables and every problem found (an empty list when the cohort is valid).
-    Tables that are missing are reported by :func:`read_tables`; here they are skipped.
+    Tables that are missing are reported by :func:`read_tables`; here they are skipped. Rows of a child
+    table that repeat another row exactly are a problem unless the table is in ``allow_duplicates``
+    (two identical fills on one day, say, where the source really records them twice).
     """
     allowed = _parse_allowed(allow_identifiers)
     problems: list[Problem] = []
@@ -40,6 +49,13 @@ def validate_tables(
 
     typed: dict[str, pd.DataFrame] = {}
     for name, frame in frames.items():
+        duplicated = frame.columns[frame.columns.duplicated()].unique()
+        for column in duplicated:
+            count = int((frame.columns == column).sum())
+            problems.append(
+                Problem(name, str(column), count, "columns with this name", "keep one column of each name")
+            )
+        frame = frame.loc[:, ~frame.columns.duplicated()]
         problems += _screen(name, frame, allowed.get(name, frozenset()))
         table, table_problems = _type_table(name, frame)
         problems += table_problems
@@ -50,7 +66,9 @@ def validate_tables(
         problems += _check_patients(patients, age_allowed="age" in allowed.get("patients", ()))
         for name in ("pain", "prescriptions", "complications"):
             if name in typed:
-                problems += _check_child(name, typed[name], patients)
+                problems += _check_child(
+                    name, typed[name], patients, duplicates=name in set(allow_duplicates)
+                )
     return typed, problems
 
 
@@ -189,6 +207,17 @@ def _coerce(
         out = values.astype(object).map(lambda v: None if pd.isna(v) else str(v))
         return out, problems
 
+    if column.kind == "day" and not pd.api.types.is_bool_dtype(values):
+        magnitude = pd.to_numeric(values.astype(object), errors="coerce").abs()
+        far = (magnitude > MAX_PLAUSIBLE_DAY).to_numpy(bool)
+        report(
+            far,
+            "values beyond 100 years from the index day",
+            f"{label} counts days since the index date: a value such as 44197 (an Excel date) or 20210101 "
+            "(a compact date) is a calendar date; give dates with index_date= to convert them",
+        )
+        if far.any():
+            values = values.astype(object).where(~far, None)
     if (
         column.kind == "day"
         and pd.api.types.is_integer_dtype(values)
@@ -242,13 +271,17 @@ def _coerce(
     allowed = column.vocabulary or ()
     if not column.nullable:
         report(values.isna(), "missing values", f"every row needs {label}, one of {', '.join(allowed)}")
-    present = pd.unique(values.dropna().astype(str))
+    # compare as text, so that codes read as numbers (sex 1/2) are named, never lost as missing
+    text_values = values.astype(object).map(lambda v: None if pd.isna(v) else str(v))
+    present = pd.unique(text_values.dropna())
     unknown = sorted(set(present) - set(allowed))
     for value in unknown:
         close = difflib.get_close_matches(value.lower(), allowed, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}? " if close else ""
+        if value.replace(".", "", 1).isdigit():
+            hint = "numeric codes are not read as categories: recode them to the words of the vocabulary; "
         report(
-            values.astype(object) == value,
+            (text_values == value).to_numpy(bool),
             f"rows with unknown value {value!r}",
             f"{hint}allowed values are {', '.join(allowed)}",
         )
@@ -426,7 +459,21 @@ def _check_patients(patients: pd.DataFrame, *, age_allowed: bool) -> list[Proble
     return problems
 
 
-def _check_child(name: str, child: pd.DataFrame, patients: pd.DataFrame) -> list[Problem]:
+def _near_misses(ids: pd.Series, known: pd.Index) -> dict[str, str]:
+    """Child ids that equal a patient id once spaces and leading zeros are stripped from both."""
+
+    def norm(v: object) -> str:
+        return str(v).strip().lstrip("0") or "0"
+
+    by_norm: dict[str, str] = {}
+    for k in known:
+        by_norm.setdefault(norm(k), str(k))
+    return {str(v): by_norm[norm(v)] for v in pd.unique(ids) if norm(v) in by_norm}
+
+
+def _check_child(
+    name: str, child: pd.DataFrame, patients: pd.DataFrame, *, duplicates: bool = False
+) -> list[Problem]:
     problems: list[Problem] = []
     known = pd.Index(patients["patient_id"].dropna().drop_duplicates())
     codes = patient_positions(known, child["patient_id"])
@@ -441,13 +488,30 @@ def _check_child(name: str, child: pd.DataFrame, patients: pd.DataFrame) -> list
     mask = unknown & ids.notna().to_numpy(bool)
     mask[mask] = ids[mask].astype(str).str.contains(_CONTROL, regex=True).to_numpy(bool)
     problems += _control_characters(name, child, mask, "NUL")
+    unmatched = unknown & child["patient_id"].notna().to_numpy(bool)
+    near = _near_misses(ids[unmatched], known)
+    if near:
+        examples = ", ".join(f"{a!r} ~ {b!r}" for a, b in list(near.items())[:3])
+        fix = (
+            f"some match a patient only once spaces or leading zeros are removed ({examples}): ids are "
+            "compared as written, so write them the same way in every table"
+        )
+    else:
+        fix = "add the patients to patients, or remove their rows"
+    problems += _problem(
+        name, "patient_id", child, unmatched, "rows whose patient_id is not in the patients table", fix
+    )
+    duplicate = (
+        np.zeros(len(child), dtype=bool) if duplicates else child.duplicated(keep="first").to_numpy(bool)
+    )
     problems += _problem(
         name,
-        "patient_id",
+        None,
         child,
-        unknown & child["patient_id"].notna().to_numpy(bool),
-        "rows whose patient_id is not in the patients table",
-        "add the patients to patients, or remove their rows",
+        duplicate,
+        "rows that repeat another row exactly",
+        "remove the repeated rows (a join fan-out or a double export doubles every count), or pass "
+        f"allow_duplicates=['{name}'] if the source really records them twice",
     )
 
     def per_row(column: str) -> np.ndarray:

@@ -255,7 +255,7 @@ def test_events_after_death_and_after_last_contact(tables):
 def test_examples_are_capped_at_five_patients():
     tables = valid_tables()
     extra = pd.DataFrame(
-        {"patient_id": ["P01"] * 3 + ["P04"] * 3 + ["P02"] * 2, "day": [-1] * 8, "nrs": [12] * 8}
+        {"patient_id": ["P01"] * 3 + ["P04"] * 3 + ["P02"] * 2, "day": list(range(-8, 0)), "nrs": [12] * 8}
     )
     tables["pain"] = pd.concat([tables["pain"], extra], ignore_index=True)
     assert single_problem(tables).startswith("pain.nrs has 8 values outside 0-10 (patients P01, P04, P02);")
@@ -397,3 +397,50 @@ def test_codebook_lists_every_column(tables):
         assert f"## {name} ({len(frame)} rows)" in text
         for column in frame.columns:
             assert f"| {column} |" in text
+
+
+# ------------------------------------------------------------------------------------------------
+# Bad input as registry and EHR exports bring it (issue 12)
+
+
+def test_numeric_codes_in_a_vocabulary_column_are_named_not_lost(tables):
+    tables["patients"]["sex"] = [1, 2, 1, 2]
+    found = problems_of(tables)
+    assert any(p.startswith("patients.sex has 2 rows with unknown value '1'") for p in found), found
+    assert any("numeric codes are not read as categories" in p for p in found), found
+
+
+def test_duplicated_column_names_are_a_problem_not_a_traceback(tables):
+    patients = tables["patients"]
+    tables["patients"] = pd.concat([patients, patients[["age"]]], axis=1)
+    found = problems_of(tables)
+    assert any(p.startswith("patients.age has 2 columns with this name") for p in found), found
+
+
+def test_ids_are_compared_as_written_and_near_misses_are_named(tables):
+    tables["patients"].loc[0, "patient_id"] = "007"
+    tables["pain"].loc[tables["pain"]["patient_id"] == "P01", "patient_id"] = "7"
+    found = problems_of(tables)
+    assert any(
+        "rows whose patient_id is not in the patients table" in p and "'7' ~ '007'" in p for p in found
+    ), found
+
+
+def test_days_beyond_a_hundred_years_are_calendar_dates(tables):
+    tables["pain"]["day"] = tables["pain"]["day"].astype(object)
+    tables["pain"].loc[0, "day"] = 44197  # an Excel serial for 2021-01-01
+    tables["pain"].loc[1, "day"] = 1e20
+    found = problems_of(tables)
+    assert any(p.startswith("pain.day has 2 values beyond 100 years from the index day") for p in found), (
+        found
+    )
+
+
+def test_repeated_child_rows_are_refused_unless_allowed(tables):
+    tables["complications"] = pd.concat([tables["complications"]] * 2, ignore_index=True)
+    found = problems_of(tables)
+    assert any(p.startswith("complications has 2 rows that repeat another row exactly") for p in found), found
+    from itoutcomes.validation import validate_tables
+
+    _, allowed = validate_tables(tables, allow_duplicates=["complications"])
+    assert not any("repeat another row" in str(p) for p in allowed)

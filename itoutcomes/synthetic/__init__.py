@@ -85,7 +85,9 @@ def generate(n_patients: int = 1000, *, seed: int = 20261122) -> Cohort:
     ids = patients["patient_id"].to_numpy()
     raw = {"patients": patients}
     for name, table in (("pain", pain), ("prescriptions", prescriptions), ("complications", complications)):
-        raw[name] = table.drop(columns="patient_idx").assign(patient_id=ids[table["patient_idx"].to_numpy()])
+        rows = table.drop(columns="patient_idx").assign(patient_id=ids[table["patient_idx"].to_numpy()])
+        # two draws can land on the same row exactly (a score on the same day); a registry records it once
+        raw[name] = rows.drop_duplicates(ignore_index=True)
     tables, problems = validate_tables(raw)
     if problems:  # a generator bug, never a user error
         raise RuntimeError("synthetic cohort failed validation:\n" + "\n".join(map(str, problems)))
