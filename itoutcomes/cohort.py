@@ -234,6 +234,28 @@ def read_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
     """Read the four tables of a folder as they are, with the problems of finding them."""
     raw: dict[str, pd.DataFrame] = {}
     problems: list[Problem] = []
+    expected = {f"{name}{ext}" for name in TABLES for ext in (".csv", ".csv.gz", ".parquet")}
+    for file in sorted(folder.iterdir()):
+        if (
+            file.is_file()
+            and file.name.endswith((".csv", ".csv.gz", ".parquet"))
+            and file.name not in expected
+        ):
+            split = next((t for t in TABLES if file.name.startswith(t)), None)
+            fix = (
+                f"it looks like part of {split}: merge its rows into {split}.csv"
+                if split
+                else "a cohort folder holds only patients, pain, prescriptions and complications"
+            )
+            problems.append(
+                Problem(
+                    "cohort",
+                    None,
+                    1,
+                    f"unknown table file {file.name!r}",
+                    f"{fix}, or move it out of {folder}",
+                )
+            )
     for name in TABLES:
         candidates = [folder / f"{name}{ext}" for ext in (".csv", ".csv.gz", ".parquet")]
         found = [c for c in candidates if c.exists()]

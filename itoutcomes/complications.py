@@ -220,7 +220,8 @@ def rates(
         ``table`` columns: the ``by`` column, ``type``, ``n_event`` (complications), ``n`` (patients),
         ``patient_years``, ``estimate`` (per 100 patient-years), ``ci_low``, ``ci_high``. Person-time
         runs from implant to last contact or explant (365.25 days a year); every complication counts,
-        recurrences included.
+        recurrences included. ``exclusions`` counts the complications recorded after explant (outside
+        device follow-up), left out of the rates.
 
     Notes
     -----
@@ -237,6 +238,10 @@ def rates(
     conf_level = check_conf_level(conf_level, "rates")
     kinds = _types(types, "rates")
     events = recurrent_events(cohort, types=kinds, serious_only=serious_only)
+    recorded = cohort.complications[cohort.complications["type"].isin(kinds)]
+    if serious_only:
+        recorded = recorded[recorded["serious"].astype(bool)]
+    after_end = len(recorded) - int(events["event"].sum())  # after explant: outside device follow-up
     person = events.drop_duplicates("patient_id")
     check_by(by, cohort.patients, "rates")
     if by is not None:
@@ -275,6 +280,7 @@ def rates(
         table=table,
         options={"by": by, "types": kinds, "serious_only": serious_only, "conf_level": conf_level},
         counts={"n_implanted": len(person)},
+        exclusions=exclusions_table({"complications after the end of device follow-up (explant)": after_end}),
         suppression=Suppression(
             counts=("n_event", "n"),
             derived={"n_event": ("estimate", "ci_low", "ci_high"), "n": ("patient_years",)},

@@ -243,10 +243,20 @@ class Result:
         table = self._frame("table")
         return [Published("table", table, self.suppression.restricted(table.columns))]
 
+    def publications(self) -> list[Published]:
+        """What a release publishes of this result: :meth:`published`, and its exclusions when any rows
+        were left out (``reason``, ``n``: every exclusion is counted in the release, suppressed like any
+        count)."""
+        out = self.published()
+        exclusions = self._frame("exclusions")
+        if out and len(exclusions) and "n" in exclusions and (exclusions["n"] > 0).any():
+            out.append(Published("exclusions", exclusions, Suppression(counts=("n",))))
+        return out
+
     def release(self, *, threshold: int) -> dict[str, pd.DataFrame]:
         """Each published table after small-cell suppression by its spec, audited together, by name."""
         released = release({"": self}, threshold=threshold)
-        return {p.name: released[file_name("", p.name)] for p in self.published()}
+        return {p.name: released[file_name("", p.name)] for p in self.publications()}
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -350,7 +360,7 @@ def release(
     tables = {
         file_name(name, p.name): (p.table, p.suppression.record())
         for name, result in results.items()
-        for p in result.published()
+        for p in result.publications()
     }
     if internal:
         return {

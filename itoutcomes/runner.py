@@ -142,7 +142,7 @@ def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseVie
     specs = {
         f"{file_name(name, p.name)}.csv": p.suppression.record()
         for name, result in results.items()
-        for p in result.published()
+        for p in result.publications()
     }
     tables = release(
         results, threshold=threshold, protection=protection, internal=internal, rounding=rounding
@@ -161,7 +161,7 @@ def _cost(view: ReleaseView) -> dict[str, Any]:
             hidden += int((values == "—").sum())
     for analysis in view.analyses.values():
         for result in analysis.results.values():
-            for p in result.published():
+            for p in result.publications():
                 for column in p.suppression.counts:
                     values = pd.to_numeric(p.table[column], errors="coerce")
                     primary += int(((values >= 1) & (values < view.threshold)).sum())

@@ -89,7 +89,7 @@ def html_result(
             title=None if name is None else file_name(name, p.name),
             digits=digits,
         )
-        for p in result.published()
+        for p in result.publications()
     )
 
 
@@ -98,7 +98,7 @@ def html_release(view: Any, plan: str, names: Sequence[str], *, digits: int = 3)
     pages = []
     for name in names:
         result = view.analyses[plan].results[name]
-        for p in result.published():
+        for p in result.publications():
             file = file_name(name, p.name)
             pages.append(
                 html_released(

@@ -444,3 +444,18 @@ def test_repeated_child_rows_are_refused_unless_allowed(tables):
 
     _, allowed = validate_tables(tables, allow_duplicates=["complications"])
     assert not any("repeat another row" in str(p) for p in allowed)
+
+
+def test_a_split_or_unknown_table_file_is_reported_not_ignored(tmp_path, tables):
+    from conftest import write_tables
+
+    from itoutcomes import load_cohort
+
+    folder = write_tables(tmp_path / "c", tables)
+    tables["complications"].to_csv(folder / "complications_2024.csv", index=False)
+    (folder / "visits.csv").write_text("a\n1\n")
+    with pytest.raises(CohortError) as raised:
+        load_cohort(folder)
+    message = str(raised.value)
+    assert "unknown table file 'complications_2024.csv'; it looks like part of complications" in message
+    assert "unknown table file 'visits.csv'" in message

@@ -110,3 +110,28 @@ def test_cohort_models_match_r(bundled):
     fg = subdistribution_model(bundled, formula="C(indication)")
     np.testing.assert_allclose(fg.coefficients()["estimate"], ref("fg_synthetic", "coef", 5), rtol=1e-7)
     np.testing.assert_allclose(fg.coefficients()["std_error"], ref("fg_synthetic", "se", 5), rtol=1e-7)
+
+
+def test_rates_count_the_complications_they_leave_out(bundled):
+    result = rates(bundled)
+    assert int(result.table["n_event"].sum()) + int(result.exclusions["n"].sum()) == len(
+        bundled.complications
+    )
+    from conftest import valid_tables
+
+    from itoutcomes import Cohort
+
+    tables = valid_tables()  # P04: implanted on day 30, explanted on day 300, last seen on day 400
+    extra = tables["complications"].iloc[:1].assign(patient_id="P04", day=350, type="infection")
+    tables["complications"] = pd.concat([tables["complications"], extra], ignore_index=True)
+    cohort = Cohort.from_frames(**tables)
+    result = rates(cohort)
+    assert result.exclusions.to_dict("list") == {
+        "reason": ["complications after the end of device follow-up (explant)"],
+        "n": [1],
+    }
+    assert int(result.table["n_event"].sum()) == len(cohort.complications) - 1
+    released = result.release(threshold=11)
+    assert released["exclusions"]["n"].tolist() == [
+        "—"
+    ]  # published with the rates, suppressed like any count
