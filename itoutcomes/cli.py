@@ -124,7 +124,7 @@ def _synth(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from itoutcomes.runner import ReleaseError, run
+    from itoutcomes.runner import AnalysisError, ReleaseError, run
 
     plans = args.plans or sorted(str(p) for p in Path("analyses").glob("*.yaml"))
     if not plans:
@@ -141,6 +141,9 @@ def _run(args: argparse.Namespace) -> int:
     except ReleaseError as error:
         print(f"itoutcomes run: {error}", file=sys.stderr)
         return 3
+    except AnalysisError as error:
+        print(f"itoutcomes run: {error}", file=sys.stderr)
+        return 4
     print(f"{len(written)} files from {len(plans)} plan(s) in {Path(args.out).resolve()}")
     return 0
 

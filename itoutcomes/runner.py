@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from itoutcomes.results import Analysis, Withheld, file_name, release
 
 __all__ = [
     "ANALYSES",
+    "AnalysisError",
     "OutputError",
     "ReleaseError",
     "ReleaseView",
@@ -119,6 +120,8 @@ class ReleaseView:
     protection: float = 0.0
     internal: bool = False
     rounding: int | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    """Plans whose analysis failed, with the error (their outputs are absent; the others are written)."""
 
 
 def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseView:
@@ -128,7 +131,12 @@ def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseVie
     wherever another plan shows the same population. The threshold is the largest of the plans'.
     Reports call this too, so that every number they show is the run's CSV number.
     """
-    analyses = {plan["analysis"]: run_plan(cohort, plan) for plan in plans}
+    analyses, errors = {}, {}
+    for plan in plans:
+        try:
+            analyses[plan["analysis"]] = run_plan(cohort, plan)
+        except Exception as error:  # one failing analysis must not stop the others: recorded, reported
+            errors[plan["analysis"]] = f"{type(error).__name__}: {error}"
     threshold = max(plan["threshold"] for plan in plans)
     protection = max(float(plan.get("protection", 0.0)) for plan in plans)
     internal = any(plan.get("internal", False) for plan in plans)
@@ -147,7 +155,7 @@ def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseVie
     tables = release(
         results, threshold=threshold, protection=protection, internal=internal, rounding=rounding
     )
-    return ReleaseView(analyses, tables, specs, threshold, protection, internal, rounding)
+    return ReleaseView(analyses, tables, specs, threshold, protection, internal, rounding, errors)
 
 
 def _cost(view: ReleaseView) -> dict[str, Any]:
@@ -234,7 +242,7 @@ def run(
     except OSError as error:
         raise OutputError(f"{target} cannot be written: {error.strerror or error}.") from None
     try:
-        written = _write_run(plans, cohort=cohort, out=partial)
+        written, errors = _write_run(plans, cohort=cohort, out=partial)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -245,14 +253,28 @@ def run(
     partial.rename(target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    return [target / path.relative_to(partial) for path in written]
+    written = [target / path.relative_to(partial) for path in written]
+    if errors:
+        raise AnalysisError(errors, written)
+    return written
+
+
+class AnalysisError(RuntimeError):
+    """Some plans' analyses failed: their errors, by plan; every other plan's outputs were written."""
+
+    def __init__(self, errors: dict[str, str], written: list[Path]) -> None:
+        self.errors, self.written = errors, written
+        listed = "; ".join(f"{plan}: {message}" for plan, message in errors.items())
+        super().__init__(f"{len(errors)} plan(s) failed ({listed}); the other plans' outputs are written.")
 
 
 class OutputError(OSError):
     """The output folder is not empty (and --overwrite was not given), or cannot be written."""
 
 
-def _write_run(plans: Sequence[str | Path], *, cohort: str | Path, out: Path) -> list[Path]:
+def _write_run(
+    plans: Sequence[str | Path], *, cohort: str | Path, out: Path
+) -> tuple[list[Path], dict[str, str]]:
     """Write every output of a run into ``out`` (a fresh folder); see :func:`run`."""
     import matplotlib
     import matplotlib.pyplot as plt
@@ -264,7 +286,19 @@ def _write_run(plans: Sequence[str | Path], *, cohort: str | Path, out: Path) ->
     data = load_cohort(folder)
     written = []
     view = build_release(data, [plan for _, plan in checked])
-    analyses = [(path, plan, view.analyses[plan["analysis"]]) for path, plan in checked]
+    analyses = [
+        (path, plan, view.analyses[plan["analysis"]])
+        for path, plan in checked
+        if plan["analysis"] in view.analyses
+    ]
+    for path, plan in checked:
+        if plan["analysis"] in view.errors:
+            target = Path(out) / plan["analysis"]
+            target.mkdir(parents=True, exist_ok=True)
+            file = target / "provenance.json"
+            record = {"plan": str(path), "options": plan, "error": view.errors[plan["analysis"]]}
+            file.write_text(json.dumps(record, indent=2, sort_keys=True, default=list) + "\n")
+            written.append(file)
     released, specs, threshold = view.tables, view.specs, view.threshold
     provenances = []
     for path, plan, analysis in analyses:
@@ -327,7 +361,7 @@ def _write_run(plans: Sequence[str | Path], *, cohort: str | Path, out: Path) ->
             + "; ".join([*verdict["small_shown"], *verdict["exposed"]][:10])
             + ". Nothing here may leave the machine."
         )
-    return written
+    return written, view.errors
 
 
 class ReleaseError(RuntimeError):

@@ -221,3 +221,26 @@ def test_legal_edge_cohorts_run_every_plan(name, tmp_path):
         for note in provenance["withheld"].values():
             assert isinstance(note, str) and note, (name, plan.stem)
         assert list((tmp_path / "out" / plan.stem).glob("*.csv")), (name, plan.stem)
+
+
+def test_a_failing_analysis_is_recorded_and_the_others_still_run(tmp_path, monkeypatch, capsys):
+    import functools
+
+    from itoutcomes import runner
+
+    registry = runner._registry()
+
+    @functools.wraps(registry["pain"])  # the plan is still checked against the real options
+    def broken(cohort, **options):
+        raise ZeroDivisionError("a bug in one analysis")
+
+    monkeypatch.setattr(runner, "_registry", lambda: {**registry, "pain": broken})
+    out = tmp_path / "out"
+    assert main(["run", *map(str, PLANS), "--cohort", str(BUNDLED), "--out", str(out)]) == 4
+    assert "1 plan(s) failed (pain: ZeroDivisionError: a bug in one analysis)" in capsys.readouterr().err
+    provenance = json.loads((out / "pain" / "provenance.json").read_text())
+    assert provenance["error"] == "ZeroDivisionError: a bug in one analysis"
+    assert not list((out / "pain").glob("*.csv"))
+    for plan in ("overview", "conversion", "opioids", "complications"):
+        assert list((out / plan).glob("*.csv")), plan
+        assert json.loads((out / plan / "provenance.json").read_text())["audit"]["passed"]
