@@ -295,6 +295,101 @@ RELEASE_FILE = "release.json"
 """Written by ``itoutcomes run`` beside the CSVs: each file's count columns and declared relations."""
 
 
+def add_table(
+    release: Release,
+    name: str,
+    table: Any,
+    spec: Mapping[str, Any],
+    *,
+    hidden_mark: str | None = None,
+    totals_known: bool = True,
+) -> dict[str, list[Cell]]:
+    """A table's count cells and its declared relations, added to ``release`` (cells named by ``name``).
+
+    Count cells are the numbers in the spec's ``counts`` columns; with ``hidden_mark`` (a table read
+    back from its file) each cell showing the mark is a hidden unknown. The spec's column totals are
+    known totals when ``totals_known`` (the protecting side assumes the total is published elsewhere),
+    else free unknowns (an attacker who finds no file with them). Complements and differences become
+    hidden cells to protect. Returns the table's cells by population key, for
+    :func:`link_populations`.
+    """
+    import pandas as pd
+
+    counts = list(spec["counts"])
+    text = table[counts].astype(object)
+    values = table[counts].apply(pd.to_numeric, errors="coerce").astype(float)
+    cells: set[tuple[int, str]] = set()
+    for c in counts:
+        for i in range(len(table)):
+            if hidden_mark is not None and text.at[i, c] == hidden_mark:
+                release.values[(name, i, c)] = float("nan")
+                release.hidden.add((name, i, c))
+            elif not np.isnan(values.at[i, c]):
+                release.values[(name, i, c)] = float(values.at[i, c])
+            else:
+                continue
+            cells.add((i, c))
+    for total, parts in spec.get("totals", {}).items():
+        for i in range(len(table)):
+            if (i, total) in cells:
+                release.add_total((name, i, total), [(name, i, p) for p in parts if (i, p) in cells])
+    within = list(spec.get("within", ()))
+    blocks = (
+        list(table.groupby(within, sort=False, dropna=False).indices.values())
+        if within
+        else [np.arange(len(table))]
+    )
+    for b, rows in enumerate(blocks):
+        for column in spec.get("column_totals", ()):
+            members = [(name, int(i), column) for i in rows if (int(i), column) in cells]
+            total_cell = (f"{name}#total", b, column)  # published elsewhere, if anywhere
+            if totals_known:
+                release.add_known(total_cell, sum(release.values[m] for m in members))
+            else:
+                release.values[total_cell] = float("nan")
+                release.hidden.add(total_cell)
+            release.add_total(total_cell, members)
+    for (row, column), parts in spec.get("relations", ()):
+        if (row, column) in cells:
+            release.add_total((name, row, column), [(name, r, c) for r, c in parts if (r, c) in cells])
+    for whole, part in spec.get("complements", ()):
+        for i in range(len(table)):
+            if (i, whole) in cells and (i, part) in cells:
+                _add_difference(release, (name, i, whole), (name, i, part), f"#derived:{name}")
+    for (row_a, column_a), (row_b, column_b) in spec.get("differences", ()):
+        if (row_a, column_a) in cells and (row_b, column_b) in cells:
+            _add_difference(release, (name, row_b, column_b), (name, row_a, column_a), f"#derived:{name}")
+    keyed: dict[str, list[Cell]] = {}
+    for (row, column), key in spec.get("keys", ()):
+        if (row, column) in cells:
+            keyed.setdefault(key, []).append((name, row, column))
+    return keyed
+
+
+def _add_difference(release: Release, whole: Cell, part: Cell, table: str) -> None:
+    """``whole - part``, a count printed nowhere, as a hidden cell the audit must protect."""
+    rest = (table, whole[1], f"{whole[2]} - {part[2]} at row {part[1]}")
+    release.values[rest] = release.values[whole] - release.values[part]  # NaN when either is unknown
+    release.hidden.add(rest)
+    release.add_total(whole, [part, rest])
+
+
+def link_populations(
+    release: Release, keyed: Mapping[str, Sequence[Cell]], nested: Iterable[Sequence[str]]
+) -> None:
+    """Cells with one population key are one number; each (part, whole) pair of keys present adds
+    their difference, printed nowhere but derivable, as a hidden cell to protect."""
+    for cells in keyed.values():
+        for other in cells[1:]:
+            release.add_same(cells[0], other)
+    for part, whole in sorted({tuple(pair) for pair in nested}):
+        if part in keyed and whole in keyed:
+            difference = ("#derived", 0, f"{whole} - {part}")
+            release.values[difference] = release.values[keyed[whole][0]] - release.values[keyed[part][0]]
+            release.hidden.add(difference)
+            release.add_total(keyed[whole][0], [keyed[part][0], difference])
+
+
 def release_from_files(folder: str | Path) -> tuple[Release, int]:
     """The release an attacker sees in ``folder`` (with its ``release.json``), and its threshold.
 
@@ -318,65 +413,13 @@ def release_from_files(folder: str | Path) -> tuple[Release, int]:
     keyed: dict[str, list[Cell]] = {}
     for name, spec in record["tables"].items():
         table = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
-
-        def cell(row: int, column: str, name: str = name) -> Cell:
-            return (name, row, column)
-
-        present: set[tuple[int, str]] = set()
-        for column in spec["counts"]:
-            for row, text in enumerate(table[column]):
-                if text == HIDDEN_MARK:
-                    release.values[cell(row, column)] = float("nan")
-                    release.hidden.add(cell(row, column))
-                elif text.strip().lstrip("-").isdigit():
-                    release.values[cell(row, column)] = float(text)
-                else:
-                    continue
-                present.add((row, column))
-        for total, parts in spec["totals"].items():
-            for row in range(len(table)):
-                if (row, total) in present:
-                    release.add_total(cell(row, total), [cell(row, p) for p in parts if (row, p) in present])
-        blocks = (
-            list(table.groupby(spec["within"], sort=False).indices.values())
-            if spec["within"]
-            else [np.arange(len(table))]
-        )
-        for b, rows in enumerate(blocks):
-            for column in spec["column_totals"]:
-                free = (f"{name}#total", b, column)
-                release.values[free] = float("nan")
-                release.hidden.add(free)
-                release.add_total(free, [cell(int(r), column) for r in rows if (int(r), column) in present])
-        for (row, column), parts in spec["relations"]:
-            if (row, column) in present:
-                release.add_total(cell(row, column), [cell(r, c) for r, c in parts if (r, c) in present])
-        for whole, part in spec.get("complements", []):  # the rest of a share: derivable, never printed
-            for row in range(len(table)):
-                if (row, whole) in present and (row, part) in present:
-                    rest = (f"#derived:{name}", row, f"{whole} - {part}")
-                    release.values[rest] = float("nan")
-                    release.hidden.add(rest)
-                    release.add_total(cell(row, whole), [cell(row, part), rest])
-        for (row_a, column_a), (row_b, column_b) in spec.get("differences", []):
-            if (row_a, column_a) in present and (row_b, column_b) in present:
-                rest = (f"#derived:{name}", row_b, f"{column_b} - {column_a} at row {row_a}")
-                release.values[rest] = float("nan")
-                release.hidden.add(rest)
-                release.add_total(cell(row_b, column_b), [cell(row_a, column_a), rest])
-        for (row, column), key in spec.get("keys", []):
-            if (row, column) in present:
-                keyed.setdefault(key, []).append(cell(row, column))
-    for cells in keyed.values():  # the same population counted in several places is one number
-        for other in cells[1:]:
-            release.add_same(cells[0], other)
-    pairs = {tuple(p) for spec in record["tables"].values() for p in spec.get("nested", [])}
-    for part, whole in sorted(pairs):  # a difference of two nested populations: derivable, never printed
-        if part in keyed and whole in keyed:
-            difference = ("#derived", 0, f"{whole} - {part}")
-            release.values[difference] = float("nan")
-            release.hidden.add(difference)
-            release.add_total(keyed[whole][0], [keyed[part][0], difference])
+        for key, cells in add_table(
+            release, name, table, spec, hidden_mark=HIDDEN_MARK, totals_known=False
+        ).items():
+            keyed.setdefault(key, []).extend(cells)
+    link_populations(
+        release, keyed, [p for spec in record["tables"].values() for p in spec.get("nested", [])]
+    )
     return release, int(record["threshold"])
 
 

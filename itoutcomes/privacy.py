@@ -276,85 +276,21 @@ def release_tables(
     count hidden in one table is hidden wherever the release shows it again or lets it be subtracted.
     Each table comes back as :func:`suppress_small_counts` returns it (with its ``suppressed`` column).
     """
-    from itoutcomes.audit import Release, protect
+    from itoutcomes.audit import Release, add_table, link_populations, protect
 
     release = Release()
     frames = {name: table.reset_index(drop=True) for name, (table, _) in tables.items()}
+    keyed: dict[str, list[tuple[str, int, str]]] = {}
     for name, (_, spec) in tables.items():
-        _add_table(release, name, frames[name], spec)
-    by_key: dict[str, list[tuple[str, int, str]]] = {}
-    for name, (_, spec) in tables.items():
-        for (row, column), key in spec.get("keys", ()):
-            if (name, row, column) in release.values:
-                by_key.setdefault(key, []).append((name, row, column))
-    for cells in by_key.values():
-        for other in cells[1:]:
-            release.add_same(cells[0], other)
-    _add_nested(release, by_key, [pair for _, spec in tables.values() for pair in spec.get("nested", ())])
+        for key, cells in add_table(release, name, frames[name], spec).items():
+            keyed.setdefault(key, []).extend(cells)
+    link_populations(release, keyed, [pair for _, spec in tables.values() for pair in spec.get("nested", ())])
     try:
         protect(release, threshold=threshold, protection=protection)
         hidden = release.hidden
     except RuntimeError:  # nothing left to hide: withhold every count of the release
         hidden = set(release.values)
     return {name: _render(frames[name], spec, name, hidden) for name, (_, spec) in tables.items()}
-
-
-def _add_nested(release: Any, by_key: Mapping[str, list], pairs: Sequence[Sequence[str]]) -> None:
-    """For each (part, whole) pair of keys both in the release, the difference as a cell to protect.
-
-    The difference is printed nowhere (its cell's table is ``#derived``) but follows from the two
-    published counts, so it is hidden from the start and the audit keeps it from being pinned down.
-    """
-    for part, whole in dict.fromkeys(tuple(p) for p in pairs):
-        if part in by_key and whole in by_key:
-            a, b = by_key[part][0], by_key[whole][0]
-            difference = ("#derived", 0, f"{whole} - {part}")
-            release.values[difference] = release.values[b] - release.values[a]
-            release.hidden.add(difference)
-            release.add_total(b, [a, difference])
-
-
-def _add_table(release: Any, name: str, table: pd.DataFrame, spec: Mapping[str, Any]) -> None:
-    """A table's count cells and its declared relations, in ``release`` (cells named by ``name``)."""
-    counts = list(spec["counts"])
-    values = table[counts].apply(pd.to_numeric, errors="coerce").astype(float)
-    cells = {(i, c) for c in counts for i in range(len(table)) if not np.isnan(values.at[i, c])}
-    for i, c in cells:
-        release.values[(name, i, c)] = float(values.at[i, c])
-    for total, parts in spec.get("totals", {}).items():
-        for i in range(len(table)):
-            if (i, total) in cells:
-                release.add_total((name, i, total), [(name, i, p) for p in parts if (i, p) in cells])
-    within = list(spec.get("within", ()))
-    blocks = (
-        list(table.groupby(within, sort=False, dropna=False).indices.values())
-        if within
-        else [np.arange(len(table))]
-    )
-    for b, rows in enumerate(blocks):
-        for column in spec.get("column_totals", ()):
-            members = [(name, int(i), column) for i in rows if (int(i), column) in cells]
-            known = (f"{name}#total", b, column)  # published elsewhere: known, never hidden here
-            release.add_known(known, sum(release.values[m] for m in members))
-            release.add_total(known, members)
-    for (row, column), parts in spec.get("relations", ()):
-        if (row, column) in cells:
-            release.add_total((name, row, column), [(name, r, c) for r, c in parts if (r, c) in cells])
-    for whole, part in spec.get("complements", ()):
-        for i in range(len(table)):
-            if (i, whole) in cells and (i, part) in cells:
-                _add_difference(release, (name, i, whole), (name, i, part), f"#derived:{name}")
-    for (row_a, column_a), (row_b, column_b) in spec.get("differences", ()):
-        if (row_a, column_a) in cells and (row_b, column_b) in cells:
-            _add_difference(release, (name, row_b, column_b), (name, row_a, column_a), f"#derived:{name}")
-
-
-def _add_difference(release: Any, whole: tuple, part: tuple, table: str) -> None:
-    """``whole - part``, a count printed nowhere, as a hidden cell the audit must protect."""
-    rest = (table, whole[1], f"{whole[2]} - {part[2]} at row {part[1]}")
-    release.values[rest] = release.values[whole] - release.values[part]
-    release.hidden.add(rest)
-    release.add_total(whole, [part, rest])
 
 
 def _render(table: pd.DataFrame, spec: Mapping[str, Any], name: str, hidden: set) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from itoutcomes.privacy import SMALL_CELL_THRESHOLD, publishable
-from itoutcomes.results import Result, file_name
+from itoutcomes.results import file_name
 
 
 def html_table(
@@ -74,23 +74,6 @@ def html_released(
     if title is not None:
         page = f"<h4>{html.escape(title.replace('_', ' '))}</h4>" + page
     return page
-
-
-def html_result(
-    result: Result, *, name: str | None = None, threshold: int = SMALL_CELL_THRESHOLD, digits: int = 3
-) -> str:
-    """Every table a result publishes, released on its own, as HTML (see :func:`html_released`)."""
-    released = result.release(threshold=threshold)
-    return "".join(
-        html_released(
-            released[p.name],
-            counts=[*p.suppression.counts, *p.suppression.marked],
-            raw=p.table,
-            title=None if name is None else file_name(name, p.name),
-            digits=digits,
-        )
-        for p in result.publications()
-    )
 
 
 def html_release(view: Any, plan: str, names: Sequence[str], *, digits: int = 3) -> str:
