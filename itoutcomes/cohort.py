@@ -225,6 +225,7 @@ def load_cohort(
     problems += more
     if problems:
         raise CohortError(problems, source=str(folder))
+    tables = {name: _numbers_as_numbers(name, frame) for name, frame in tables.items()}
     truth_file = folder / "truth.json"
     truth = json.loads(truth_file.read_text()) if truth_file.exists() else None
     return Cohort(**tables, truth=truth)
@@ -296,6 +297,42 @@ def read_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
     return raw, problems
 
 
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
+def _numbers_as_numbers(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns outside the schema that hold only numbers (or only true/false), typed as such.
+
+    A column with a number written with a leading zero (``007``, ``02139``) stays text: the zero is part
+    of a code. Whole numbers become int64 when no value is missing, float64 otherwise (as pyarrow reads).
+    """
+    known = {c.name for c in SCHEMA[table]}
+    out = frame
+    for column in frame.columns:
+        values = frame[column]
+        if column in known or not (pd.api.types.is_string_dtype(values) or values.dtype == object):
+            continue
+        present = values.dropna()
+        if present.empty or not all(isinstance(v, str) for v in present):
+            continue
+        stripped = present.str.strip()
+        lowered = stripped.str.lower()
+        if lowered.isin(["true", "false"]).all() and len(present) == len(values):
+            converted: pd.Series = lowered == "true"
+        elif stripped.str.fullmatch(_NUMBER).all() and not stripped.str.match(r"[-+]?0\d").any():
+            converted = pd.to_numeric(stripped)
+            converted = converted.reindex(values.index)
+            if converted.notna().all() and (converted == converted.round()).all():
+                if stripped.str.fullmatch(r"[-+]?\d+").all():
+                    converted = converted.astype("int64")
+        else:
+            continue
+        if out is frame:
+            out = frame.copy()
+        out[column] = converted.reindex(values.index).astype(converted.dtype)
+    return out
+
+
 def _read_csv(file: Path, table: str) -> pd.DataFrame:
     """Read one CSV with pyarrow: identifiers as text, vocabulary columns as categories, the NA spellings.
 
@@ -309,6 +346,10 @@ def _read_csv(file: Path, table: str) -> pd.DataFrame:
     header = pd.read_csv(file, nrows=0).columns
     columns = [c for c in SCHEMA[table] if c.name in header]
     text = {c.name: pa.string() for c in columns if c.kind in ("id", "category")}
+    # columns outside the schema are read as written, so that the identifier screen sees 02139 and
+    # 20210101 as they are; numbers among them become numbers after the screen (_numbers_as_numbers)
+    known = {c.name for c in SCHEMA[table]}
+    text |= {str(c): pa.string() for c in header if c not in known}
     options = pacsv.ConvertOptions(column_types=text, null_values=_NA_VALUES, strings_can_be_null=True)
     frame = pacsv.read_csv(file, convert_options=options).to_pandas()
     for column in columns:

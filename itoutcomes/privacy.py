@@ -1,175 +1,23 @@
-"""Privacy: the identifier screen applied on load.
+"""Privacy: small-cell suppression of what is published.
 
-A de-identified IDD cohort keeps day offsets from the index event, ages top-coded at 90 and no serial
-numbers (HIPAA Safe Harbor, 45 CFR 164.514(b)(2)). :func:`screen_identifiers` looks for columns whose
-names or values look like one of the Safe Harbor identifier classes, so that the loader can refuse them
-before anything is computed or written.
+The identifier screen applied on load lives in :mod:`itoutcomes.identifiers`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from itoutcomes.identifiers import (  # noqa: F401  (the screen's home until 0.3)
+    AGE_TOP_CODE,
+    IdentifierFinding,
+    identifier_class_of_name,
+    screen_identifiers,
+)
 from itoutcomes.params import invalid
-
-AGE_TOP_CODE = 90
-"""Safe Harbor: ages over 89 are aggregated into a single category, recorded here as 90."""
-
-# Column-name patterns, matched against the lower-cased column name with runs of non-alphanumeric
-# characters folded to "_". Each names the Safe Harbor identifier class it belongs to.
-_NAME_PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"^(patient_?|first_?|last_?|given_?|family_?|full_?|middle_?|maiden_?|sur)?name$", "names"),
-    (r"^initials$", "names"),
-    (
-        r"(^|_)(mrn|medical_record|med_rec|record_number|record_no|chart_number|hospital_number)(_|$)",
-        "medical record numbers",
-    ),
-    (r"(^|_)(ssn|social_security)(_|$)", "Social Security numbers"),
-    (r"(^|_)(phone|telephone|mobile|cellphone|tel)(_|$)", "telephone numbers"),
-    (r"(^|_)fax(_|$)", "fax numbers"),
-    (r"(^|_)e_?mail(_|$)", "electronic mail addresses"),
-    (
-        r"(^|_)(address|street|city|town|county|postcode|postal_code|zip|zip_?code|zip5|zipcode)(_|$)",
-        "geographic subdivisions smaller than a state (only the 3-digit ZIP may stay)",
-    ),
-    (
-        r"(^|_)(serial|serial_number|serial_no|udi|device_id|device_identifier|lot_number)(_|$)",
-        "device identifiers and serial numbers",
-    ),
-    (
-        r"(^|_)(note|notes|comment|comments|free_?text|narrative|remarks)(_|$)",
-        "free text (may hold any of the 18 identifiers)",
-    ),
-    (r"(^|_)(date|dob|birth|birthdate|datetime|timestamp|dt)(_|$)", "all elements of dates except the year"),
-    (r"(^|_)(url|website|web_address)(_|$)", "web URLs"),
-    (r"(^|_)(ip|ip_address)(_|$)", "IP addresses"),
-    (
-        r"(^|_)(account|account_number|insurance_id|member_id|policy_number|beneficiary|medicaid_id|"
-        r"medicare_id|plan_id|plan_number)(_|$)",
-        "account and health plan beneficiary numbers",
-    ),
-    (r"(^|_)(licence|license|certificate)(_|$)", "certificate and licence numbers"),
-    (r"(^|_)(vehicle|vin|plate)(_|$)", "vehicle identifiers"),
-    (
-        r"(^|_)(photo|photograph|image|fingerprint|voiceprint|biometric)(_|$)",
-        "biometric identifiers and photographs",
-    ),
-)
-_ALLOWED_NAMES = frozenset({"zip3", "zip_3", "zip3_code"})
-
-# Value patterns for free string columns (anything not in a controlled vocabulary).
-_VALUE_PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$", "electronic mail addresses"),
-    (r"^\d{3}-\d{2}-\d{4}$", "Social Security numbers"),
-    (r"^\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}$", "telephone numbers"),
-    (
-        r"^(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4})(?:[ T].*)?$",
-        "all elements of dates except the year",
-    ),
-    (r"^https?://", "web URLs"),
-)
-
-
-@dataclass(frozen=True)
-class IdentifierFinding:
-    """One column that looks like a direct identifier."""
-
-    table: str
-    column: str
-    identifier_class: str
-    reason: str
-    count: int
-    row_index: tuple[int, ...]
-
-
-def _fold(name: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_")
-
-
-def identifier_class_of_name(column: str) -> str | None:
-    """The Safe Harbor identifier class a column *name* suggests, or None.
-
-    Examples
-    --------
-    >>> identifier_class_of_name("Patient Name")
-    'names'
-    >>> identifier_class_of_name("zip3") is None
-    True
-    """
-    folded = _fold(column)
-    if folded in _ALLOWED_NAMES:
-        return None
-    for pattern, klass in _NAME_PATTERNS:
-        if re.search(pattern, folded):
-            return klass
-    return None
-
-
-def screen_identifiers(
-    table: str, frame: pd.DataFrame, *, free_text_columns: list[str], skip: frozenset[str] = frozenset()
-) -> list[IdentifierFinding]:
-    """Find columns of one table that look like direct identifiers.
-
-    Parameters
-    ----------
-    table
-        The table's name, used in the findings.
-    frame
-        The table as read (before any type conversion).
-    free_text_columns
-        String columns whose values are free (not a controlled vocabulary); their values are matched
-        against e-mail, SSN, telephone, date and URL patterns.
-    skip
-        Column names the caller has explicitly allowed.
-
-    Returns
-    -------
-    list of IdentifierFinding
-        One finding per suspicious column (the first class that matches).
-    """
-    findings: list[IdentifierFinding] = []
-    for column in frame.columns:
-        if column in skip:
-            continue
-        klass = identifier_class_of_name(column)
-        if klass is not None:
-            findings.append(IdentifierFinding(table, column, klass, "its name", len(frame), ()))
-            continue
-        values = frame[column]
-        if pd.api.types.is_datetime64_any_dtype(values):
-            findings.append(
-                IdentifierFinding(
-                    table,
-                    column,
-                    "all elements of dates except the year",
-                    "its type",
-                    int(values.notna().sum()),
-                    (),
-                )
-            )
-            continue
-        if column not in free_text_columns or not (
-            pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
-        ):
-            continue
-        text = values.dropna().astype(str)
-        uniques = pd.Series(text.unique())
-        for pattern, klass in _VALUE_PATTERNS:
-            hits = uniques[uniques.str.contains(pattern, regex=True)]
-            if len(hits):
-                rows = text.index[text.isin(set(hits))]
-                findings.append(
-                    IdentifierFinding(table, column, klass, "its values", len(rows), tuple(rows[:5]))
-                )
-                break
-    return findings
-
 
 # --------------------------------------------------------------------------------------------------
 # Small-cell suppression of outputs

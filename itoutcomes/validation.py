@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from itoutcomes.identifiers import AGE_TOP_CODE, screen_identifiers
 from itoutcomes.ids import patient_positions
-from itoutcomes.privacy import AGE_TOP_CODE, screen_identifiers
 from itoutcomes.schema import _DATE_ALIASES, SCHEMA, TABLES, Column, IdentifierWarning, Problem
 
 MAX_PLAUSIBLE_DAY = 36_525
@@ -113,7 +113,10 @@ def _screen(table: str, frame: pd.DataFrame, allowed: frozenset[str]) -> list[Pr
         c for c in frame.columns if c not in schema_columns
     ]
     problems = []
-    for finding in screen_identifiers(table, frame, free_text_columns=free_text, skip=allowed):
+    findings = screen_identifiers(
+        table, frame, free_text_columns=free_text, skip=allowed, contact_only=frozenset({"patient_id"})
+    )
+    for finding in findings:
         examples, n_patients = (), 0
         if finding.row_index and "patient_id" in frame and finding.column != "patient_id":
             examples, n_patients = _examples(frame["patient_id"].iloc[list(finding.row_index)])
@@ -199,7 +202,12 @@ def _coerce(
 
     if column.kind == "id":
         missing = values.isna()
-        report(missing, "missing values", "every row needs a patient_id")
+        report(
+            missing,
+            "missing values",
+            "every row needs a patient_id (an empty cell and the words NA, NaN, None and null read as "
+            "missing)",
+        )
         if isinstance(values.dtype, pd.CategoricalDtype):
             values = values.astype(object)
         if pd.api.types.is_object_dtype(values) and not missing.any() and _all_str(values):
@@ -207,9 +215,21 @@ def _coerce(
         out = values.astype(object).map(lambda v: None if pd.isna(v) else str(v))
         return out, problems
 
+    # values reported here are set aside, so that they are not reported again as missing
+    reported = np.zeros(len(values), dtype=bool)
+    if column.kind in ("day", "number") and not pd.api.types.is_bool_dtype(values):
+        magnitude = pd.to_numeric(values.astype(object), errors="coerce").abs()
+        infinite = np.isinf(magnitude.to_numpy(float, na_value=np.nan))
+        report(
+            infinite, "infinite values", f"{label} must be a finite number; leave the cell empty if unknown"
+        )
+        reported |= infinite
+        if infinite.any():
+            values = values.astype(object).where(~infinite, None)
     if column.kind == "day" and not pd.api.types.is_bool_dtype(values):
         magnitude = pd.to_numeric(values.astype(object), errors="coerce").abs()
         far = (magnitude > MAX_PLAUSIBLE_DAY).to_numpy(bool)
+        reported |= far
         report(
             far,
             "values beyond 100 years from the index day",
@@ -224,7 +244,7 @@ def _coerce(
         and not pd.api.types.is_bool_dtype(values)
     ):
         if not column.nullable:
-            report(values.isna(), "missing values", f"every row needs {label}")
+            report(values.isna().to_numpy(bool) & ~reported, "missing values", f"every row needs {label}")
         if values.isna().any() or column.nullable:
             return values.astype("Int64"), problems
         return values.astype("int64"), problems
@@ -240,7 +260,7 @@ def _coerce(
             bad = numeric.isna() & values.notna()
             report(bad, "non-numeric values", f"{label} must be a number")
         if not column.nullable:
-            report(values.isna(), "missing values", f"every row needs {label}")
+            report(values.isna().to_numpy(bool) & ~reported, "missing values", f"every row needs {label}")
         if column.kind == "number":
             return numeric.astype(float), problems
         finite = numeric.notna()

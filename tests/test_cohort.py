@@ -291,7 +291,9 @@ def test_identifier_columns_are_refused_then_allowed(tables, column, value, klas
 def test_identifier_values_in_free_columns(tables):
     tables["patients"]["contact"] = ["x@y.org", None, None, None]
     message = single_problem(tables)
-    assert message.startswith("patients.contact has 1 value that looks like an identifier (by its values)")
+    assert message.startswith(
+        "patients.contact has 1 value that looks like an identifier (by its values: e-mail addresses)"
+    )
     assert "electronic mail addresses" in message
     tables = valid_tables()
     tables["patients"]["patient_id"] = ["123-45-6789", "P02", "P03", "P04"]
