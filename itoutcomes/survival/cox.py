@@ -10,10 +10,11 @@ import pandas as pd
 from scipy import stats as sps
 
 from itoutcomes.params import check_option
-from itoutcomes.results import RatioModelResult, TestResult
+from itoutcomes.results import Frame, RatioModelResult, TestResult
 from itoutcomes.stats import check_conf_level, design_matrix, ratio_table
 from itoutcomes.survival._input import SurvivalDataError, _prepare, _require_binary
 from itoutcomes.survival._newton import maximise
+from itoutcomes.survival._options import read_options
 from itoutcomes.survival.km import _km_table
 
 
@@ -32,6 +33,7 @@ class CoxResult(RatioModelResult):
     loglik_null: float
     loglik: float
     iterations: int
+    naive_variance: np.ndarray = Frame()  # type: ignore[assignment]
     _fit: dict | None = field(repr=False, default=None)
 
     def ph_test(self) -> TestResult:
@@ -44,6 +46,11 @@ class CoxResult(RatioModelResult):
         """
         if self._fit is None:
             raise ValueError("ph_test needs a fit from itoutcomes.survival.cox.")
+        if self._fit.get("counting"):
+            raise NotImplementedError(
+                "ph_test: the test for fits with entry=, weights= or cluster= is not implemented yet; "
+                "fit the model without them, or use R's cox.zph on the same data."
+            )
         f = self._fit
         _, _, info, per = _cox_partial(
             f["x"], f["time"], f["status"], f["stratum"], f["beta"], self.ties, details=True
@@ -75,10 +82,14 @@ def cox(
     formula: str,
     strata: str | None = None,
     ties: Literal["efron", "breslow"] = "efron",
-    robust: bool = False,
+    entry: str | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
+    id: str | None = None,
+    robust: bool | None = None,
     conf_level: float = 0.95,
 ) -> CoxResult:
-    """Cox proportional-hazards regression by Newton-Raphson on the partial likelihood.
+    """Cox proportional-hazards regression, also for (start, stop] rows, case weights and clusters.
 
     Parameters
     ----------
@@ -88,9 +99,24 @@ def cox(
         Optional column: a separate baseline hazard per stratum.
     ties
         ``"efron"`` (default, as R) or ``"breslow"``.
+    entry
+        Optional column of start times: rows are (entry, duration] episodes of the counting-process
+        (Andersen-Gill) model, with time-varying covariates taken from each row. R's
+        ``Surv(entry, time, status)``.
+    weights
+        Optional column of non-negative case weights, R's ``weights =``.
+    cluster
+        Optional column of correlated rows (matched sets, two eyes of one patient): the robust variance
+        is summed by cluster, as R's ``cluster =``. Rows of one cluster may share a time origin.
+    id
+        Optional column of the subject of each (start, stop] row, as R's ``id =``: its rows must not
+        overlap, several rows per id need ``entry``, and without ``cluster`` the robust variance is
+        summed by subject.
     robust
-        Use the robust (sandwich, infinitesimal-jackknife) variance from the score residuals, as R's
-        ``coxph(..., robust = TRUE)`` without clusters.
+        The robust (sandwich, infinitesimal-jackknife) variance from the weighted score residuals. The
+        default is R's: robust with a ``cluster``, with weights that are not whole numbers, or with an
+        ``id`` that has more than one event. ``robust=True`` on (start, stop] rows needs ``id`` or
+        ``cluster``. The model-based variance is kept as ``naive_variance``.
 
     Notes
     -----
@@ -99,6 +125,12 @@ def cox(
     from the inverse information at the estimate; intervals and p-values are Wald. Equals R
     ``coxph(Surv(time, status) ~ ..., ties = ties, control = coxph.control(eps = 1e-14, iter.max =
     100))`` (and ``+ strata(s)``); R's default ``eps = 1e-9`` stops up to about 1e-7 relative earlier.
+
+    With the options the risk set at t holds the rows with entry < t <= duration, each weighted by
+    w exp(x b); Efron's tied deaths share their mean weight, as R's ``agreg.fit``. The robust variance
+    is V (sum over clusters of U_c U_c') V, with U_c the cluster's sum of weighted score residuals and
+    V the inverse information: R ``coxph(Surv(entry, time, status) ~ ..., weights = w, cluster = c,
+    id = i)``, whose ``vcov`` is ``variance`` and ``naive.var`` is ``naive_variance``.
 
     Raises
     ------
@@ -111,6 +143,15 @@ def cox(
     time, status, groups = _prepare(data, duration, event, strata, "cox")
     fix = "for one cause of several, recode it to 1 and the rest to 0 (cause-specific hazards)"
     _require_binary(status, event, data.index, "cox", fix)
+    opts = read_options(
+        data, time, entry=entry, weights=weights, cluster=cluster, id=id, function="cox", duration=duration
+    )
+    if robust is None:
+        robust = opts.robust_default(status)
+    elif robust and entry is not None and opts.clusters() is None:
+        raise SurvivalDataError(
+            "cox: robust=True on (start, stop] rows needs id= or cluster= (which rows belong together)."
+        )
     design = design_matrix(data, formula, "cox", error=SurvivalDataError)
     # treatment coding with the first level as reference, as R's coxph; the intercept is absorbed in the
     # baseline hazard
@@ -127,19 +168,34 @@ def cox(
     stratum = np.zeros(len(time), dtype=np.int64) if groups is None else pd.factorize(groups)[0]
     order = np.lexsort((-time, stratum))  # within stratum, longest time first
     xs, ts, ds, ss = x[order], time[order], status[order], stratum[order]
-    centred = xs - xs.mean(axis=0)
+    ws = None if opts.weights is None else opts.weights[order]
+    starts = None if opts.entry is None else opts.entry[order]
+    if ws is not None and not (ws[ds == 1] > 0).any():
+        raise SurvivalDataError("cox: every event has weight 0; the model cannot be fitted.")
+    # R centres each covariate at its (weighted) mean
+    centre = xs.mean(axis=0) if ws is None else (ws[:, None] * xs).sum(axis=0) / ws.sum()
+    centred = xs - centre
+    entries = None if starts is None else _entry_sets(starts, ts, ss)
     fit = maximise(
-        lambda beta: _cox_partial(centred, ts, ds, ss, beta, ties),
+        lambda beta: _cox_partial(centred, ts, ds, ss, beta, ties, weights=ws, entries=entries),
         np.zeros(x.shape[1]),
         singular=f"cox: the information matrix of {formula!r} is singular (collinear covariates?).",
         diverges=f"cox: the fit of {formula!r} diverges (a covariate separates subjects with and without "
         "events); the hazard ratio is infinite. Merge sparse categories or drop the term.",
     )
     beta, loglik, loglik_null, iterations = fit.beta, fit.loglik, fit.loglik_start, fit.iterations
-    variance = np.linalg.inv(fit.info)
+    variance = naive = np.linalg.inv(fit.info)
     if robust:
-        residuals = _cox_score_residuals(centred, ts, ds, ss, beta, ties)
-        variance = variance @ (residuals.T @ residuals) @ variance
+        residuals = _cox_score_residuals(centred, ts, ds, ss, beta, ties, weights=ws, entries=entries)
+        if ws is not None:
+            residuals = residuals * ws[:, None]
+        clusters = opts.clusters()
+        if clusters is not None:
+            codes = clusters[order]
+            summed = np.zeros((codes.max() + 1, residuals.shape[1]))
+            np.add.at(summed, codes, residuals)
+            residuals = summed
+        variance = naive @ (residuals.T @ residuals) @ naive
     se = np.sqrt(np.diag(variance))
     table = ratio_table(names, beta, se, ratio="hazard_ratio", conf_level=conf_level)
     # for ph_test: g(t) = 1 - S(t-) of the all-subject Kaplan-Meier, centred at its mean over events
@@ -147,13 +203,23 @@ def cox(
     surv = _km_table(ts, ds, 0.0, "plain")["estimate"].to_numpy(float)
     g = 1 - np.concatenate([[1.0], surv[:-1]])[inverse]
     g = g - g[ds == 1].mean()
-    fit = {"x": centred, "time": ts, "status": ds, "stratum": ss, "beta": beta, "g": g, "terms": terms}
+    fit = {
+        "x": centred,
+        "time": ts,
+        "status": ds,
+        "stratum": ss,
+        "beta": beta,
+        "g": g,
+        "terms": terms,
+        "counting": not opts.plain,
+    }
     return CoxResult(
         table=table,
         formula=formula,
         ratio="hazard_ratio",
         conf_level=conf_level,
         variance=variance,
+        naive_variance=naive,
         ties=ties,
         strata=strata,
         loglik_null=float(loglik_null),
@@ -164,10 +230,18 @@ def cox(
             "formula": formula,
             "strata": strata,
             "ties": ties,
+            "entry": entry,
+            "weights": weights,
+            "cluster": cluster,
+            "id": id,
             "robust": robust,
             "conf_level": conf_level,
         },
-        counts={"n": len(time), "n_event": int(status.sum())},
+        counts={
+            "n": len(time),
+            "n_event": int(status.sum()),
+            **({} if id is None else {"n_id": int(opts.id.max() + 1)}),
+        },
     )
 
 
@@ -179,11 +253,18 @@ def _cox_partial(
     beta: np.ndarray,
     ties: str,
     details: bool = False,
+    weights: np.ndarray | None = None,
+    entries: dict | None = None,
 ) -> tuple:
-    """Log partial likelihood, score and information; rows sorted by stratum, then time descending."""
+    """Log partial likelihood, score and information; rows sorted by stratum, then time descending.
+
+    With ``weights`` each row counts w exp(x b) in the risk sets and w in its event's terms (Efron's
+    tied deaths share their mean weight); with ``entries`` (:func:`_entry_sets`) the rows that enter
+    at or after a time are taken out of its risk set.
+    """
     p = x.shape[1]
     eta = x @ beta
-    risk = np.exp(eta)
+    risk = np.exp(eta) if weights is None else weights * np.exp(eta)
     # risk-set sums: cumulative over the longest times first, restarted in each stratum, taken at the
     # last row of each tied time (so that everyone with time >= t is included)
     new_block = np.ones(len(time), dtype=bool)
@@ -195,6 +276,8 @@ def _cox_partial(
     s2 = _stratum_cumsum(risk[:, None, None] * x[:, :, None] * x[:, None, :], stratum)
     last = np.flatnonzero(np.append(new_block[1:], True))  # last row of each block
     S0, S1, S2 = s0[last], s1[last], s2[last]
+    if entries is not None:
+        S0, S1, S2 = _without_entries(entries, risk, x, S0, S1, S2)
     ev = status == 1
     d = np.bincount(block[ev], minlength=n_blocks).astype(float)
     A0 = np.bincount(block[ev], weights=risk[ev], minlength=n_blocks)
@@ -211,11 +294,19 @@ def _cox_partial(
     den = S0[eb] - frac * A0[eb]
     num1 = S1[eb] - frac[:, None] * A1[eb]
     num2 = S2[eb] - frac[:, None, None] * A2[eb]
-    loglik = float(eta[ev].sum() - np.log(den).sum())
     mean = num1 / den[:, None]
-    score = x[ev].sum(axis=0) - mean.sum(axis=0)
     per_event_info = num2 / den[:, None, None] - mean[:, :, None] * mean[:, None, :]
-    info = per_event_info.sum(axis=0)
+    if weights is None:
+        loglik = float(eta[ev].sum() - np.log(den).sum())
+        score = x[ev].sum(axis=0) - mean.sum(axis=0)
+        info = per_event_info.sum(axis=0)
+        share = np.ones(len(eb))
+    else:
+        w_dead = weights[ev]
+        share = (np.bincount(eb, weights=w_dead, minlength=n_blocks) / np.maximum(d, 1))[eb]
+        loglik = float((w_dead * eta[ev]).sum() - (share * np.log(den)).sum())
+        score = (w_dead[:, None] * x[ev]).sum(axis=0) - (share[:, None] * mean).sum(axis=0)
+        info = (share[:, None, None] * per_event_info).sum(axis=0)
     if details:
         return (
             loglik,
@@ -230,14 +321,22 @@ def _cox_partial(
                 "frac": frac,
                 "event_block": eb,
                 "block": block,
-                "risk": risk,
+                "risk": np.exp(eta),
+                "share": share,
             },
         )
     return loglik, score, info
 
 
 def _cox_score_residuals(
-    x: np.ndarray, time: np.ndarray, status: np.ndarray, stratum: np.ndarray, beta: np.ndarray, ties: str
+    x: np.ndarray,
+    time: np.ndarray,
+    status: np.ndarray,
+    stratum: np.ndarray,
+    beta: np.ndarray,
+    ties: str,
+    weights: np.ndarray | None = None,
+    entries: dict | None = None,
 ) -> np.ndarray:
     """Score residuals of each subject (rows sorted by stratum, then time descending), Efron or Breslow.
 
@@ -245,12 +344,15 @@ def _cox_score_residuals(
     r_i (x_i - mean_e) / den_e over every event e at a time <= t_i in its stratum, each tied event of its
     own group weighted 1 - fraction_e (the share of i still in the Efron risk set).
     """
-    _, _, _, per = _cox_partial(x, time, status, stratum, beta, ties, details=True)
-    den, mean, frac, eb, block, risk = (
-        per[k] for k in ("den", "mean", "frac", "event_block", "block", "risk")
+    _, _, _, per = _cox_partial(
+        x, time, status, stratum, beta, ties, details=True, weights=weights, entries=entries
+    )
+    den, mean, frac, eb, block, risk, share = (
+        per[k] for k in ("den", "mean", "frac", "event_block", "block", "risk", "share")
     )
     n_blocks = block[-1] + 1
     p = x.shape[1]
+    den = den / share  # each event term carries its share of the tied deaths' weight
     b0 = np.bincount(eb, weights=1 / den, minlength=n_blocks)
     b1 = np.zeros((n_blocks, p))
     np.add.at(b1, eb, mean / den[:, None])
@@ -265,7 +367,14 @@ def _cox_score_residuals(
     block_stratum[block] = stratum
     c0 = _stratum_cumsum(b0[::-1], block_stratum[::-1])[::-1]
     c1 = _stratum_cumsum(b1[::-1], block_stratum[::-1])[::-1]
-    residuals = -risk[:, None] * (x * c0[block, None] - c1[block])
+    r0, r1 = c0[block], c1[block]
+    if entries is not None:
+        # only the events after the row's entry: take away those at times <= entry
+        before = entries["entry_block"]
+        inside = before >= 0
+        r0 = r0 - np.where(inside, c0[np.maximum(before, 0)], 0.0)
+        r1 = r1 - np.where(inside[:, None], c1[np.maximum(before, 0)], 0.0)
+    residuals = -risk[:, None] * (x * r0[:, None] - r1)
     dead = status == 1
     own = block[dead]
     residuals[dead] += (
@@ -284,3 +393,51 @@ def _stratum_cumsum(values: np.ndarray, stratum: np.ndarray) -> np.ndarray:
     index = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(stratum))))
     base = np.concatenate([np.zeros((1, *total.shape[1:])), before])
     return total - base[index]
+
+
+def _entry_sets(start: np.ndarray, time: np.ndarray, stratum: np.ndarray) -> dict:
+    """What delayed entry takes out of each risk set (rows sorted by stratum, then time descending).
+
+    ``order``: the rows sorted by stratum, then entry descending; ``position``: for each block of tied
+    times, the last of those rows (in its stratum) with entry >= the block's time, or -1;
+    ``entry_block``: for each row, the first block of its stratum at a time <= its entry (the events it
+    was not at risk for begin there), or -1.
+    """
+    new_block = np.ones(len(time), dtype=bool)
+    new_block[1:] = (stratum[1:] != stratum[:-1]) | (time[1:] != time[:-1])
+    block = np.cumsum(new_block) - 1
+    first = np.flatnonzero(new_block)
+    block_time, block_stratum = time[first], stratum[first]
+    order = np.lexsort((-start, stratum))
+    sorted_start, sorted_stratum = start[order], stratum[order]
+    position = np.full(len(first), -1, dtype=np.int64)
+    entry_block = np.full(len(time), -1, dtype=np.int64)
+    for s in np.unique(stratum):
+        rows = np.flatnonzero(sorted_stratum == s)
+        blocks = np.flatnonzero(block_stratum == s)
+        # entries descending: the rows with entry >= t are the first k of the stratum
+        k = np.searchsorted(-sorted_start[rows], -block_time[blocks], side="right")
+        position[blocks] = np.where(k > 0, rows[0] + k - 1, -1)
+        # blocks descending in time: the first block with time <= entry
+        own = np.flatnonzero(stratum == s)
+        j = np.searchsorted(-block_time[blocks], -start[own], side="left")
+        entry_block[own] = np.where(j < len(blocks), blocks[0] + j, -1)
+    del block
+    return {"order": order, "position": position, "stratum": sorted_stratum, "entry_block": entry_block}
+
+
+def _without_entries(
+    entries: dict, risk: np.ndarray, x: np.ndarray, S0: np.ndarray, S1: np.ndarray, S2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The risk-set sums less the rows that enter at or after each block's time."""
+    order, position, stratum = entries["order"], entries["position"], entries["stratum"]
+    r, xo = risk[order], x[order]
+    e0 = _stratum_cumsum(r, stratum)
+    e1 = _stratum_cumsum(r[:, None] * xo, stratum)
+    e2 = _stratum_cumsum(r[:, None, None] * xo[:, :, None] * xo[:, None, :], stratum)
+    inside = position >= 0
+    at = np.maximum(position, 0)
+    S0 = S0 - np.where(inside, e0[at], 0.0)
+    S1 = S1 - np.where(inside[:, None], e1[at], 0.0)
+    S2 = S2 - np.where(inside[:, None, None], e2[at], 0.0)
+    return S0, S1, S2

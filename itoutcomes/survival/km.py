@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from itoutcomes.survival._input import (
     _tabulate,
     _warn_no_events,
 )
+from itoutcomes.survival._options import Options, read_options, weighted_km
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -29,8 +30,10 @@ class KaplanMeierResult(_Curves, Result):
     """Kaplan-Meier estimate.
 
     ``table`` columns: ``group`` (only when grouped), ``time`` (each distinct time), ``n_risk``,
-    ``n_event``, ``n_censor``, ``estimate``, ``std_error`` (Greenwood, survival scale), ``ci_low``,
-    ``ci_high``. ``n``: subjects per group (``group``, ``n``).
+    ``n_event``, ``n_censor`` (rows, unweighted), ``n_risk_weighted``, ``n_event_weighted``,
+    ``n_censor_weighted`` (sums of the case weights; only with ``weights``), ``estimate``,
+    ``std_error`` (survival scale: Greenwood's, or the robust one, see ``variance``), ``ci_low``,
+    ``ci_high``. ``n``: rows per group (``group``, ``n``). ``variance``: ``"greenwood"`` or ``"robust"``.
     """
 
     table: pd.DataFrame = Frame()  # type: ignore[assignment]
@@ -38,6 +41,15 @@ class KaplanMeierResult(_Curves, Result):
     conf_type: str
     grouped: bool
     n: pd.DataFrame = Frame()  # type: ignore[assignment]
+    variance: str = "greenwood"
+    _risk: dict | None = field(default=None, repr=False)
+
+    def at_risk(self, times: Any) -> pd.DataFrame:
+        """Rows at risk at ``times`` (entry < t <= duration) and cumulative events and censorings to t."""
+        table = super().at_risk(times)
+        if self._risk is not None:  # under delayed entry the number at risk is counted from the rows
+            table["n_risk"] = _rows_at_risk(self._risk, table, self.grouped)
+        return table
 
     def median(self) -> pd.DataFrame:
         """Median survival time with its confidence limits, as R's ``quantile.survfit``.
@@ -72,21 +84,41 @@ def kaplan_meier(
     duration: str,
     event: str,
     by: str | None = None,
+    entry: str | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
+    id: str | None = None,
+    variance: Literal["greenwood", "robust"] | None = None,
     conf_level: float = 0.95,
     conf_type: ConfType = "log-log",
 ) -> KaplanMeierResult:
-    """Kaplan-Meier survival estimate with Greenwood standard errors.
+    """Kaplan-Meier survival estimate, with delayed entry, case weights and clustered variance.
 
     Parameters
     ----------
     data
-        One row per subject.
+        One row per subject, or (start, stop] rows with ``entry`` (and ``id``).
     duration
-        Column of follow-up times (non-negative numbers).
+        Column of follow-up times (non-negative numbers): the stop time of each row.
     event
         Column of event indicators: 1 (or True) for an event, 0 for censored.
     by
         Optional column; one curve per group.
+    entry
+        Optional column of entry times: a row is at risk on (entry, duration] (delayed entry, left
+        truncation), R's ``Surv(entry, time, status)``.
+    weights
+        Optional column of non-negative case weights, R's ``weights =``.
+    cluster
+        Optional column of correlated rows: the robust variance is summed by cluster, R's ``cluster =``.
+    id
+        Optional column of the subject of each (start, stop] row, R's ``id =``: a censoring counts only
+        at a subject's last row, and without ``cluster`` the robust variance is summed by subject.
+        Several rows per ``id`` need ``entry``; overlapping rows of one subject are refused.
+    variance
+        ``"greenwood"`` (on weighted counts) or ``"robust"`` (infinitesimal jackknife). The default is
+        R's: robust with a ``cluster``, with weights that are not whole numbers, or with an ``id`` that
+        has more than one event; Greenwood otherwise.
     conf_level
         Confidence level of the pointwise intervals.
     conf_type
@@ -110,6 +142,14 @@ def kaplan_meier(
     ``S ± z S s`` within [0, 1]. Events come before censorings at tied times. Equals R
     ``summary(survfit(Surv(time, status) ~ group, conf.type = conf_type), censored = TRUE)``.
 
+    With the options, n and d are sums of weights over the rows with entry < t <= duration, and
+    the times are the distinct durations (a censoring counts only at the last row of a subject).
+    The robust variance of S(t) is the sum over clusters of the squared influence of each cluster
+    (R's ``survfitkm``), and s = its square root over S in the intervals. Equals R
+    ``summary(survfit(Surv(entry, time, status) ~ group, weights = w, cluster = c, id = i, robust = ...),
+    censored = TRUE)``, where ``n_risk_weighted`` is R's ``n.risk`` and ``n_risk`` its
+    ``counts[, "nrisk"]``.
+
     Examples
     --------
     >>> import pandas as pd
@@ -119,15 +159,31 @@ def kaplan_meier(
     """
     conf_level = check_conf_level(conf_level, "kaplan_meier")
     conf_type = check_option(conf_type, kaplan_meier, "conf_type")
+    if variance is not None:
+        variance = check_option(variance, kaplan_meier, "variance")
     time, status, groups = _prepare(data, duration, event, by, "kaplan_meier")
     fix = "for several event types use cumulative_incidence, or recode to 0/1"
     _require_binary(status, event, data.index, "kaplan_meier", fix)
+    opts = read_options(
+        data,
+        time,
+        entry=entry,
+        weights=weights,
+        cluster=cluster,
+        id=id,
+        function="kaplan_meier",
+        duration=duration,
+    )
+    robust = opts.robust_default(status) if variance is None else variance == "robust"
     z = sps.norm.ppf(1 - (1 - conf_level) / 2)
     frames, sizes = [], []
     for g in _group_order(groups, data, by):
         mask = slice(None) if groups is None else (groups == g)
         t, s = time[mask], status[mask]
-        frame = _km_table(t, s, z, conf_type)
+        if opts.plain and not robust:
+            frame = _km_table(t, s, z, conf_type)
+        else:
+            frame = _km_options(opts, mask, t, s, z, conf_type, robust, weighted=weights is not None)
         if groups is not None:
             frame.insert(0, "group", g)
         frames.append(frame)
@@ -142,16 +198,87 @@ def kaplan_meier(
         conf_type=conf_type,
         grouped=groups is not None,
         n=pd.DataFrame(sizes),
+        variance="robust" if robust else "greenwood",
+        _risk=None if entry is None else _risk_rows(opts, time, groups),
         options={
             "duration": duration,
             "event": event,
             "by": by,
+            "entry": entry,
+            "weights": weights,
+            "cluster": cluster,
+            "id": id,
+            "variance": "robust" if robust else "greenwood",
             "conf_level": conf_level,
             "conf_type": conf_type,
         },
         counts={"n": len(time), "n_event": int((status == 1).sum())},
-        suppression=Suppression(counts=("n_risk", "n_event", "n_censor")),
+        suppression=Suppression(
+            counts=("n_risk", "n_event", "n_censor"),
+            derived={f"n_{c}": (f"n_{c}_weighted",) for c in ("risk", "event", "censor")}
+            if weights is not None
+            else {},
+        ),
     )
+
+
+def _km_options(
+    opts: Options,
+    mask: Any,
+    time: np.ndarray,
+    status: np.ndarray,
+    z: float,
+    conf_type: str,
+    robust: bool,
+    weighted: bool,
+) -> pd.DataFrame:
+    """The table of one curve with the shared options (delayed entry, weights, clusters, ids)."""
+    start = None if opts.entry is None else opts.entry[mask]
+    weight = np.ones(len(time)) if opts.weights is None else opts.weights[mask]
+    clusters = opts.clusters()
+    cluster = None if clusters is None else pd.factorize(clusters[mask])[0]
+    fit = weighted_km(start, time, status, weight, opts.last[mask], cluster, robust)
+    surv, se = fit["estimate"], fit["std_error"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(se == 0, 0.0, se / surv)
+    low, high = _km_ci(surv, s, z, conf_type)
+    # R: no interval width where the standard error is 0 (before the first event)
+    low = np.where(surv == 0, np.nan, np.where(se == 0, surv, low))
+    high = np.where(surv == 0, np.nan, np.where(se == 0, surv, high))
+    columns = {
+        "time": fit["time"],
+        "n_risk": fit["n_risk"],
+        "n_event": fit["n_event"],
+        "n_censor": fit["n_censor"],
+    }
+    if weighted:
+        columns |= {
+            "n_risk_weighted": fit["w_risk"],
+            "n_event_weighted": fit["w_event"],
+            "n_censor_weighted": fit["w_censor"],
+        }
+    columns |= {"estimate": surv, "std_error": se, "ci_low": low, "ci_high": high}
+    return pd.DataFrame(columns)
+
+
+def _risk_rows(opts: Options, time: np.ndarray, groups: np.ndarray | None) -> dict:
+    """Sorted entry and exit times per group, to count rows at risk at any time under delayed entry."""
+    keys = [None] if groups is None else list(pd.unique(groups))
+    out = {}
+    for g in keys:
+        mask = slice(None) if groups is None else groups == g
+        out[g] = (np.sort(opts.entry[mask]), np.sort(time[mask]))
+    return out
+
+
+def _rows_at_risk(risk: dict, table: pd.DataFrame, grouped: bool) -> np.ndarray:
+    counts = np.zeros(len(table), dtype=np.int64)
+    for g, (entries, exits) in risk.items():
+        rows = np.flatnonzero(table["group"].to_numpy() == g) if grouped else np.arange(len(table))
+        t = table["time"].to_numpy(float)[rows]
+        # entered before t and not yet left: entry < t <= duration
+        counts[rows] = np.searchsorted(entries, t, side="left") - np.searchsorted(exits, t, side="left")
+    return counts
 
 
 def _km_table(time: np.ndarray, status: np.ndarray, z: float, conf_type: str) -> pd.DataFrame:

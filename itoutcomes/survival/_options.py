@@ -1,0 +1,309 @@
+"""The options every estimator shares: delayed entry, case weights, clusters and subject ids.
+
+One reading of ``entry=``, ``weights=``, ``cluster=`` and ``id=`` (checked with the offending rows named),
+the position of each row in its subject's string of (start, stop] episodes, R's rule for when the robust
+variance is the default, and the weighted Kaplan-Meier with its infinitesimal-jackknife variance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from itoutcomes.survival._input import SurvivalDataError, _rows
+
+
+@dataclass(frozen=True)
+class Options:
+    """The shared options of one call, as arrays over the data's rows (None where not given)."""
+
+    entry: np.ndarray | None
+    weights: np.ndarray | None
+    cluster: np.ndarray | None  # integer codes 0, 1, ... in order of appearance
+    id: np.ndarray | None  # integer codes of the subjects
+    first: np.ndarray  # the row begins its subject's string of episodes (or the subject has one row)
+    last: np.ndarray  # the row ends it: a censoring there is a real censoring
+
+    @property
+    def plain(self) -> bool:
+        """No option given: the estimators' fast, one-row-per-subject path."""
+        return self.entry is None and self.weights is None and self.cluster is None and self.id is None
+
+    def robust_default(self, status: np.ndarray) -> bool:
+        """R's default (``survfit`` and ``coxph``): robust with a cluster, with weights that are not
+        whole numbers, or with an id that has more than one event."""
+        if self.cluster is not None:
+            return True
+        if self.weights is not None and np.any(self.weights != np.floor(self.weights)):
+            return True
+        if self.id is not None:
+            ids = self.id[status > 0]
+            return len(ids) != len(np.unique(ids))
+        return False
+
+    def clusters(self) -> np.ndarray | None:
+        """The clusters of the robust variance: ``cluster``, else ``id``, else None (each row alone)."""
+        return self.cluster if self.cluster is not None else self.id
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    return pd.factorize(values, sort=False)[0].astype(np.int64)
+
+
+def read_options(
+    data: pd.DataFrame,
+    time: np.ndarray,
+    *,
+    entry: str | None,
+    weights: str | None,
+    cluster: str | None,
+    id: str | None,
+    function: str,
+    duration: str,
+) -> Options:
+    """Check and read the shared options; refuse what would give a wrong number.
+
+    Refused, naming the rows: a missing or non-numeric entry, weight, cluster or id; negative weights;
+    entry at or after the duration; episodes of one subject that overlap in time; a subject split across
+    clusters; several rows per ``id`` without ``entry`` (they are (start, stop] rows read as if each
+    began at 0).
+    """
+    for role, column in (("entry", entry), ("weights", weights), ("cluster", cluster), ("id", id)):
+        if column is not None and column not in data.columns:
+            raise SurvivalDataError(
+                f"The {role!r} column {column!r} of {function} is not in the data; columns are "
+                f"{', '.join(map(str, data.columns))}."
+            )
+    n = len(data)
+    start = None
+    if entry is not None:
+        start = pd.to_numeric(data[entry], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isnan(start)
+        if bad.any():
+            raise SurvivalDataError(
+                f"{function}: {entry} has {int(bad.sum())} missing or non-numeric values "
+                f"({_rows(bad, data.index)}); every row needs its entry time (0 for entry at the origin)."
+            )
+        late = start >= time
+        if late.any():
+            raise SurvivalDataError(
+                f"{function}: {entry} is at or after {duration} in {int(late.sum())} rows "
+                f"({_rows(late, data.index)}); a row is at risk on (entry, duration], so entry must be "
+                "earlier than the duration. Drop rows of zero length."
+            )
+    w = None
+    if weights is not None:
+        w = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isfinite(w)
+        if bad.any():
+            raise SurvivalDataError(
+                f"{function}: {weights} has {int(bad.sum())} missing, infinite or non-numeric values "
+                f"({_rows(bad, data.index)}); case weights are non-negative numbers."
+            )
+        negative = w < 0
+        if negative.any():
+            raise SurvivalDataError(
+                f"{function}: {weights} has {int(negative.sum())} negative values "
+                f"({_rows(negative, data.index)}); case weights are non-negative numbers."
+            )
+    codes = {}
+    for role, column in (("cluster", cluster), ("id", id)):
+        if column is None:
+            continue
+        missing = data[column].isna().to_numpy()
+        if missing.any():
+            raise SurvivalDataError(
+                f"{function}: {column} ({role}) has {int(missing.sum())} missing values "
+                f"({_rows(missing, data.index)}); every row needs its {role}."
+            )
+        codes[role] = _codes(data[column])
+    subject = codes.get("id")
+    first = np.ones(n, dtype=bool)
+    last = np.ones(n, dtype=bool)
+    if subject is not None:
+        repeated = np.bincount(subject, minlength=subject.max() + 1 if n else 0)[subject] > 1
+        if start is None and repeated.any():
+            raise SurvivalDataError(
+                f"{function}: {id} has several rows for {len(np.unique(subject[repeated]))} subjects "
+                f"({_rows(repeated, data.index)}) but no entry column; several rows per subject are "
+                f"(start, stop] episodes: pass entry= with the column of start times."
+            )
+        if start is not None:
+            first, last = _positions(subject, start, time, data.index, function, id)
+        if "cluster" in codes:
+            per_subject = pd.DataFrame({"s": subject, "c": codes["cluster"]}).groupby("s")["c"].nunique()
+            split = per_subject.to_numpy() > 1
+            if split.any():
+                rows = np.isin(subject, per_subject.index[split])
+                raise SurvivalDataError(
+                    f"{function}: {int(split.sum())} subjects of {id} lie in more than one {cluster} "
+                    f"({_rows(rows, data.index)}); a subject's rows must share one cluster."
+                )
+    return Options(start, w, codes.get("cluster"), subject, first, last)
+
+
+def _positions(
+    subject: np.ndarray, start: np.ndarray, stop: np.ndarray, index: pd.Index, function: str, id: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """First and last rows of each subject's strings of episodes (as R's ``survflag``); refuse overlaps."""
+    order = np.lexsort((start, subject))
+    s, a, b = subject[order], start[order], stop[order]
+    same = np.zeros(len(s), dtype=bool)
+    same[1:] = s[1:] == s[:-1]
+    overlap = np.zeros(len(s), dtype=bool)
+    overlap[1:] = same[1:] & (a[1:] < b[:-1])
+    if overlap.any():
+        rows = np.zeros(len(s), dtype=bool)
+        rows[order[overlap]] = True
+        rows[order[np.flatnonzero(overlap) - 1]] = True
+        raise SurvivalDataError(
+            f"{function}: episodes of one {id} overlap in time in {int(overlap.sum())} places "
+            f"({_rows(rows, index)}); a subject's (entry, duration] rows must not overlap."
+        )
+    first_sorted = ~same.copy()
+    first_sorted[1:] |= same[1:] & (a[1:] != b[:-1])  # a gap before the row starts a new string
+    last_sorted = np.ones(len(s), dtype=bool)
+    last_sorted[:-1] = ~same[1:] | (a[1:] != b[:-1])
+    first = np.empty(len(s), dtype=bool)
+    last = np.empty(len(s), dtype=bool)
+    first[order] = first_sorted
+    last[order] = last_sorted
+    return first, last
+
+
+def weighted_km(
+    start: np.ndarray | None,
+    stop: np.ndarray,
+    status: np.ndarray,
+    weight: np.ndarray,
+    last: np.ndarray,
+    cluster: np.ndarray | None,
+    robust: bool,
+) -> dict[str, np.ndarray]:
+    """Kaplan-Meier of (start, stop] rows with case weights, as R's ``survfitkm`` (type 1).
+
+    Times are the distinct stop times (as survival 3.5; a split row's stop is a time with no event
+    and no censoring, since only the last row of a subject's string can be censored). At each,
+    the (weighted) number at risk counts rows with start < t <= stop. ``std_error`` is on the survival
+    scale: Greenwood's (weighted counts) when not ``robust``, else the infinitesimal jackknife summed
+    by ``cluster`` (each row its own cluster when None).
+    """
+    if start is None:
+        start = np.full(len(stop), -np.inf)
+    times = np.unique(stop)
+    n_times = len(times)
+    # a row is at risk at the time indices begin..end: start < t <= stop
+    begin = np.searchsorted(times, start, side="right")
+    end = np.searchsorted(times, stop, side="right") - 1
+    exact = (end >= 0) & (times[np.maximum(end, 0)] == stop)
+    n_risk = _interval_count(begin, end, np.ones(len(stop)), n_times)
+    w_risk = _interval_count(begin, end, weight, n_times)
+    event = (status == 1) & exact
+    censor = (status == 0) & last & exact
+    n_event = np.bincount(end[event], minlength=n_times)
+    w_event = np.bincount(end[event], weights=weight[event], minlength=n_times)
+    n_censor = np.bincount(end[censor], minlength=n_times)
+    w_censor = np.bincount(end[censor], weights=weight[censor], minlength=n_times)
+    jump = (n_event > 0) & (w_event > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # when every row at risk fails the hazard is 1 exactly, whatever the rounding of the weights' sums
+        hazard = np.where(jump, np.where(n_event == n_risk, 1.0, w_event / w_risk), 0.0)
+        surv = np.cumprod(1 - hazard)
+        if not robust:
+            alive = np.where(hazard < 1, w_risk - w_event, 0.0)
+            greenwood = np.cumsum(np.where(jump, w_event / (w_risk * alive), 0.0))
+            std_error = surv * np.sqrt(greenwood)
+        else:
+            std_error = _ij_std_error(begin, end, event, weight, cluster, hazard, w_risk, w_event, jump, surv)
+    return {
+        "time": times,
+        "n_risk": n_risk.astype(np.int64),
+        "n_event": n_event.astype(np.int64),
+        "n_censor": n_censor.astype(np.int64),
+        "w_risk": w_risk,
+        "w_event": w_event,
+        "w_censor": w_censor,
+        "estimate": surv,
+        "std_error": std_error,
+    }
+
+
+def _interval_count(begin: np.ndarray, end: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """For each k in 0..n-1, the sum of values over rows with begin <= k <= end."""
+    inside = begin <= end
+    delta = np.bincount(begin[inside], weights=values[inside], minlength=n + 1)
+    delta -= np.bincount(end[inside] + 1, weights=values[inside], minlength=n + 1)
+    return np.cumsum(delta)[:n]
+
+
+def _ij_std_error(
+    begin: np.ndarray,
+    end: np.ndarray,
+    event: np.ndarray,
+    weight: np.ndarray,
+    cluster: np.ndarray | None,
+    hazard: np.ndarray,
+    w_risk: np.ndarray,
+    w_event: np.ndarray,
+    jump: np.ndarray,
+    surv: np.ndarray,
+) -> np.ndarray:
+    """Infinitesimal-jackknife standard error of the Kaplan-Meier, summed by cluster (R's survfitkm).
+
+    The influence of cluster k on S(t_i) is S(t_i) A_k(i) with
+    A_k(i) = sum over jump times j <= i of (h_j G_k(j) - D_k(j)) / (n_j - d_j), where G_k(j) is the
+    weight of k's rows at risk at t_j and D_k(j) the weight of its events there. Each row adds
+    w (C_i - C_{b-1}) while at risk (C the running sum of h / (n - d), b its first time at risk) and a
+    constant from its last time at risk on, so each cluster's A is alpha C_i + beta with alpha and beta
+    changing only where one of its rows begins or ends. The sums over clusters of alpha^2, alpha beta
+    and beta^2 are carried through those changes in one sorted pass.
+    """
+    n_times = len(hazard)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alive = np.where(hazard < 1, w_risk - w_event, 0.0)
+        step = np.where(jump, hazard / alive, 0.0)
+        own = np.where(jump, 1.0 / alive, 0.0)
+    step = np.where(np.isfinite(step), step, 0.0)
+    own = np.where(np.isfinite(own), own, 0.0)
+    c = np.cumsum(step)
+    c_before = np.concatenate([[0.0], c])  # c_before[k] = C_{k-1}
+    at_risk = begin <= end  # rows at risk at one time or more
+    b, e, w = begin[at_risk], end[at_risk], weight[at_risk]
+    died = event[at_risk]
+    k = np.arange(len(weight))[at_risk] if cluster is None else cluster[at_risk]
+    c0 = c_before[b]  # C_{b-1}
+    # constant from index e on: w (C_e - C_{b-1}) - w * own_e for an event at t_e
+    final = w * (c[e] - c0) - np.where(died, w * own[e], 0.0)
+    # changes: at b, alpha += w and beta -= w c0; at e, alpha -= w and beta += w c0 + final
+    index = np.concatenate([b, e])
+    who = np.concatenate([k, k])
+    d_alpha = np.concatenate([w, -w])
+    d_beta = np.concatenate([-w * c0, w * c0 + final])
+    order = np.lexsort((index, who))
+    index, who, d_alpha, d_beta = index[order], who[order], d_alpha[order], d_beta[order]
+    new_cluster = np.ones(len(who), dtype=bool)
+    new_cluster[1:] = who[1:] != who[:-1]
+    alpha = _segment_cumsum(d_alpha, new_cluster)
+    beta = _segment_cumsum(d_beta, new_cluster)
+    alpha_old, beta_old = alpha - d_alpha, beta - d_beta
+    # a change at index e applies from e on (the row's constant holds at e itself)
+    s_aa = np.bincount(index, weights=alpha**2 - alpha_old**2, minlength=n_times)[:n_times]
+    s_ab = np.bincount(index, weights=alpha * beta - alpha_old * beta_old, minlength=n_times)[:n_times]
+    s_bb = np.bincount(index, weights=beta**2 - beta_old**2, minlength=n_times)[:n_times]
+    s_aa, s_ab, s_bb = np.cumsum(s_aa), np.cumsum(s_ab), np.cumsum(s_bb)
+    total = c**2 * s_aa + 2 * c * s_ab + s_bb
+    total = np.maximum(total, 0.0)
+    # before the first jump the variance is 0; it changes only at jumps (R carries it between them)
+    carried = np.maximum.accumulate(np.where(jump, np.arange(n_times), -1))
+    out = np.where(carried >= 0, surv * np.sqrt(total[np.maximum(carried, 0)]), 0.0)
+    return np.where(surv > 0, out, 0.0)
+
+
+def _segment_cumsum(values: np.ndarray, new_segment: np.ndarray) -> np.ndarray:
+    total = np.cumsum(values)
+    starts = np.flatnonzero(new_segment)
+    base = np.concatenate([[0.0], total[starts[1:] - 1]])
+    segment = np.cumsum(new_segment) - 1
+    return total - base[segment]

@@ -1,0 +1,91 @@
+# Reference values for issue 13 (survival options: delayed entry, (start, stop] rows, case weights,
+# clusters, restricted mean), from R's survival on its own data sets.
+#
+#   cd tests/reference && Rscript reference_issue13.R > reference_issue13.csv
+#
+# Writes heart.csv, cgd.csv and veteran.csv beside it (the data the tests read), then one line per value,
+# "section,key,value", with 17 significant digits. Weights are deterministic functions of the row number
+# (w_frac non-integer, w_int whole), written into the CSVs.
+suppressPackageStartupMessages(library(survival))
+options(stringsAsFactors = FALSE)
+source("reference_out.R")
+out <- reference_writer()
+cat(sprintf("meta,R.version,%s\n", paste(R.version$major, R.version$minor, sep = ".")))
+cat(sprintf("meta,survival.version,%s\n", as.character(packageVersion("survival"))))
+
+vet <- survival::veteran
+vet$w_frac <- 0.5 + (seq_len(nrow(vet)) %% 5) / 4
+vet$w_int <- 1 + seq_len(nrow(vet)) %% 3
+vet$pair <- (seq_len(nrow(vet)) + 1) %/% 2
+vet$entry <- pmin(vet$time - 1, (seq_len(nrow(vet)) %% 7) * 3)
+vet$entry[vet$entry < 0] <- 0
+write.csv(vet, "veteran.csv", row.names = FALSE)
+heart <- survival::heart
+write.csv(heart, "heart.csv", row.names = FALSE)
+cgd <- survival::cgd[, c("id", "tstart", "tstop", "status", "treat", "sex", "age", "inherit", "enum")]
+cgd$treat <- as.character(cgd$treat); cgd$sex <- as.character(cgd$sex); cgd$inherit <- as.character(cgd$inherit)
+write.csv(cgd, "cgd.csv", row.names = FALSE)
+
+km_out <- function(key, fit) {
+  s <- summary(fit, censored = TRUE)
+  out("km", paste0(key, "_time"), s$time)
+  out("km", paste0(key, "_n_risk"), s$n.risk)
+  out("km", paste0(key, "_n_event"), s$n.event)
+  out("km", paste0(key, "_surv"), s$surv)
+  out("km", paste0(key, "_std_err"), s$std.err)
+  out("km", paste0(key, "_lower"), s$lower)
+  out("km", paste0(key, "_upper"), s$upper)
+  if (!is.null(fit$strata)) out("km", paste0(key, "_strata"), as.integer(s$strata))
+}
+# ---- Kaplan-Meier
+km_out("weights_frac", survfit(Surv(time, status) ~ trt, vet, weights = w_frac, conf.type = "log-log"))
+km_out("weights_frac_greenwood",
+       survfit(Surv(time, status) ~ trt, vet, weights = w_frac, robust = FALSE, conf.type = "log-log"))
+km_out("weights_int", survfit(Surv(time, status) ~ trt, vet, weights = w_int, conf.type = "log-log"))
+km_out("weights_int_replicated",
+       survfit(Surv(time, status) ~ trt, vet[rep(seq_len(nrow(vet)), vet$w_int), ], conf.type = "log-log"))
+km_out("cluster_pair", survfit(Surv(time, status) ~ 1, vet, cluster = pair, conf.type = "log-log"))
+km_out("entry", survfit(Surv(entry, time, status) ~ 1, vet, conf.type = "log-log"))
+km_out("entry_weights", survfit(Surv(entry, time, status) ~ trt, vet, weights = w_frac, conf.type = "log"))
+km_out("heart", survfit(Surv(start, stop, event) ~ 1, heart, conf.type = "log-log"))
+km_out("heart_id", survfit(Surv(start, stop, event) ~ 1, heart, id = id, conf.type = "log-log"))
+km_out("heart_id_robust",
+       survfit(Surv(start, stop, event) ~ 1, heart, id = id, robust = TRUE, conf.type = "log-log"))
+
+# ---- Cox: counting process, weights, clusters (iterated to full precision)
+ctl <- coxph.control(eps = 1e-14, iter.max = 100, toler.chol = 1e-15)
+cox_out <- function(key, fit) {
+  out("cox", paste0(key, "_coef"), unname(coef(fit)))
+  out("cox", paste0(key, "_se"), unname(sqrt(diag(vcov(fit)))))
+  if (!is.null(fit$naive.var)) out("cox", paste0(key, "_naive_se"), unname(sqrt(diag(fit$naive.var))))
+  out("cox", paste0(key, "_loglik"), fit$loglik)
+}
+for (ties in c("efron", "breslow")) {
+  cox_out(paste0("cgd_", ties), coxph(Surv(tstart, tstop, status) ~ treat + age + inherit, cgd,
+                                      cluster = id, ties = ties, control = ctl))
+  cox_out(paste0("heart_", ties), coxph(Surv(start, stop, event) ~ age + year + surgery + transplant,
+                                        heart, ties = ties, control = ctl))
+  cox_out(paste0("weights_", ties), coxph(Surv(time, status) ~ trt + karno + age, vet, weights = w_frac,
+                                          ties = ties, control = ctl))
+  cox_out(paste0("weights_int_", ties), coxph(Surv(time, status) ~ trt + karno + age, vet, weights = w_int,
+                                              ties = ties, control = ctl))
+  cox_out(paste0("cluster_", ties), coxph(Surv(time, status) ~ trt + karno, vet, cluster = pair,
+                                          ties = ties, control = ctl))
+  cox_out(paste0("entry_weights_strata_", ties),
+          coxph(Surv(entry, time, status) ~ trt + karno + strata(celltype), vet, weights = w_frac,
+                ties = ties, control = ctl))
+}
+cox_out("cgd_naive", coxph(Surv(tstart, tstop, status) ~ treat + age + inherit, cgd, control = ctl))
+
+# ---- restricted mean survival time, as print.survfit(fit, rmean = tau)
+for (tau in c(100, 365)) {
+  s <- summary(survfit(Surv(time, status) ~ trt, vet), rmean = tau)$table
+  out("rmst", paste0("trt_", tau, "_rmean"), unname(s[, "rmean"]))
+  out("rmst", paste0("trt_", tau, "_se"), unname(s[, "se(rmean)"]))
+  s <- summary(survfit(Surv(time, status) ~ 1, vet, weights = w_int), rmean = tau)$table
+  out("rmst", paste0("weights_int_", tau, "_rmean"), unname(s["rmean"]))
+  out("rmst", paste0("weights_int_", tau, "_se"), unname(s["se(rmean)"]))
+  s <- summary(survfit(Surv(entry, time, status) ~ 1, vet), rmean = tau)$table
+  out("rmst", paste0("entry_", tau, "_rmean"), unname(s["rmean"]))
+  out("rmst", paste0("entry_", tau, "_se"), unname(s["se(rmean)"]))
+}

@@ -1,0 +1,286 @@
+"""Survival options (issue 13): delayed entry, (start, stop] rows, case weights, clusters, ids.
+
+R reference: tests/reference/reference_issue13.R on survival's veteran, heart (Stanford, (start, stop]
+with the time-varying transplant covariate) and cgd (recurrent infections, (start, stop] by id).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REFERENCE, r_reference
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from itoutcomes.survival import SurvivalDataError, cox, kaplan_meier
+
+VETERAN = pd.read_csv(REFERENCE / "veteran.csv")
+HEART = pd.read_csv(REFERENCE / "heart.csv")
+CGD = pd.read_csv(REFERENCE / "cgd.csv")
+
+
+def r_vector(section: str, key: str) -> np.ndarray:
+    values = r_reference("reference_issue13", section)
+    if key in values:
+        return np.array([values[key]])
+    n = sum(1 for k in values if k.startswith(key + "["))
+    assert n, f"no R value {section}.{key}"
+    return np.array([values[f"{key}[{i}]"] for i in range(1, n + 1)])
+
+
+def close(ours, theirs, rtol, atol=0.0):
+    np.testing.assert_allclose(np.asarray(ours, dtype=float), theirs, rtol=rtol, atol=atol, equal_nan=True)
+
+
+KM_CASES = {
+    "weights_frac": (VETERAN, dict(by="trt", weights="w_frac"), "robust"),
+    "weights_frac_greenwood": (VETERAN, dict(by="trt", weights="w_frac", variance="greenwood"), "greenwood"),
+    "weights_int": (VETERAN, dict(by="trt", weights="w_int"), "greenwood"),
+    "cluster_pair": (VETERAN, dict(cluster="pair"), "robust"),
+    "entry": (VETERAN, dict(entry="entry"), "greenwood"),
+    "entry_weights": (VETERAN, dict(by="trt", entry="entry", weights="w_frac", conf_type="log"), "robust"),
+    "heart": (HEART, dict(entry="start", duration="stop", event="event"), "greenwood"),
+    "heart_id": (HEART, dict(entry="start", duration="stop", event="event", id="id"), "greenwood"),
+    "heart_id_robust": (
+        HEART,
+        dict(entry="start", duration="stop", event="event", id="id", variance="robust"),
+        "robust",
+    ),
+}
+
+
+@pytest.mark.parametrize("key", sorted(KM_CASES))
+def test_kaplan_meier_options_equal_survfit(key):
+    data, options, variance = KM_CASES[key]
+    fit = kaplan_meier(data, **{"duration": "time", "event": "status", **options})
+    assert fit.variance == variance
+    table = fit.table
+    close(table["time"], r_vector("km", f"{key}_time"), 0)
+    weighted = "n_risk_weighted" if "weights" in options else "n_risk"
+    close(table[weighted], r_vector("km", f"{key}_n_risk"), 1e-12)
+    close(
+        table["n_event_weighted" if "weights" in options else "n_event"],
+        r_vector("km", f"{key}_n_event"),
+        1e-12,
+    )
+    close(table["estimate"], r_vector("km", f"{key}_surv"), 1e-9)
+    close(table["std_error"], r_vector("km", f"{key}_std_err"), 1e-7)
+    close(table["ci_low"], r_vector("km", f"{key}_lower"), 1e-7)
+    close(table["ci_high"], r_vector("km", f"{key}_upper"), 1e-7)
+
+
+def test_integer_weights_equal_replicated_rows_in_r_and_here():
+    weighted = kaplan_meier(VETERAN, duration="time", event="status", by="trt", weights="w_int").table
+    replicated = VETERAN.loc[VETERAN.index.repeat(VETERAN["w_int"])]
+    plain = kaplan_meier(replicated, duration="time", event="status", by="trt").table
+    r_names = {"estimate": "surv", "std_error": "std_err", "ci_low": "lower", "ci_high": "upper"}
+    for column, r_name in r_names.items():
+        close(weighted[column], r_vector("km", f"weights_int_replicated_{r_name}"), 1e-9)
+        close(weighted[column], plain[column].to_numpy(float), 1e-12)
+    close(weighted["n_risk_weighted"], plain["n_risk"].to_numpy(float), 0)
+
+
+COX_FORMULAS = {
+    "cgd": (
+        CGD,
+        dict(entry="tstart", duration="tstop", event="status", cluster="id"),
+        "C(treat) + age + C(inherit, Treatment('autosomal'))",
+        [0, 2, 1],
+    ),
+    "heart": (
+        HEART,
+        dict(entry="start", duration="stop", event="event"),
+        "age + year + surgery + transplant",
+        None,
+    ),
+    "weights": (VETERAN, dict(weights="w_frac"), "trt + karno + age", None),
+    "weights_int": (VETERAN, dict(weights="w_int"), "trt + karno + age", None),
+    "cluster": (VETERAN, dict(cluster="pair"), "trt + karno", None),
+    "entry_weights_strata": (
+        VETERAN,
+        dict(entry="entry", weights="w_frac", strata="celltype"),
+        "trt + karno",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+@pytest.mark.parametrize("key", sorted(COX_FORMULAS))
+def test_cox_options_equal_coxph(key, ties):
+    data, options, formula, order = COX_FORMULAS[key]
+    fit = cox(data, **{"duration": "time", "event": "status", **options}, formula=formula, ties=ties)
+    coef = fit.coefficients()
+    # R orders terms as written; patsy puts categorical terms first
+    estimate, se = coef["estimate"].to_numpy(), coef["std_error"].to_numpy()
+    naive = np.sqrt(np.diag(fit.naive_variance))
+    if order is not None:
+        back = np.argsort(order)
+        estimate, se, naive = estimate[back], se[back], naive[back]
+    name = f"{key}_{ties}"
+    close(estimate, r_vector("cox", f"{name}_coef"), 1e-9)
+    close(se, r_vector("cox", f"{name}_se"), 1e-7)
+    close([fit.loglik_null, fit.loglik], r_vector("cox", f"{name}_loglik"), 1e-9)
+    if fit.options["robust"]:
+        close(naive, r_vector("cox", f"{name}_naive_se"), 1e-7)
+
+
+def test_counting_process_without_cluster_is_the_naive_fit():
+    fit = cox(
+        CGD,
+        entry="tstart",
+        duration="tstop",
+        event="status",
+        formula="C(treat) + age + C(inherit, Treatment('autosomal'))",
+    )
+    assert fit.options["robust"] is False
+    close(fit.coefficients()["estimate"].to_numpy()[[0, 2, 1]], r_vector("cox", "cgd_naive_coef"), 1e-9)
+    close(fit.coefficients()["std_error"].to_numpy()[[0, 2, 1]], r_vector("cox", "cgd_naive_se"), 1e-7)
+
+
+# ---- properties ------------------------------------------------------------------------------------
+
+
+@st.composite
+def survival_data(draw):
+    n = draw(st.integers(8, 30))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    time = rng.integers(1, 12, n).astype(float)
+    status = rng.integers(0, 2, n)
+    status[0] = 1
+    return pd.DataFrame(
+        {
+            "time": time,
+            "status": status,
+            "x": rng.normal(size=n),
+            "w": rng.integers(1, 4, n),
+            "id": np.arange(n),
+            "split": np.floor(time * rng.uniform(0.2, 0.9, n)),
+        }
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(survival_data())
+def test_integer_weights_equal_replicated_rows(data):
+    replicated = data.loc[data.index.repeat(data["w"])]
+    km_w = kaplan_meier(data, duration="time", event="status", weights="w").table
+    km_r = kaplan_meier(replicated, duration="time", event="status").table
+    close(km_w["estimate"], km_r["estimate"].to_numpy(float), 1e-12)
+    close(km_w["std_error"], km_r["std_error"].to_numpy(float), 1e-10)
+    # Breslow only: Efron's correction counts tied deaths as rows (R's too), so a weight of 2 is not
+    # two tied deaths to it
+    cox_w = cox(data, duration="time", event="status", formula="x", weights="w", ties="breslow")
+    cox_r = cox(replicated, duration="time", event="status", formula="x", ties="breslow")
+    close(cox_w.coefficients()["estimate"], cox_r.coefficients()["estimate"].to_numpy(), 1e-8)
+    close(cox_w.coefficients()["std_error"], cox_r.coefficients()["std_error"].to_numpy(), 1e-8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(survival_data(), st.sampled_from([0.37, 2.5, 10.0]))
+def test_constant_weights_change_no_estimate_nor_robust_variance(data, c):
+    data = data.assign(c=c)
+    plain = kaplan_meier(data, duration="time", event="status", variance="robust").table
+    weighted = kaplan_meier(data, duration="time", event="status", weights="c", variance="robust").table
+    # sums of weights such as 0.37 round: a curve that falls to 0 may end at 1e-16
+    close(weighted["estimate"], plain["estimate"].to_numpy(float), 1e-12, atol=1e-14)
+    close(weighted["std_error"], plain["std_error"].to_numpy(float), 1e-9, atol=1e-14)
+    a = cox(data, duration="time", event="status", formula="x", robust=True).coefficients()
+    b = cox(data, duration="time", event="status", formula="x", weights="c", robust=True).coefficients()
+    close(b["estimate"], a["estimate"].to_numpy(), 1e-8)
+    close(b["std_error"], a["std_error"].to_numpy(), 1e-7)
+
+
+@settings(max_examples=25, deadline=None)
+@given(survival_data())
+def test_entry_at_zero_equals_the_present_estimators(data):
+    data = data.assign(zero=0.0)
+    close(
+        kaplan_meier(data, duration="time", event="status", entry="zero").table["estimate"],
+        kaplan_meier(data, duration="time", event="status").table["estimate"].to_numpy(float),
+        1e-12,
+    )
+    a = cox(data, duration="time", event="status", formula="x").coefficients()
+    b = cox(data, duration="time", event="status", formula="x", entry="zero").coefficients()
+    close(b["estimate"], a["estimate"].to_numpy(), 1e-9)
+    close(b["std_error"], a["std_error"].to_numpy(), 1e-9)
+
+
+def _split(data: pd.DataFrame) -> pd.DataFrame:
+    """Each row with 0 < split < time cut into (0, split] (censored) and (split, time]."""
+    cut = data[(data["split"] > 0) & (data["split"] < data["time"])]
+    first = cut.assign(start=0.0, time=cut["split"], status=0)
+    second = cut.assign(start=cut["split"])
+    whole = data.drop(cut.index).assign(start=0.0)
+    return pd.concat([first, second, whole], ignore_index=True)
+
+
+@settings(max_examples=25, deadline=None)
+@given(survival_data())
+def test_splitting_rows_into_episodes_changes_no_estimate(data):
+    episodes = _split(data)
+    km = kaplan_meier(data, duration="time", event="status").table
+    km_split = kaplan_meier(episodes, duration="time", event="status", entry="start", id="id").table
+    # the split rows' stops are times of the split table with no event and no censoring
+    km_split = km_split[km_split["time"].isin(km["time"])]
+    for column in ("n_risk", "n_event", "n_censor", "estimate", "std_error"):
+        close(km_split[column], km[column].to_numpy(float), 1e-12)
+    a = cox(data, duration="time", event="status", formula="x", robust=True).coefficients()
+    b = cox(episodes, duration="time", event="status", formula="x", entry="start", id="id", robust=True)
+    close(b.coefficients()["estimate"], a["estimate"].to_numpy(), 1e-9)
+    close(b.coefficients()["std_error"], a["std_error"].to_numpy(), 1e-8)
+
+
+def test_numbers_at_risk_rise_under_delayed_entry():
+    data = pd.DataFrame({"entry": [0, 0, 5, 5, 5], "time": [3, 10, 8, 9, 12], "status": [1, 0, 1, 0, 1]})
+    fit = kaplan_meier(data, duration="time", event="status", entry="entry")
+    at = fit.at_risk([1, 4, 6, 9, 11])
+    assert at["n_risk"].tolist() == [2, 1, 4, 3, 1]
+    assert fit.table["n_risk"].tolist() == [2, 4, 3, 2, 1]
+
+
+# ---- bad input ---------------------------------------------------------------------------------------
+
+
+def test_negative_weights_are_refused():
+    data = VETERAN.assign(w=VETERAN["w_frac"] - 1.0)
+    with pytest.raises(SurvivalDataError, match=r"w has \d+ negative values \(rows"):
+        kaplan_meier(data, duration="time", event="status", weights="w")
+    with pytest.raises(SurvivalDataError, match="negative values"):
+        cox(data, duration="time", event="status", formula="trt", weights="w")
+
+
+def test_entry_at_or_after_duration_is_refused():
+    data = HEART.copy()
+    data.loc[3, "start"] = data.loc[3, "stop"]
+    with pytest.raises(SurvivalDataError, match=r"start is at or after stop in 1 rows \(rows 3\)"):
+        kaplan_meier(data, entry="start", duration="stop", event="event")
+
+
+def test_overlapping_episodes_are_refused_with_their_rows():
+    data = HEART.copy()
+    data.loc[3, "start"] = 0.5  # subject 3: (0, 1] and (0.5, 16]
+    with pytest.raises(
+        SurvivalDataError, match=r"episodes of one id overlap in time in 1 places \(rows 2, 3\)"
+    ):
+        cox(data, entry="start", duration="stop", event="event", formula="age", id="id")
+
+
+def test_a_subject_split_across_clusters_is_refused():
+    data = HEART.assign(site=np.arange(len(HEART)) % 2)
+    with pytest.raises(SurvivalDataError, match="subjects of id lie in more than one site"):
+        cox(data, entry="start", duration="stop", event="event", formula="age", id="id", cluster="site")
+
+
+def test_several_rows_per_id_without_entry_are_refused():
+    with pytest.raises(SurvivalDataError, match="pass entry= with the column of start times"):
+        cox(CGD, duration="tstop", event="status", formula="C(treat)", id="id")
+    with pytest.raises(SurvivalDataError, match="pass entry="):
+        kaplan_meier(CGD, duration="tstop", event="status", id="id")
+
+
+def test_robust_counting_process_needs_id_or_cluster():
+    with pytest.raises(SurvivalDataError, match="needs id= or cluster="):
+        cox(CGD, entry="tstart", duration="tstop", event="status", formula="C(treat)", robust=True)
