@@ -72,6 +72,21 @@ def walked(bundled):
         "mean_cumulative_function": survival.mean_cumulative_function(
             events, id="patient_id", duration="time", event="event", end="end"
         ),
+        "restricted_mean": survival.restricted_mean(
+            data.assign(w=1.5, first=data["status"] == 1),
+            duration="time",
+            event="first",
+            tau=365,
+            by="indication",
+            weights="w",
+        ),
+        "weighted_survival": survival.kaplan_meier(
+            data.assign(w=1.5, first=data["status"] == 1),
+            duration="time",
+            event="first",
+            weights="w",
+            by="indication",
+        ),
         "baseline_table": overview.baseline_table(bundled),
         "follow_up": overview.follow_up(bundled),
         "missing_overview": overview.missing_overview(bundled),

@@ -284,3 +284,106 @@ def test_several_rows_per_id_without_entry_are_refused():
 def test_robust_counting_process_needs_id_or_cluster():
     with pytest.raises(SurvivalDataError, match="needs id= or cluster="):
         cox(CGD, entry="tstart", duration="tstop", event="status", formula="C(treat)", robust=True)
+
+
+# ---- restricted mean survival time -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tau", [100, 365])
+def test_restricted_mean_equals_survfit_rmean(tau):
+    from itoutcomes.survival import restricted_mean
+
+    fit = restricted_mean(VETERAN, duration="time", event="status", tau=tau, by="trt")
+    own = fit.table[fit.table["measure"] == "rmst"]
+    close(own["estimate"], r_vector("rmst", f"trt_{tau}_rmean"), 1e-12)
+    close(own["std_error"], r_vector("rmst", f"trt_{tau}_se"), 1e-10)
+    weighted = restricted_mean(VETERAN, duration="time", event="status", tau=tau, weights="w_int").table
+    close(weighted["estimate"], r_vector("rmst", f"weights_int_{tau}_rmean"), 1e-12)
+    close(weighted["std_error"], r_vector("rmst", f"weights_int_{tau}_se"), 1e-10)
+    entry = restricted_mean(VETERAN, duration="time", event="status", tau=tau, entry="entry").table
+    close(entry["estimate"], r_vector("rmst", f"entry_{tau}_rmean"), 1e-12)
+    close(entry["std_error"], r_vector("rmst", f"entry_{tau}_se"), 1e-10)
+
+
+def test_restricted_mean_contrasts_are_the_closed_forms():
+    from scipy import stats as sps
+
+    from itoutcomes.survival import restricted_mean
+
+    table = restricted_mean(VETERAN, duration="time", event="status", tau=365, by="trt").table.set_index(
+        "measure"
+    )
+    (m0, m1), (s0, s1) = r_vector("rmst", "trt_365_rmean"), r_vector("rmst", "trt_365_se")
+    diff = table.loc["rmst_difference"]
+    assert diff["group"] == 2 and diff["reference"] == 1
+    se = np.hypot(s0, s1)
+    close([diff["estimate"], diff["std_error"]], [m1 - m0, se], 1e-12)
+    close(diff["p_value"], 2 * sps.norm.sf(abs((m1 - m0) / se)), 1e-10)
+    ratio = table.loc["rmst_ratio"]
+    se_log = np.sqrt((s1 / m1) ** 2 + (s0 / m0) ** 2)
+    z = sps.norm.ppf(0.975)
+    close(
+        [ratio["estimate"], ratio["ci_low"], ratio["ci_high"]],
+        [m1 / m0, m1 / m0 * np.exp(-z * se_log), m1 / m0 * np.exp(z * se_log)],
+        1e-12,
+    )
+
+
+def test_restricted_mean_by_hand():
+    from itoutcomes.survival import restricted_mean
+
+    # S = 1 on [0, 1), 0.8 on [1, 2), 0.6 on [2, 3): area 1 + 0.8 + 0.6 = 2.4 up to 3
+    data = pd.DataFrame({"t": [1, 2, 2, 3, 4], "e": [1, 1, 0, 1, 0]})
+    table = restricted_mean(data, duration="t", event="e", tau=3).table
+    assert table["estimate"].iloc[0] == pytest.approx(2.4, rel=1e-15)
+    # A_1 = 0.8 + 0.6 at t=1 (d=1, n=5), A_2 = 0.6 at t=2 (d=1, n=4), A_3 = 0 at t=3
+    variance = 1.4**2 * 1 / (5 * 4) + 0.6**2 * 1 / (4 * 3)
+    assert table["std_error"].iloc[0] == pytest.approx(np.sqrt(variance), rel=1e-14)
+    with pytest.raises(ValueError, match="The 'tau' parameter of restricted_mean must be a positive number"):
+        restricted_mean(data, duration="t", event="e", tau=0)
+
+
+# ---- (start, stop] episodes from one row per subject ------------------------------------------------
+
+
+def test_split_episodes_rebuilds_the_stanford_heart_data():
+    from itoutcomes.survival import split_episodes
+
+    one = (
+        HEART.groupby("id")
+        .agg(
+            stop=("stop", "max"),
+            event=("event", "last"),
+            age=("age", "first"),
+            year=("year", "first"),
+            surgery=("surgery", "first"),
+        )
+        .reset_index()
+    )
+    transplant = HEART[HEART["transplant"] == 1].groupby("id")["start"].min().rename("day").reset_index()
+    episodes = split_episodes(
+        one, transplant.assign(value=1), id="id", duration="stop", event="event", name="transplant", before=0
+    )
+    expected = HEART.sort_values(["id", "start"]).reset_index(drop=True)
+    columns = ["id", "start", "stop", "event", "transplant", "age", "year", "surgery"]
+    pd.testing.assert_frame_equal(episodes[columns].astype(float), expected[columns].astype(float))
+    fit = cox(
+        episodes, entry="start", duration="stop", event="event", formula="age + year + surgery + transplant"
+    )
+    close(fit.coefficients()["estimate"], r_vector("cox", "heart_efron_coef"), 1e-9)
+
+
+def test_split_episodes_refuses_what_it_cannot_split():
+    from itoutcomes.survival import split_episodes
+
+    patients = pd.DataFrame({"pid": [1, 1], "time": [10, 5], "died": [1, 0]})
+    dose = pd.DataFrame({"pid": [1], "day": [3], "value": [2.0]})
+    with pytest.raises(SurvivalDataError, match="several rows per pid"):
+        split_episodes(patients, dose, id="pid", duration="time", event="died", name="dose")
+    patients = pd.DataFrame({"pid": [1, 2], "time": [10, 5], "died": [1, 0]})
+    with pytest.raises(SurvivalDataError, match="two values on one day"):
+        split_episodes(
+            patients, pd.concat([dose, dose]), id="pid", duration="time", event="died", name="dose"
+        )
+    with pytest.raises(SurvivalDataError, match="subjects not in data"):
+        split_episodes(patients, dose.assign(pid=9), id="pid", duration="time", event="died", name="dose")

@@ -9,7 +9,11 @@
   ``id`` (recurrent events, robust standard error);
 - :func:`cox` (``cox.py``) equals ``survival::coxph`` (Efron or Breslow ties, strata, robust variance)
   and its ``ph_test`` equals ``cox.zph``;
-- :func:`fine_gray` (``finegray.py``) equals ``cmprsk::crr`` with its sandwich variance.
+- :func:`fine_gray` (``finegray.py``) equals ``cmprsk::crr`` with its sandwich variance;
+- :func:`restricted_mean` (``rmst.py``) equals ``summary(survfit(...), rmean = tau)``.
+
+Kaplan-Meier and Cox take the shared options ``entry=``, ``weights=``, ``cluster=`` and ``id=``
+(``_options.py``: (start, stop] rows, case weights, robust variance by cluster, as R).
 
 Every estimator reads its input through one preparation (``_input.py``: durations, event codes and
 groups checked with the offending rows named); Cox and Fine-Gray share one Newton-Raphson with step
@@ -20,9 +24,11 @@ from itoutcomes.survival._curves import CurveSummary
 from itoutcomes.survival._input import CONF_TYPES, NoEventsWarning, SurvivalDataError
 from itoutcomes.survival.cif import CumulativeIncidenceResult, cumulative_incidence
 from itoutcomes.survival.cox import CoxResult, cox
+from itoutcomes.survival.episodes import split_episodes
 from itoutcomes.survival.finegray import FineGrayResult, fine_gray
 from itoutcomes.survival.km import KaplanMeierResult, kaplan_meier
 from itoutcomes.survival.mcf import MeanCumulativeFunctionResult, mean_cumulative_function
+from itoutcomes.survival.rmst import RestrictedMeanResult, restricted_mean
 
 __all__ = [
     "CONF_TYPES",
@@ -33,10 +39,13 @@ __all__ = [
     "KaplanMeierResult",
     "MeanCumulativeFunctionResult",
     "NoEventsWarning",
+    "RestrictedMeanResult",
     "SurvivalDataError",
     "cox",
     "cumulative_incidence",
     "fine_gray",
     "kaplan_meier",
     "mean_cumulative_function",
+    "restricted_mean",
+    "split_episodes",
 ]
