@@ -387,3 +387,66 @@ def test_split_episodes_refuses_what_it_cannot_split():
         )
     with pytest.raises(SurvivalDataError, match="subjects not in data"):
         split_episodes(patients, dose.assign(pid=9), id="pid", duration="time", event="died", name="dose")
+
+
+# ---- Aalen-Johansen with options -------------------------------------------------------------------
+
+MGUS = pd.read_csv(REFERENCE / "mgus2_options.csv")
+AJ_CASES = {
+    "plain": dict(variance="robust"),
+    "weights": dict(weights="w_frac"),
+    "entry": dict(entry="entry", id="id"),
+    "entry_weights": dict(entry="entry", id="id", weights="w_frac"),
+    "cluster": dict(cluster="pair"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(AJ_CASES))
+def test_cumulative_incidence_options_equal_survfit_multistate(key):
+    from itoutcomes.survival import cumulative_incidence
+
+    fit = cumulative_incidence(MGUS, duration="etime", event="event", cause=1, **AJ_CASES[key])
+    assert fit.variance == "robust"
+    close(fit.table["time"], r_vector("aj", f"{key}_time"), 0)
+    close(fit.table["n_risk"], r_vector("aj", f"{key}_n_risk"), 0)
+    close(fit.table["estimate"], r_vector("aj", f"{key}_pstate"), 1e-9, atol=1e-15)
+    close(fit.table["std_error"], r_vector("aj", f"{key}_std_err"), 1e-7, atol=1e-15)
+
+
+def test_weighted_cumulative_incidence_by_group_is_each_group_alone():
+    from itoutcomes.survival import cumulative_incidence
+
+    fit = cumulative_incidence(MGUS, duration="etime", event="event", cause=1, by="sex", weights="w_frac")
+    for sex in ("F", "M"):
+        rows = fit.table[fit.table["group"] == sex]
+        close(rows["estimate"], r_vector("aj", f"weights_sex_{sex}_pstate"), 1e-9, atol=1e-15)
+        close(rows["std_error"], r_vector("aj", f"weights_sex_{sex}_std_err"), 1e-7, atol=1e-15)
+    with pytest.raises(ValueError, match=r"Gray.s test .* takes one row per subject, unweighted"):
+        fit.gray_test()
+
+
+def test_the_delta_variance_is_refused_with_options():
+    from itoutcomes.survival import cumulative_incidence
+
+    with pytest.raises(
+        SurvivalDataError, match="with entry=, weights=, cluster= or id= the variance is robust"
+    ):
+        cumulative_incidence(
+            MGUS, duration="etime", event="event", cause=1, weights="w_frac", variance="delta"
+        )
+
+
+@settings(max_examples=20, deadline=None)
+@given(survival_data())
+def test_cumulative_incidence_integer_weights_equal_replicated_rows(data):
+    from itoutcomes.survival import cumulative_incidence
+
+    data = data.assign(cause=np.where(data["status"] == 1, 1 + data.index % 2, 0))
+    replicated = data.loc[data.index.repeat(data["w"])]
+    cause = int(data["cause"].max())
+    weighted = cumulative_incidence(data, duration="time", event="cause", cause=cause, weights="w").table
+    plain = cumulative_incidence(
+        replicated, duration="time", event="cause", cause=cause, variance="robust"
+    ).table
+    close(weighted["estimate"], plain["estimate"].to_numpy(float), 1e-12, atol=1e-15)
+    close(weighted["n_risk_weighted"], plain["n_risk"].to_numpy(float), 0)

@@ -307,3 +307,102 @@ def _segment_cumsum(values: np.ndarray, new_segment: np.ndarray) -> np.ndarray:
     base = np.concatenate([[0.0], total[starts[1:] - 1]])
     segment = np.cumsum(new_segment) - 1
     return total - base[segment]
+
+
+def weighted_aj(
+    start: np.ndarray | None,
+    stop: np.ndarray,
+    status: np.ndarray,
+    weight: np.ndarray,
+    last: np.ndarray,
+    cluster: np.ndarray | None,
+    cause: int,
+) -> dict[str, np.ndarray]:
+    """Aalen-Johansen cumulative incidence of ``cause`` from (start, stop] rows with case weights.
+
+    F(t_i) = sum over j <= i of S(t_{j-1}) h_j, with S the all-cause Kaplan-Meier and h_j the weighted
+    events of the cause over the weighted number at risk (entry < t <= stop). ``std_error`` is the
+    infinitesimal jackknife summed by ``cluster`` (each row alone when None), as R's multi-state
+    ``survfit``: the influence of a row on F(t_i) is w dF/dw, which for each row is a combination of
+    four running sums of the data (P_i, Q_i, R_i, 1) with coefficients that change only where the row
+    enters and where it leaves; the 4 x 4 sums over clusters of the coefficients' products are carried
+    through those changes in one sorted pass, as for the Kaplan-Meier.
+    """
+    if start is None:
+        start = np.full(len(stop), -np.inf)
+    times = np.unique(stop)
+    n_times = len(times)
+    begin = np.searchsorted(times, start, side="right")
+    end = np.searchsorted(times, stop, side="right") - 1
+    exact = (end >= 0) & (times[np.maximum(end, 0)] == stop)
+    ones = np.ones(len(stop))
+    n_risk = _interval_count(begin, end, ones, n_times)
+    w_risk = _interval_count(begin, end, weight, n_times)
+    died = (status != 0) & exact
+    mine = (status == cause) & exact
+    other = died & ~mine
+    censor = (status == 0) & last & exact
+
+    def tally(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return np.bincount(end[mask], weights=values[mask], minlength=n_times)
+
+    d_all, d_mine = tally(died, weight), tally(mine, weight)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        all_fail = tally(died, ones) == n_risk
+        hazard = np.where(d_all > 0, np.where(all_fail, 1.0, d_all / w_risk), 0.0)
+        h = np.where(d_mine > 0, np.where(all_fail, d_mine / d_all, d_mine / w_risk), 0.0)
+        surv = np.cumprod(1 - hazard)
+        before = np.concatenate([[1.0], surv[:-1]])
+        a = before * h
+        f = np.cumsum(a)
+        alive = np.where(hazard < 1, w_risk - d_all, 0.0)
+        step = np.nan_to_num(np.where(d_all > 0, hazard / alive, 0.0), posinf=0.0)
+        own = np.nan_to_num(np.where(d_all > 0, 1.0 / alive, 0.0), posinf=0.0)
+        rho = np.nan_to_num(np.where(w_risk > 0, a / w_risk, 0.0))
+        gain = np.nan_to_num(np.where(w_risk > 0, before / w_risk, 0.0))  # an own event of the cause
+    c = np.cumsum(step)
+    c_prev = np.concatenate([[0.0], c[:-1]])  # C_{j-1}
+    p_sum, q_sum, r_sum = np.cumsum(a * c_prev), f, np.cumsum(rho)
+    at_risk = begin <= end
+    b, e, w = begin[at_risk], end[at_risk], weight[at_risk]
+    k = np.arange(len(weight))[at_risk] if cluster is None else cluster[at_risk]
+    ev_all, ev_mine = died[at_risk], mine[at_risk]
+    c_b = np.where(b > 0, c[np.maximum(b - 1, 0)], 0.0)  # C_{b-1}
+    r_b = np.where(b > 0, r_sum[np.maximum(b - 1, 0)], 0.0)  # R_{b-1}
+    active = np.stack([w, -w * c_b, -w, -w * p_sum[b] + w * c_b * q_sum[b] + w * r_b], axis=1)
+    b_inf = -w * (c[e] - c_b) + np.where(ev_all, w * own[e], 0.0)
+    u_e = (
+        w * ((p_sum[e] - p_sum[b]) - c_b * (q_sum[e] - q_sum[b]))
+        - w * (r_sum[e] - r_b)
+        + np.where(ev_mine, w * gain[e], 0.0)
+    )
+    final = np.stack([np.zeros_like(w), -b_inf, np.zeros_like(w), u_e + b_inf * q_sum[e]], axis=1)
+    index = np.concatenate([b, e])
+    who = np.concatenate([k, k])
+    delta = np.concatenate([active, final - active])
+    order = np.lexsort((index, who))
+    index, who, delta = index[order], who[order], delta[order]
+    new_cluster = np.ones(len(who), dtype=bool)
+    new_cluster[1:] = who[1:] != who[:-1]
+    coef = np.stack([_segment_cumsum(delta[:, m], new_cluster) for m in range(4)], axis=1)
+    previous = coef - delta
+    basis = np.stack([p_sum, q_sum, r_sum, np.ones(n_times)], axis=1)
+    variance = np.zeros(n_times)
+    for p in range(4):
+        for q in range(p, 4):
+            change = coef[:, p] * coef[:, q] - previous[:, p] * previous[:, q]
+            m_pq = np.cumsum(np.bincount(index, weights=change, minlength=n_times))
+            variance += (1 if p == q else 2) * basis[:, p] * basis[:, q] * m_pq
+    return {
+        "time": times,
+        "n_risk": n_risk.astype(np.int64),
+        "n_event": tally(mine, ones).astype(np.int64),
+        "n_competing": tally(other, ones).astype(np.int64),
+        "n_censor": tally(censor, ones).astype(np.int64),
+        "w_risk": w_risk,
+        "w_event": d_mine,
+        "w_competing": tally(other, weight),
+        "w_censor": tally(censor, weight),
+        "estimate": f,
+        "std_error": np.sqrt(np.maximum(variance, 0.0)),
+    }

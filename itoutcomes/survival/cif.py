@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from itoutcomes.params import invalid
+from itoutcomes.params import check_option, invalid
 from itoutcomes.results import Frame, Result, Suppression, TestResult
 from itoutcomes.stats import check_conf_level
 from itoutcomes.survival._curves import _Curves, _step_rows
 from itoutcomes.survival._input import SurvivalDataError, _group_order, _prepare, _tabulate, _warn_no_events
+from itoutcomes.survival._options import read_options, weighted_aj
 from itoutcomes.survival.gray import _gray
 
 
@@ -22,8 +23,10 @@ class CumulativeIncidenceResult(_Curves, Result):
     """Cumulative incidence of one cause in the presence of competing causes.
 
     ``table`` columns: ``group`` (only when grouped), ``time``, ``n_risk``, ``n_event`` (of this cause),
-    ``n_competing``, ``n_censor``, ``estimate``, ``std_error``, ``ci_low``, ``ci_high``. ``n``: subjects
-    per group (``group``, ``n``).
+    ``n_competing``, ``n_censor`` (rows, unweighted), ``n_risk_weighted``, ``n_event_weighted``,
+    ``n_competing_weighted``, ``n_censor_weighted`` (sums of the case weights; only with ``weights``),
+    ``estimate``, ``std_error``, ``ci_low``, ``ci_high``. ``n``: rows per group (``group``, ``n``).
+    ``variance``: ``"delta"`` (Gray's, as cmprsk) or ``"robust"`` (infinitesimal jackknife).
     """
 
     table: pd.DataFrame = Frame()  # type: ignore[assignment]
@@ -33,6 +36,7 @@ class CumulativeIncidenceResult(_Curves, Result):
     grouped: bool
     n: pd.DataFrame = Frame()  # type: ignore[assignment]
     _data: tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple] = field(repr=False)
+    variance: str = "delta"
 
     def at(self, times: Any) -> pd.DataFrame:
         """The table's row in force at each of ``times``, with ``time`` set to them."""
@@ -58,6 +62,11 @@ class CumulativeIncidenceResult(_Curves, Result):
         """
         if not self.grouped:
             raise ValueError("gray_test needs a grouped cumulative_incidence (pass by=...).")
+        if any(self.options.get(k) is not None for k in ("entry", "weights", "cluster", "id")):
+            raise ValueError(
+                "gray_test: Gray's test (cmprsk::cuminc) takes one row per subject, unweighted; fit the "
+                "curves without entry=, weights=, cluster= and id= to test them."
+            )
         time, status, groups, order = self._data
         if len(order) < 2:
             raise ValueError("gray_test needs at least two groups with data.")
@@ -75,6 +84,11 @@ def cumulative_incidence(
     event: str,
     cause: int,
     by: str | None = None,
+    entry: str | None = None,
+    weights: str | None = None,
+    cluster: str | None = None,
+    id: str | None = None,
+    variance: Literal["delta", "robust"] | None = None,
     conf_level: float = 0.95,
 ) -> CumulativeIncidenceResult:
     """Aalen-Johansen cumulative incidence of ``cause``, the other causes competing.
@@ -91,6 +105,13 @@ def cumulative_incidence(
         The cause of interest; it must occur in the data.
     by
         Optional column; one curve per group (and :meth:`~CumulativeIncidenceResult.gray_test`).
+    entry, weights, cluster, id
+        The shared options of :func:`~itoutcomes.survival.kaplan_meier`: (entry, duration] rows,
+        case weights, clusters and subjects of the robust variance.
+    variance
+        ``"delta"``: Gray's delta-method variance of ``cmprsk::cuminc`` (the default without the
+        options; not defined with them). ``"robust"``: the infinitesimal jackknife of R's multi-state
+        ``survfit`` (the default, and the only one, with ``entry``, ``weights``, ``cluster`` or ``id``).
     conf_level
         Confidence level.
 
@@ -112,6 +133,14 @@ def cumulative_incidence(
     of ``cmprsk::cuminc`` (updated, as there, at the times of the cause of interest), and the interval
     is F^exp(±z se / (F log F)) (Pintilie 2006; tidycmprsk), NaN where F is 0 or 1.
 
+    With the options (or ``variance="robust"``), n and d are sums of weights over the rows with
+    entry < t <= duration and the standard error is the infinitesimal jackknife summed by cluster
+    (by ``id`` without ``cluster``; each row alone without either): R ``survfit(Surv(entry, time,
+    factor(status)) ~ group, weights = w, id = i)``, whose ``std.err[, cause]`` it equals. R's
+    survival 3.5 ignores ``cluster =`` in multi-state curves; the clustered value here equals
+    ``rowsum(fit$influence.pstate[, , cause], cluster)`` summed in squares, from R's own influence.
+    The interval is the one above, from this standard error.
+
     Examples
     --------
     >>> import pandas as pd
@@ -129,12 +158,33 @@ def cumulative_incidence(
             f"cumulative_incidence: cause {cause} does not occur in {event}; the causes present are "
             f"{', '.join(map(str, causes)) or 'none'} (0 means censored)."
         )
+    opts = read_options(
+        data,
+        time,
+        entry=entry,
+        weights=weights,
+        cluster=cluster,
+        id=id,
+        function="cumulative_incidence",
+        duration=duration,
+    )
+    if variance is not None:
+        variance = check_option(variance, cumulative_incidence, "variance")
+        if variance == "delta" and not opts.plain:
+            raise SurvivalDataError(
+                "cumulative_incidence: the delta-method variance (cmprsk) takes one row per subject, "
+                "unweighted; with entry=, weights=, cluster= or id= the variance is robust."
+            )
+    robust = variance == "robust" or not opts.plain
     z = sps.norm.ppf(1 - (1 - conf_level) / 2)
     order = _group_order(groups, data, by)
     frames, sizes = [], []
     for g in order:
         mask = slice(None) if groups is None else (groups == g)
-        frame = _cif_table(time[mask], status[mask], cause, z)
+        if robust:
+            frame = _cif_robust(opts, mask, time[mask], status[mask], cause, z, weighted=weights is not None)
+        else:
+            frame = _cif_table(time[mask], status[mask], cause, z)
         if groups is not None:
             frame.insert(0, "group", g)
         frames.append(frame)
@@ -154,11 +204,17 @@ def cumulative_incidence(
         grouped=groups is not None,
         n=pd.DataFrame(sizes),
         _data=(time, status, groups, tuple(order)),
+        variance="robust" if robust else "delta",
         options={
             "duration": duration,
             "event": event,
             "cause": int(cause),
             "by": by,
+            "entry": entry,
+            "weights": weights,
+            "cluster": cluster,
+            "id": id,
+            "variance": "robust" if robust else "delta",
             "conf_level": conf_level,
         },
         counts={
@@ -166,8 +222,45 @@ def cumulative_incidence(
             "n_event": int((status == cause).sum()),
             "n_competing": int(((status != 0) & (status != cause)).sum()),
         },
-        suppression=Suppression(counts=("n_risk", "n_event", "n_competing", "n_censor")),
+        suppression=Suppression(
+            counts=("n_risk", "n_event", "n_competing", "n_censor"),
+            derived={f"n_{c}": (f"n_{c}_weighted",) for c in ("risk", "event", "competing", "censor")}
+            if weights is not None
+            else {},
+        ),
     )
+
+
+def _cif_robust(
+    opts: Any, mask: Any, time: np.ndarray, status: np.ndarray, cause: int, z: float, weighted: bool
+) -> pd.DataFrame:
+    """One curve with the shared options and the infinitesimal-jackknife standard error."""
+    start = None if opts.entry is None else opts.entry[mask]
+    weight = np.ones(len(time)) if opts.weights is None else opts.weights[mask]
+    clusters = opts.clusters()
+    cluster = None if clusters is None else pd.factorize(clusters[mask])[0]
+    fit = weighted_aj(start, time, status, weight, opts.last[mask], cluster, cause)
+    f, se = fit["estimate"], fit["std_error"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = np.where((f > 0) & (f < 1), f, np.nan)
+        c = z * se / np.abs(inner * np.log(inner))
+        low, high = inner ** np.exp(c), inner ** np.exp(-c)
+    columns = {
+        "time": fit["time"],
+        "n_risk": fit["n_risk"],
+        "n_event": fit["n_event"],
+        "n_competing": fit["n_competing"],
+        "n_censor": fit["n_censor"],
+    }
+    if weighted:
+        columns |= {
+            "n_risk_weighted": fit["w_risk"],
+            "n_event_weighted": fit["w_event"],
+            "n_competing_weighted": fit["w_competing"],
+            "n_censor_weighted": fit["w_censor"],
+        }
+    columns |= {"estimate": f, "std_error": se, "ci_low": low, "ci_high": high}
+    return pd.DataFrame(columns)
 
 
 def _cif_table(time: np.ndarray, status: np.ndarray, cause: int, z: float) -> pd.DataFrame:

@@ -74,7 +74,7 @@ def restricted_mean(
     --------
     >>> import pandas as pd
     >>> d = pd.DataFrame({"t": [1, 2, 2, 3, 4], "e": [1, 1, 0, 1, 0]})
-    >>> float(restricted_mean(d, duration="t", event="e", tau=3).table["estimate"].iloc[0])
+    >>> round(float(restricted_mean(d, duration="t", event="e", tau=3).table["estimate"].iloc[0]), 12)
     2.4
     """
     conf_level = check_conf_level(conf_level, "restricted_mean")

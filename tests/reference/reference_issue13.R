@@ -22,6 +22,12 @@ vet$entry[vet$entry < 0] <- 0
 write.csv(vet, "veteran.csv", row.names = FALSE)
 heart <- survival::heart
 write.csv(heart, "heart.csv", row.names = FALSE)
+mgus <- read.csv("mgus2.csv")  # written by reference_complications.R: etime, event (1 pcm, 2 death)
+mgus$id <- seq_len(nrow(mgus))
+mgus$w_frac <- 0.5 + (mgus$id %% 5) / 4
+mgus$entry <- pmax(pmin(mgus$etime - 1, (mgus$id %% 7) * 2), 0)
+mgus$pair <- (mgus$id + 1) %/% 2
+write.csv(mgus, "mgus2_options.csv", row.names = FALSE)
 cgd <- survival::cgd[, c("id", "tstart", "tstop", "status", "treat", "sex", "age", "inherit", "enum")]
 cgd$treat <- as.character(cgd$treat); cgd$sex <- as.character(cgd$sex); cgd$inherit <- as.character(cgd$inherit)
 write.csv(cgd, "cgd.csv", row.names = FALSE)
@@ -88,4 +94,27 @@ for (tau in c(100, 365)) {
   s <- summary(survfit(Surv(entry, time, status) ~ 1, vet), rmean = tau)$table
   out("rmst", paste0("entry_", tau, "_rmean"), unname(s["rmean"]))
   out("rmst", paste0("entry_", tau, "_se"), unname(s["se(rmean)"]))
+}
+
+# ---- Aalen-Johansen with options: survfit multi-state (infinitesimal-jackknife std.err). survival 3.5
+# ignores cluster= here, so the clustered value is R's own influence collapsed by cluster.
+aj_out <- function(key, fit, cluster = NULL) {
+  out("aj", paste0(key, "_time"), fit$time)
+  out("aj", paste0(key, "_n_risk"), fit$n.risk[, 1])
+  out("aj", paste0(key, "_pstate"), fit$pstate[, 2])
+  if (is.null(cluster)) out("aj", paste0(key, "_std_err"), fit$std.err[, 2])
+  else {
+    inf <- fit$influence.pstate[, , 2]
+    if (ncol(inf) == length(fit$time) + 1) inf <- inf[, -1]  # the first column is the start, time 0
+    out("aj", paste0(key, "_std_err"), sqrt(colSums(rowsum(inf, cluster)^2)))
+  }
+}
+aj_out("plain", survfit(Surv(etime, factor(event)) ~ 1, mgus))
+aj_out("weights", survfit(Surv(etime, factor(event)) ~ 1, mgus, weights = w_frac))
+aj_out("entry", survfit(Surv(entry, etime, factor(event)) ~ 1, mgus, id = id))
+aj_out("entry_weights", survfit(Surv(entry, etime, factor(event)) ~ 1, mgus, id = id, weights = w_frac))
+aj_out("cluster", survfit(Surv(etime, factor(event)) ~ 1, mgus, influence = TRUE), cluster = mgus$pair)
+for (s in c("F", "M")) {
+  aj_out(paste0("weights_sex_", s),
+         survfit(Surv(etime, factor(event)) ~ 1, mgus[mgus$sex == s, ], weights = w_frac))
 }
