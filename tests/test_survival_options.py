@@ -450,3 +450,26 @@ def test_cumulative_incidence_integer_weights_equal_replicated_rows(data):
     ).table
     close(weighted["estimate"], plain["estimate"].to_numpy(float), 1e-12, atol=1e-15)
     close(weighted["n_risk_weighted"], plain["n_risk"].to_numpy(float), 0)
+
+
+# ---- Fine-Gray with case weights ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key, weights", [("unweighted", "one"), ("weights", "w_frac")])
+def test_weighted_fine_gray_equals_finegray_and_weighted_coxph(key, weights):
+    from itoutcomes.survival import fine_gray
+    from itoutcomes.survival.finegray import finegray_data
+
+    data = MGUS.assign(one=1.0)
+    expanded = finegray_data(data, duration="etime", event="event", cause=1, weights=weights)
+    assert len(expanded) == r_vector("finegray", f"{key}_rows")[0]
+    close(expanded["fg_weight"].sum(), r_vector("finegray", f"{key}_weight_sum"), 1e-12)
+    fit = fine_gray(data, duration="etime", event="event", cause=1, formula="age + C(sex)", weights=weights)
+    coef = fit.coefficients()  # patsy: C(sex) first; R: age first
+    close(coef["estimate"].to_numpy()[[1, 0]], r_vector("finegray", f"{key}_coef"), 1e-9)
+    close(coef["std_error"].to_numpy()[[1, 0]], r_vector("finegray", f"{key}_se"), 1e-7)
+    assert fit.counts == {
+        "n": len(data),
+        "n_event": int((data["event"] == 1).sum()),
+        "n_competing": int((data["event"] == 2).sum()),
+    }

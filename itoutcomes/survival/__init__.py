@@ -25,7 +25,7 @@ from itoutcomes.survival._input import CONF_TYPES, NoEventsWarning, SurvivalData
 from itoutcomes.survival.cif import CumulativeIncidenceResult, cumulative_incidence
 from itoutcomes.survival.cox import CoxResult, cox
 from itoutcomes.survival.episodes import split_episodes
-from itoutcomes.survival.finegray import FineGrayResult, fine_gray
+from itoutcomes.survival.finegray import FineGrayResult, fine_gray, finegray_data
 from itoutcomes.survival.km import KaplanMeierResult, kaplan_meier
 from itoutcomes.survival.mcf import MeanCumulativeFunctionResult, mean_cumulative_function
 from itoutcomes.survival.rmst import RestrictedMeanResult, restricted_mean
@@ -44,6 +44,7 @@ __all__ = [
     "cox",
     "cumulative_incidence",
     "fine_gray",
+    "finegray_data",
     "kaplan_meier",
     "mean_cumulative_function",
     "restricted_mean",

@@ -11,6 +11,7 @@ from itoutcomes.results import RatioModelResult
 from itoutcomes.stats import check_conf_level, design_matrix, ratio_table
 from itoutcomes.survival._input import SurvivalDataError, _prepare
 from itoutcomes.survival._newton import maximise
+from itoutcomes.survival._options import read_options
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -29,7 +30,14 @@ class FineGrayResult(RatioModelResult):
 
 
 def fine_gray(
-    data: pd.DataFrame, *, duration: str, event: str, cause: int, formula: str, conf_level: float = 0.95
+    data: pd.DataFrame,
+    *,
+    duration: str,
+    event: str,
+    cause: int,
+    formula: str,
+    weights: str | None = None,
+    conf_level: float = 0.95,
 ) -> FineGrayResult:
     """Fine-Gray regression of the subdistribution hazard of ``cause`` (other causes compete).
 
@@ -39,6 +47,10 @@ def fine_gray(
         Codes: 0 censored, ``cause`` the event of interest, any other integer a competing event.
     formula
         Right-hand side in patsy syntax (treatment coding, first level as reference).
+    weights
+        Optional column of non-negative case weights (inverse-probability weights, say). ``cmprsk::crr``
+        has none: the weighted model is R's ``survival::finegray`` data (:func:`finegray_data`) fitted by
+        a weighted Cox model with Breslow ties and the robust variance by subject.
 
     Returns
     -------
@@ -52,7 +64,14 @@ def fine_gray(
     estimate of censoring; ties are Breslow's. The variance is the sandwich of Fine and Gray (1999),
     including the term for the estimated censoring distribution. Equals ``cmprsk::crr(time, status,
     cov, failcode = cause)`` iterated to convergence.
+
+    With ``weights``: R ``fg <- finegray(Surv(time, factor(status)) ~ ., data, weights = w); coxph(
+    Surv(fgstart, fgstop, fgstatus) ~ ..., data = fg, weights = fgwt, cluster = id, ties = "breslow")``.
+    With all weights 1 it differs slightly from crr: its robust variance treats the censoring weights
+    as known (no term for their estimation), and censorings tied with events enter G differently.
     """
+    if weights is not None:
+        return _weighted_fine_gray(data, duration, event, cause, formula, weights, conf_level)
     conf_level = check_conf_level(conf_level, "fine_gray")
     time, status, _ = _prepare(data, duration, event, None, "fine_gray")
     if cause == 0 or cause not in set(status.tolist()):
@@ -214,3 +233,110 @@ def _fg_meat(x: np.ndarray, t: np.ndarray, kind: np.ndarray, g: np.ndarray, part
     psi[cens] += q[inverse[cens]] / at_risk[inverse[cens], None]
     total_influence = eta + psi
     return total_influence.T @ total_influence
+
+
+def finegray_data(
+    data: pd.DataFrame, *, duration: str, event: str, cause: int, weights: str | None = None
+) -> pd.DataFrame:
+    """The counting-process data of the Fine-Gray model, as R's ``survival::finegray``.
+
+    Each subject with a competing event stays at risk after it, in (start, stop] rows over the
+    intervals between censoring times that hold an event of ``cause``, weighted by G(t) / G(T), G the
+    Kaplan-Meier of censoring (events before censorings at tied times). Returns ``data``'s columns
+    (one or more rows per subject, ``row`` naming the input row) with ``fg_start``, ``fg_stop``,
+    ``fg_status`` (1 for an event of ``cause``) and ``fg_weight`` (the censoring weight times the case
+    weight): R's ``fgstart``, ``fgstop``, ``fgstatus`` and ``fgwt``.
+    """
+    time, status, _ = _prepare(data, duration, event, None, "finegray_data")
+    if cause == 0 or cause not in set(status.tolist()):
+        raise SurvivalDataError(f"finegray_data: cause {cause} does not occur in {event}.")
+    case = np.ones(len(time))
+    if weights is not None:
+        opts = read_options(
+            data,
+            time,
+            entry=None,
+            weights=weights,
+            cluster=None,
+            id=None,
+            function="fine_gray",
+            duration=duration,
+        )
+        case = opts.weights
+    zero = 0.0 if time.min() > 0 else 2 * time.min() - 1
+    # censoring Kaplan-Meier with events before censorings at tied times
+    censor_times = np.unique(time[status == 0])
+    at_risk = len(time) - np.searchsorted(np.sort(time), censor_times, side="left")
+    events_there = np.array([((time == c) & (status != 0)).sum() for c in censor_times], dtype=float)
+    at_risk = at_risk - events_there
+    n_censored = np.array([((time == c) & (status == 0)).sum() for c in censor_times], dtype=float)
+    g = np.cumprod(1 - n_censored / at_risk)
+    cut_time = np.append(censor_times, time.max())  # R's ct2
+    cut_prob = np.concatenate([[1.0], g])  # cp2: G on the interval ending at each cut
+    event_times = np.unique(time[status == cause])
+    seen = np.unique(np.searchsorted(cut_time, event_times, side="left"))  # intervals holding an event
+    keep = np.zeros(len(cut_time), dtype=bool)
+    keep[seen] = True
+    rows, starts, stops, fg_weights = [], [], [], []
+    extend = (status != 0) & (status != cause)
+    for i in range(len(time)):
+        j = len(cut_time) - 1 if not extend[i] else int(np.searchsorted(cut_time, time[i], side="left"))
+        # the row itself (a competing event's row runs to the end of its censoring interval) ...
+        rows.append(i)
+        starts.append(zero)
+        stops.append(cut_time[j] if extend[i] else time[i])
+        fg_weights.append(1.0)
+        if not extend[i]:
+            continue
+        # ... then one row per later interval that holds an event of the cause, weighted G(t) / G(T)
+        for k in np.flatnonzero(keep[j + 1 :]) + j + 1:
+            rows.append(i)
+            starts.append(cut_time[k - 1])
+            stops.append(cut_time[k])
+            fg_weights.append(cut_prob[k] / cut_prob[j])
+    rows = np.asarray(rows)
+    out = data.iloc[rows].reset_index(drop=True)
+    out["row"] = rows
+    out["fg_start"] = np.asarray(starts, dtype=float)
+    out["fg_stop"] = np.asarray(stops, dtype=float)
+    first = np.append(True, rows[1:] != rows[:-1])
+    out["fg_status"] = np.where(first & (status[rows] == cause), 1, 0)
+    out["fg_weight"] = np.asarray(fg_weights) * case[rows]
+    return out
+
+
+def _weighted_fine_gray(
+    data: pd.DataFrame, duration: str, event: str, cause: int, formula: str, weights: str, conf_level: float
+) -> FineGrayResult:
+    from itoutcomes.survival.cox import cox
+
+    expanded = finegray_data(data, duration=duration, event=event, cause=cause, weights=weights)
+    fit = cox(
+        expanded,
+        entry="fg_start",
+        duration="fg_stop",
+        event="fg_status",
+        formula=formula,
+        weights="fg_weight",
+        cluster="row",
+        ties="breslow",
+        conf_level=conf_level,
+    )
+    _, status, _ = _prepare(data, duration, event, None, "fine_gray")
+    return FineGrayResult(
+        table=fit.table,
+        formula=formula,
+        ratio="hazard_ratio",
+        conf_level=conf_level,
+        variance=fit.variance,
+        cause=int(cause),
+        loglik_null=fit.loglik_null,
+        loglik=fit.loglik,
+        iterations=fit.iterations,
+        options={"formula": formula, "cause": int(cause), "weights": weights, "conf_level": conf_level},
+        counts={
+            "n": len(data),
+            "n_event": int((status == cause).sum()),
+            "n_competing": int(((status != 0) & (status != cause)).sum()),
+        },
+    )

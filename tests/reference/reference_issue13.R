@@ -118,3 +118,16 @@ for (s in c("F", "M")) {
   aj_out(paste0("weights_sex_", s),
          survfit(Surv(etime, factor(event)) ~ 1, mgus[mgus$sex == s, ], weights = w_frac))
 }
+
+# ---- Fine-Gray with case weights: finegray() data and a weighted coxph (cmprsk::crr has no weights)
+fg_out <- function(key, fg) {
+  fit <- coxph(Surv(fgstart, fgstop, fgstatus) ~ age + sex, data = fg, weights = fgwt, cluster = id,
+               ties = "breslow", control = ctl)
+  out("finegray", paste0(key, "_coef"), unname(coef(fit)))
+  out("finegray", paste0(key, "_se"), unname(sqrt(diag(vcov(fit)))))
+  out("finegray", paste0(key, "_rows"), nrow(fg))
+  out("finegray", paste0(key, "_weight_sum"), sum(fg$fgwt))
+}
+mgus$status_f <- factor(mgus$event, 0:2, c("censor", "pcm", "death"))
+fg_out("unweighted", finegray(Surv(etime, status_f) ~ ., data = mgus, etype = "pcm"))
+fg_out("weights", finegray(Surv(etime, status_f) ~ ., data = mgus, etype = "pcm", weights = w_frac))
