@@ -473,3 +473,13 @@ def test_weighted_fine_gray_equals_finegray_and_weighted_coxph(key, weights):
         "n_event": int((data["event"] == 1).sum()),
         "n_competing": int((data["event"] == 2).sum()),
     }
+
+
+def test_mean_cumulative_function_of_start_stop_rows_equals_survfit():
+    from itoutcomes.survival import mean_cumulative_function
+
+    fit = mean_cumulative_function(CGD, id="id", entry="tstart", duration="tstop", event="status")
+    close(fit.table["time"], r_vector("mcf", "cgd_time"), 0)
+    close(fit.table["n_risk"], r_vector("mcf", "cgd_n_risk"), 0)
+    close(fit.table["estimate"], r_vector("mcf", "cgd_cumhaz"), 1e-9)
+    close(fit.table["std_error"], r_vector("mcf", "cgd_std_chaz"), 1e-7)

@@ -254,29 +254,47 @@ def _ij_std_error(
 
     The influence of cluster k on S(t_i) is S(t_i) A_k(i) with
     A_k(i) = sum over jump times j <= i of (h_j G_k(j) - D_k(j)) / (n_j - d_j), where G_k(j) is the
-    weight of k's rows at risk at t_j and D_k(j) the weight of its events there. Each row adds
-    w (C_i - C_{b-1}) while at risk (C the running sum of h / (n - d), b its first time at risk) and a
-    constant from its last time at risk on, so each cluster's A is alpha C_i + beta with alpha and beta
-    changing only where one of its rows begins or ends. The sums over clusters of alpha^2, alpha beta
-    and beta^2 are carried through those changes in one sorted pass.
+    weight of k's rows at risk at t_j and D_k(j) the weight of its events there (see
+    :func:`_ij_sum_squares`).
     """
-    n_times = len(hazard)
     with np.errstate(divide="ignore", invalid="ignore"):
         alive = np.where(hazard < 1, w_risk - w_event, 0.0)
         step = np.where(jump, hazard / alive, 0.0)
         own = np.where(jump, 1.0 / alive, 0.0)
+    total = _ij_sum_squares(begin, end, event, weight, cluster, step, own, jump)
+    return np.where(surv > 0, surv * np.sqrt(total), 0.0)
+
+
+def _ij_sum_squares(
+    begin: np.ndarray,
+    end: np.ndarray,
+    event: np.ndarray,
+    weight: np.ndarray,
+    cluster: np.ndarray | None,
+    step: np.ndarray,
+    own: np.ndarray,
+    jump: np.ndarray,
+) -> np.ndarray:
+    """Sum over clusters of A_k(i)^2, A_k(i) = sum over j <= i of step_j G_k(j) - own_j D_k(j).
+
+    G_k(j) is the weight of cluster k's rows at risk at index j (begin <= j <= end) and D_k(j) the
+    weight of its events there. Each row adds w (C_i - C_{b-1}) while at risk (C the running sum of
+    step, b its first index) and a constant from its last index on, so each cluster's A is
+    alpha C_i + beta with alpha and beta changing only where one of its rows begins or ends; the sums
+    over clusters of alpha^2, alpha beta and beta^2 are carried through those changes in one sorted
+    pass. The value at an index without a jump is the one at the last jump (0 before the first).
+    """
+    n_times = len(step)
     step = np.where(np.isfinite(step), step, 0.0)
     own = np.where(np.isfinite(own), own, 0.0)
     c = np.cumsum(step)
     c_before = np.concatenate([[0.0], c])  # c_before[k] = C_{k-1}
-    at_risk = begin <= end  # rows at risk at one time or more
+    at_risk = begin <= end
     b, e, w = begin[at_risk], end[at_risk], weight[at_risk]
     died = event[at_risk]
     k = np.arange(len(weight))[at_risk] if cluster is None else cluster[at_risk]
-    c0 = c_before[b]  # C_{b-1}
-    # constant from index e on: w (C_e - C_{b-1}) - w * own_e for an event at t_e
+    c0 = c_before[b]
     final = w * (c[e] - c0) - np.where(died, w * own[e], 0.0)
-    # changes: at b, alpha += w and beta -= w c0; at e, alpha -= w and beta += w c0 + final
     index = np.concatenate([b, e])
     who = np.concatenate([k, k])
     d_alpha = np.concatenate([w, -w])
@@ -288,17 +306,50 @@ def _ij_std_error(
     alpha = _segment_cumsum(d_alpha, new_cluster)
     beta = _segment_cumsum(d_beta, new_cluster)
     alpha_old, beta_old = alpha - d_alpha, beta - d_beta
-    # a change at index e applies from e on (the row's constant holds at e itself)
-    s_aa = np.bincount(index, weights=alpha**2 - alpha_old**2, minlength=n_times)[:n_times]
-    s_ab = np.bincount(index, weights=alpha * beta - alpha_old * beta_old, minlength=n_times)[:n_times]
-    s_bb = np.bincount(index, weights=beta**2 - beta_old**2, minlength=n_times)[:n_times]
-    s_aa, s_ab, s_bb = np.cumsum(s_aa), np.cumsum(s_ab), np.cumsum(s_bb)
-    total = c**2 * s_aa + 2 * c * s_ab + s_bb
-    total = np.maximum(total, 0.0)
-    # before the first jump the variance is 0; it changes only at jumps (R carries it between them)
+    s_aa = np.cumsum(np.bincount(index, weights=alpha**2 - alpha_old**2, minlength=n_times)[:n_times])
+    s_ab = np.cumsum(
+        np.bincount(index, weights=alpha * beta - alpha_old * beta_old, minlength=n_times)[:n_times]
+    )
+    s_bb = np.cumsum(np.bincount(index, weights=beta**2 - beta_old**2, minlength=n_times)[:n_times])
+    total = np.maximum(c**2 * s_aa + 2 * c * s_ab + s_bb, 0.0)
     carried = np.maximum.accumulate(np.where(jump, np.arange(n_times), -1))
-    out = np.where(carried >= 0, surv * np.sqrt(total[np.maximum(carried, 0)]), 0.0)
-    return np.where(surv > 0, out, 0.0)
+    return np.where(carried >= 0, total[np.maximum(carried, 0)], 0.0)
+
+
+def weighted_na(
+    start: np.ndarray | None,
+    stop: np.ndarray,
+    status: np.ndarray,
+    weight: np.ndarray,
+    cluster: np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    """Nelson-Aalen cumulative hazard of (start, stop] rows (the mean cumulative function of recurrent
+    events), with its infinitesimal-jackknife standard error summed by cluster, as R's ``survfitkm``."""
+    if start is None:
+        start = np.full(len(stop), -np.inf)
+    times = np.unique(stop)
+    n_times = len(times)
+    begin = np.searchsorted(times, start, side="right")
+    end = np.searchsorted(times, stop, side="right") - 1
+    exact = (end >= 0) & (times[np.maximum(end, 0)] == stop)
+    event = (status == 1) & exact
+    n_risk = _interval_count(begin, end, np.ones(len(stop)), n_times)
+    w_risk = _interval_count(begin, end, weight, n_times)
+    n_event = np.bincount(end[event], minlength=n_times)
+    w_event = np.bincount(end[event], weights=weight[event], minlength=n_times)
+    jump = (n_event > 0) & (w_event > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.where(jump, w_event / w_risk, 0.0)
+        step = np.where(jump, hazard / w_risk, 0.0)
+        own = np.where(jump, 1.0 / w_risk, 0.0)
+    total = _ij_sum_squares(begin, end, event, weight, cluster, step, own, jump)
+    return {
+        "time": times,
+        "n_risk": n_risk.astype(np.int64),
+        "n_event": n_event.astype(np.int64),
+        "estimate": np.cumsum(hazard),
+        "std_error": np.sqrt(total),
+    }
 
 
 def _segment_cumsum(values: np.ndarray, new_segment: np.ndarray) -> np.ndarray:

@@ -44,7 +44,8 @@ def mean_cumulative_function(
     id: str,
     duration: str,
     event: str,
-    end: str,
+    end: str | None = None,
+    entry: str | None = None,
     by: str | None = None,
     conf_level: float = 0.95,
 ) -> MeanCumulativeFunctionResult:
@@ -55,7 +56,11 @@ def mean_cumulative_function(
     data
         One row per event (or per subject without events): ``id`` the subject, ``duration`` the event
         time, ``event`` 1 for an event (0 rows only record a subject's observation), ``end`` the end of
-        the subject's observation (the same on all of its rows).
+        the subject's observation (the same on all of its rows). Or, with ``entry``, (start, stop]
+        rows: ``entry`` the start and ``duration`` the stop of each row, ``event`` 1 when the row ends
+        with an event, the rows of one ``id`` not overlapping (gaps are times not under observation).
+    entry
+        Optional column of row start times (then ``end`` is not used), R's ``Surv(start, stop, event)``.
 
     Notes
     -----
@@ -67,6 +72,13 @@ def mean_cumulative_function(
     interval is MCF ± z se, at least 0 (R's own limits come from the product-limit survival curve).
     """
     conf_level = check_conf_level(conf_level, "mean_cumulative_function")
+    if entry is not None:
+        return _mcf_counting(data, id, duration, event, entry, by, conf_level)
+    if end is None:
+        raise SurvivalDataError(
+            "mean_cumulative_function needs end= (one row per event, with the end of observation) or "
+            "entry= ((start, stop] rows)."
+        )
     for role, column in (("id", id), ("end", end)):
         if column not in data.columns:
             raise SurvivalDataError(
@@ -147,4 +159,67 @@ def _mcf_table(
             "ci_low": np.maximum(mcf - z * se, 0.0),
             "ci_high": mcf + z * se,
         }
+    )
+
+
+def _mcf_counting(
+    data: pd.DataFrame, id: str, duration: str, event: str, entry: str, by: str | None, conf_level: float
+) -> MeanCumulativeFunctionResult:
+    """The mean cumulative function of (start, stop] rows, robust by subject."""
+    from itoutcomes.survival._input import _require_binary
+    from itoutcomes.survival._options import read_options, weighted_na
+
+    time, status, groups = _prepare(data, duration, event, by, "mean_cumulative_function")
+    _require_binary(status, event, data.index, "mean_cumulative_function", "use 1 for an event, 0 for none")
+    opts = read_options(
+        data,
+        time,
+        entry=entry,
+        weights=None,
+        cluster=None,
+        id=id,
+        function="mean_cumulative_function",
+        duration=duration,
+    )
+    z = sps.norm.ppf(1 - (1 - conf_level) / 2)
+    frames = []
+    for g in _group_order(groups, data, by):
+        mask = np.ones(len(time), dtype=bool) if groups is None else (groups == g)
+        fit = weighted_na(
+            opts.entry[mask],
+            time[mask],
+            status[mask],
+            np.ones(int(mask.sum())),
+            pd.factorize(opts.id[mask])[0],
+        )
+        keep = fit["n_event"] > 0
+        mcf, se = fit["estimate"][keep], fit["std_error"][keep]
+        frame = pd.DataFrame(
+            {
+                "time": fit["time"][keep],
+                "n_risk": fit["n_risk"][keep],
+                "n_event": fit["n_event"][keep],
+                "estimate": mcf,
+                "std_error": se,
+                "ci_low": np.maximum(mcf - z * se, 0.0),
+                "ci_high": mcf + z * se,
+            }
+        )
+        if groups is not None:
+            frame.insert(0, "group", g)
+        frames.append(frame)
+    return MeanCumulativeFunctionResult(
+        table=pd.concat(frames, ignore_index=True),
+        conf_level=conf_level,
+        grouped=groups is not None,
+        options={
+            "id": id,
+            "duration": duration,
+            "event": event,
+            "entry": entry,
+            "by": by,
+            "conf_level": conf_level,
+        },
+        counts={"n": int(pd.Series(opts.id).nunique()), "n_event": int((status == 1).sum())},
+        suppression=Suppression(counts=("n_risk", "n_event")),
     )

@@ -131,3 +131,11 @@ fg_out <- function(key, fg) {
 mgus$status_f <- factor(mgus$event, 0:2, c("censor", "pcm", "death"))
 fg_out("unweighted", finegray(Surv(etime, status_f) ~ ., data = mgus, etype = "pcm"))
 fg_out("weights", finegray(Surv(etime, status_f) ~ ., data = mgus, etype = "pcm", weights = w_frac))
+
+# ---- mean cumulative function of (start, stop] rows: Nelson-Aalen with the robust std.chaz by id
+f <- survfit(Surv(tstart, tstop, status) ~ 1, cgd, id = id)
+ev <- f$n.event > 0
+out("mcf", "cgd_time", f$time[ev])
+out("mcf", "cgd_cumhaz", f$cumhaz[ev])
+out("mcf", "cgd_std_chaz", f$std.chaz[ev])
+out("mcf", "cgd_n_risk", f$n.risk[ev])
