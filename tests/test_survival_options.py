@@ -483,3 +483,16 @@ def test_mean_cumulative_function_of_start_stop_rows_equals_survfit():
     close(fit.table["n_risk"], r_vector("mcf", "cgd_n_risk"), 0)
     close(fit.table["estimate"], r_vector("mcf", "cgd_cumhaz"), 1e-9)
     close(fit.table["std_error"], r_vector("mcf", "cgd_std_chaz"), 1e-7)
+
+
+@pytest.mark.parametrize("cause", [1, 2])
+def test_gray_test_with_strata_equals_cuminc(cause):
+    from itoutcomes.survival import cumulative_incidence
+
+    fit = cumulative_incidence(MGUS, duration="etime", event="event", cause=cause, by="sex")
+    close(fit.gray_test().table["statistic"], r_vector("gray", f"plain_cause{cause}_stat"), 1e-9)
+    test = fit.gray_test(strata=MGUS["age"] >= 70).table
+    close(test["statistic"], r_vector("gray", f"strata_cause{cause}_stat"), 1e-9)
+    close(test["p_value"], r_vector("gray", f"strata_cause{cause}_pv"), 1e-9)
+    with pytest.raises(ValueError, match="strata needs one value per row"):
+        fit.gray_test(strata=[1, 2])

@@ -47,13 +47,17 @@ class CumulativeIncidenceResult(_Curves, Result):
             start={"estimate": 0.0, "std_error": 0.0, "ci_low": np.nan, "ci_high": np.nan},
         )
 
-    def gray_test(self, *, rho: float = 0.0) -> TestResult:
+    def gray_test(self, *, rho: float = 0.0, strata: Any = None) -> TestResult:
         """Gray's K-sample test that the groups share this cause's cumulative incidence.
+
+        ``strata``: optional values, one per row of the data the curves were fitted on (a column of it,
+        say): the scores and their variances are computed within each stratum and summed.
 
         Returns a :class:`~itoutcomes.results.TestResult` whose ``table`` has one row: ``statistic``,
         ``df`` (number of groups - 1), ``p_value``. Equals the row of
-        ``cmprsk::cuminc(time, status, group, rho = rho)$Tests`` for this cause (R computes the p-value as
-        ``1 - pchisq``, which is 0 below about 1e-16; here it is the upper tail itself).
+        ``cmprsk::cuminc(time, status, group, rho = rho, strata = strata)$Tests`` for this cause (R
+        computes the p-value as ``1 - pchisq``, which is 0 below about 1e-16; here it is the upper tail
+        itself).
 
         Raises
         ------
@@ -70,11 +74,18 @@ class CumulativeIncidenceResult(_Curves, Result):
         time, status, groups, order = self._data
         if len(order) < 2:
             raise ValueError("gray_test needs at least two groups with data.")
-        statistic, df = _gray(time, status, groups, order, self.cause, rho)
+        if strata is not None:
+            strata = np.asarray(strata, dtype=object)
+            if strata.shape != time.shape or pd.isna(strata).any():
+                raise ValueError(
+                    f"gray_test: strata needs one value per row of the data ({len(time)}), none missing."
+                )
+        statistic, df = _gray(time, status, groups, order, self.cause, rho, strata)
         table = pd.DataFrame(
             [{"statistic": statistic, "df": df, "p_value": float(sps.chi2.sf(statistic, df))}]
         )
-        return TestResult(table=table, options={"rho": rho, "cause": self.cause}, counts=self.counts)
+        options = {"rho": rho, "cause": self.cause, "strata": strata is not None}
+        return TestResult(table=table, options=options, counts=self.counts)
 
 
 def cumulative_incidence(

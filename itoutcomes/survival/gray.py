@@ -8,9 +8,35 @@ from itoutcomes.survival._input import SurvivalDataError, _distinct
 
 
 def _gray(
-    time: np.ndarray, status: np.ndarray, groups: np.ndarray, order: tuple, cause: int, rho: float
+    time: np.ndarray,
+    status: np.ndarray,
+    groups: np.ndarray,
+    order: tuple,
+    cause: int,
+    rho: float,
+    strata: np.ndarray | None = None,
 ) -> tuple[float, int]:
-    """Gray's (1988) score statistic and its variance, one stratum (the algorithm of cmprsk's crstm)."""
+    """Gray's (1988) statistic: scores and variances summed over strata (cmprsk's crstm), then s' V^-1 s."""
+    ng = len(order)
+    labels = [None] if strata is None else list(dict.fromkeys(strata.tolist()))
+    score, var = np.zeros(ng - 1), np.zeros((ng - 1, ng - 1))
+    for label in labels:
+        rows = slice(None) if strata is None else strata == label
+        s, v = _gray_stratum(time[rows], status[rows], groups[rows], order, cause, rho)
+        score, var = score + s, var + v
+    if not np.all(np.isfinite(var)) or np.linalg.matrix_rank(var) < ng - 1:
+        raise SurvivalDataError(
+            "gray_test: the score variance is singular (no group has events of this cause after the others' "
+            "risk sets empty, or all events are tied at one time); the groups cannot be compared."
+        )
+    statistic = float(score @ np.linalg.solve(var, score))
+    return statistic, ng - 1
+
+
+def _gray_stratum(
+    time: np.ndarray, status: np.ndarray, groups: np.ndarray, order: tuple, cause: int, rho: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gray's score and its variance in one stratum (the algorithm of cmprsk's crstm)."""
     ng = len(order)
     code = np.full(len(time), -1)
     for i, g in enumerate(order):
@@ -33,13 +59,7 @@ def _gray(
             fm, f1m, skmm = _gray_step(counts[j], rs, fm, f1m, skmm, rho, score, var, c, v2, v3)
     cc = c[:-1, :]
     var += (cc * v3) @ cc.T + cc @ v2.T + v2 @ cc.T
-    if not np.all(np.isfinite(var)) or np.linalg.matrix_rank(var) < ng - 1:
-        raise SurvivalDataError(
-            "gray_test: the score variance is singular (no group has events of this cause after the others' "
-            "risk sets empty, or all events are tied at one time); the groups cannot be compared."
-        )
-    statistic = float(score @ np.linalg.solve(var, score))
-    return statistic, ng - 1
+    return score, var
 
 
 def _gray_step(

@@ -139,3 +139,14 @@ out("mcf", "cgd_time", f$time[ev])
 out("mcf", "cgd_cumhaz", f$cumhaz[ev])
 out("mcf", "cgd_std_chaz", f$std.chaz[ev])
 out("mcf", "cgd_n_risk", f$n.risk[ev])
+
+# ---- Gray's test with strata (cmprsk::cuminc(strata =))
+suppressPackageStartupMessages(library(cmprsk))
+cat(sprintf("meta,cmprsk.version,%s\n", as.character(packageVersion("cmprsk"))))
+for (cause in 1:2) {
+  ci <- cuminc(mgus$etime, mgus$event, mgus$sex, strata = mgus$age >= 70)
+  out("gray", paste0("strata_cause", cause, "_stat"), ci$Tests[cause, "stat"])
+  out("gray", paste0("strata_cause", cause, "_pv"), ci$Tests[cause, "pv"])
+  ci <- cuminc(mgus$etime, mgus$event, mgus$sex)
+  out("gray", paste0("plain_cause", cause, "_stat"), ci$Tests[cause, "stat"])
+}
