@@ -496,3 +496,34 @@ def test_gray_test_with_strata_equals_cuminc(cause):
     close(test["p_value"], r_vector("gray", f"strata_cause{cause}_pv"), 1e-9)
     with pytest.raises(ValueError, match="strata needs one value per row"):
         fit.gray_test(strata=[1, 2])
+
+
+ZPH_CASES = {
+    "cgd": (
+        CGD,
+        dict(entry="tstart", duration="tstop", event="status", cluster="id"),
+        "C(treat) + age",
+        "efron",
+    ),
+    "heart": (
+        HEART,
+        dict(entry="start", duration="stop", event="event"),
+        "age + year + surgery + transplant",
+        "efron",
+    ),
+    "weights": (VETERAN, dict(weights="w_frac"), "trt + karno + age", "efron"),
+    "weights_breslow": (VETERAN, dict(weights="w_frac"), "trt + karno + age", "breslow"),
+    "entry_weights_strata": (
+        VETERAN,
+        dict(entry="entry", weights="w_frac", strata="celltype"),
+        "trt + karno",
+        "efron",
+    ),
+}
+
+
+@pytest.mark.parametrize("key", sorted(ZPH_CASES))
+def test_ph_test_on_counting_process_and_weighted_fits_equals_cox_zph(key):
+    data, options, formula, ties = ZPH_CASES[key]
+    fit = cox(data, **{"duration": "time", "event": "status", **options}, formula=formula, ties=ties)
+    close(fit.ph_test().table["statistic"], r_vector("zph", f"{key}_chisq"), 1e-7)

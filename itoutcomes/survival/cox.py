@@ -14,7 +14,7 @@ from itoutcomes.results import Frame, RatioModelResult, TestResult
 from itoutcomes.stats import check_conf_level, design_matrix, ratio_table
 from itoutcomes.survival._input import SurvivalDataError, _prepare, _require_binary
 from itoutcomes.survival._newton import maximise
-from itoutcomes.survival._options import read_options
+from itoutcomes.survival._options import read_options, weighted_km
 from itoutcomes.survival.km import _km_table
 
 
@@ -42,23 +42,35 @@ class CoxResult(RatioModelResult):
         A score test, at the fitted coefficients, of the model extended with x g(t) for each term, where
         g is the Kaplan-Meier transform of time (1 - S(t-)) centred at its mean over events (survival >=
         3). Returns a :class:`~itoutcomes.results.TestResult` whose ``table`` has ``term`` (each term,
-        then ``GLOBAL``), ``statistic``, ``df``, ``p_value``.
+        then ``GLOBAL``), ``statistic``, ``df``, ``p_value``. Fits with ``entry``, ``weights`` or
+        ``cluster`` are tested as R does: g from the unweighted Kaplan-Meier of the (start, stop] rows,
+        the score and information weighted (the model-based information, not the robust variance).
         """
         if self._fit is None:
             raise ValueError("ph_test needs a fit from itoutcomes.survival.cox.")
-        if self._fit.get("counting"):
-            raise NotImplementedError(
-                "ph_test: the test for fits with entry=, weights= or cluster= is not implemented yet; "
-                "fit the model without them, or use R's cox.zph on the same data."
-            )
         f = self._fit
+        w = f.get("weights")
         _, _, info, per = _cox_partial(
-            f["x"], f["time"], f["status"], f["stratum"], f["beta"], self.ties, details=True
+            f["x"],
+            f["time"],
+            f["status"],
+            f["stratum"],
+            f["beta"],
+            self.ties,
+            details=True,
+            weights=w,
+            entries=f.get("entries"),
         )
         g = f["g"][per["rows"]]
-        u = (g[:, None] * per["residual"]).sum(axis=0)
-        cross = (g[:, None, None] * per["info"]).sum(axis=0)
-        gg = (g[:, None, None] ** 2 * per["info"]).sum(axis=0)
+        share = per["share"]
+        if w is None:
+            u = (g[:, None] * per["residual"]).sum(axis=0)
+        else:  # each death's own weight on its x, the tied deaths' mean weight on the risk-set mean
+            x_dead = per["residual"] + per["mean"]
+            u = (g[:, None] * (w[per["rows"], None] * x_dead - share[:, None] * per["mean"])).sum(axis=0)
+        weighted_info = share[:, None, None] * per["info"]
+        cross = (g[:, None, None] * weighted_info).sum(axis=0)
+        gg = (g[:, None, None] ** 2 * weighted_info).sum(axis=0)
         p = len(u)
         full = np.block([[info, cross], [cross.T, gg]])
         rows = []
@@ -199,8 +211,13 @@ def cox(
     se = np.sqrt(np.diag(variance))
     table = ratio_table(names, beta, se, ratio="hazard_ratio", conf_level=conf_level)
     # for ph_test: g(t) = 1 - S(t-) of the all-subject Kaplan-Meier, centred at its mean over events
+    # (R's cox.zph: the unweighted Kaplan-Meier of all rows, (start, stop] ones included, at t-)
     _, inverse = np.unique(ts, return_inverse=True)
-    surv = _km_table(ts, ds, 0.0, "plain")["estimate"].to_numpy(float)
+    if starts is None:
+        surv = _km_table(ts, ds, 0.0, "plain")["estimate"].to_numpy(float)
+    else:
+        ones = np.ones(len(ts))
+        surv = weighted_km(starts, ts, ds, ones, np.ones(len(ts), dtype=bool), None, False)["estimate"]
     g = 1 - np.concatenate([[1.0], surv[:-1]])[inverse]
     g = g - g[ds == 1].mean()
     fit = {
@@ -211,7 +228,8 @@ def cox(
         "beta": beta,
         "g": g,
         "terms": terms,
-        "counting": not opts.plain,
+        "weights": ws,
+        "entries": entries,
     }
     return CoxResult(
         table=table,

@@ -150,3 +150,16 @@ for (cause in 1:2) {
   ci <- cuminc(mgus$etime, mgus$event, mgus$sex)
   out("gray", paste0("plain_cause", cause, "_stat"), ci$Tests[cause, "stat"])
 }
+
+# ---- cox.zph on counting-process, weighted and stratified fits
+zph_out <- function(key, fit) {
+  z <- cox.zph(fit, transform = "km")
+  out("zph", paste0(key, "_chisq"), unname(z$table[, "chisq"]))
+}
+zph_out("cgd", coxph(Surv(tstart, tstop, status) ~ treat + age, cgd, cluster = id, control = ctl))
+zph_out("heart", coxph(Surv(start, stop, event) ~ age + year + surgery + transplant, heart, control = ctl))
+zph_out("weights", coxph(Surv(time, status) ~ trt + karno + age, vet, weights = w_frac, control = ctl))
+zph_out("weights_breslow", coxph(Surv(time, status) ~ trt + karno + age, vet, weights = w_frac,
+                                 ties = "breslow", control = ctl))
+zph_out("entry_weights_strata", coxph(Surv(entry, time, status) ~ trt + karno + strata(celltype), vet,
+                                      weights = w_frac, control = ctl))
