@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from itoutcomes.survival._input import SurvivalDataError, _rows
+from itoutcomes.survival._input import SurvivalDataError, _distinct, _rows
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,30 @@ def _positions(
     return first, last
 
 
+def _grid(start: np.ndarray | None, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct stop times, and each row's first and last index at risk (start < t <= stop).
+
+    Whole-number times over a modest span are counted, not sorted (``_distinct``), and entry times are
+    placed on that grid by a table lookup.
+    """
+    times, end = _distinct(stop)
+    if start is None:
+        return times, np.zeros(len(stop), dtype=np.int64), end
+    begin = None
+    if len(times) and np.array_equal(start, np.floor(start)):
+        low, high = times[0], times[-1]
+        span = high - low + 1
+        if span <= max(4 * len(stop), 1024) and np.array_equal(times, np.floor(times)):
+            present = np.zeros(int(span), dtype=np.int64)
+            present[(times - low).astype(np.int64)] = 1
+            at_or_below = np.cumsum(present)  # times <= low + k
+            offset = np.clip(start - low, -1, span - 1).astype(np.int64)
+            begin = np.where(offset < 0, 0, at_or_below[np.maximum(offset, 0)])
+    if begin is None:
+        begin = np.searchsorted(times, start, side="right")
+    return times, begin.astype(np.int64), end
+
+
 def weighted_km(
     start: np.ndarray | None,
     stop: np.ndarray,
@@ -190,22 +214,17 @@ def weighted_km(
     scale: Greenwood's (weighted counts) when not ``robust``, else the infinitesimal jackknife summed
     by ``cluster`` (each row its own cluster when None).
     """
-    if start is None:
-        start = np.full(len(stop), -np.inf)
-    times = np.unique(stop)
-    n_times = len(times)
     # a row is at risk at the time indices begin..end: start < t <= stop
-    begin = np.searchsorted(times, start, side="right")
-    end = np.searchsorted(times, stop, side="right") - 1
-    exact = (end >= 0) & (times[np.maximum(end, 0)] == stop)
-    n_risk = _interval_count(begin, end, np.ones(len(stop)), n_times)
+    times, begin, end = _grid(start, stop)
+    n_times = len(times)
+    n_risk = _interval_count(begin, end, None, n_times)
     w_risk = _interval_count(begin, end, weight, n_times)
-    event = (status == 1) & exact
-    censor = (status == 0) & last & exact
-    n_event = np.bincount(end[event], minlength=n_times)
-    w_event = np.bincount(end[event], weights=weight[event], minlength=n_times)
-    n_censor = np.bincount(end[censor], minlength=n_times)
-    w_censor = np.bincount(end[censor], weights=weight[censor], minlength=n_times)
+    event = status == 1
+    censor = (status == 0) & last
+    n_event = np.bincount(end, weights=event, minlength=n_times)
+    w_event = np.bincount(end, weights=np.where(event, weight, 0.0), minlength=n_times)
+    n_censor = np.bincount(end, weights=censor, minlength=n_times)
+    w_censor = np.bincount(end, weights=np.where(censor, weight, 0.0), minlength=n_times)
     jump = (n_event > 0) & (w_event > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         # when every row at risk fails the hazard is 1 exactly, whatever the rounding of the weights' sums
@@ -230,11 +249,16 @@ def weighted_km(
     }
 
 
-def _interval_count(begin: np.ndarray, end: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """For each k in 0..n-1, the sum of values over rows with begin <= k <= end."""
-    inside = begin <= end
-    delta = np.bincount(begin[inside], weights=values[inside], minlength=n + 1)
-    delta -= np.bincount(end[inside] + 1, weights=values[inside], minlength=n + 1)
+def _interval_count(begin: np.ndarray, end: np.ndarray, values: np.ndarray | None, n: int) -> np.ndarray:
+    """For each k in 0..n-1, the sum of values (1 when None) over rows with begin <= k <= end.
+
+    Every row has begin <= end (an entry is earlier than its stop, and the stop is one of the times).
+    """
+    delta = -np.bincount(end + 1, weights=values, minlength=n + 1).astype(float)
+    if begin.any():
+        delta += np.bincount(begin, weights=values, minlength=n + 1)
+    else:  # every row at risk from the first time
+        delta[0] += len(end) if values is None else float(values.sum())
     return np.cumsum(delta)[:n]
 
 
@@ -289,14 +313,32 @@ def _ij_sum_squares(
     own = np.where(np.isfinite(own), own, 0.0)
     c = np.cumsum(step)
     c_before = np.concatenate([[0.0], c])  # c_before[k] = C_{k-1}
-    at_risk = begin <= end
-    b, e, w = begin[at_risk], end[at_risk], weight[at_risk]
-    died = event[at_risk]
-    k = np.arange(len(weight))[at_risk] if cluster is None else cluster[at_risk]
+    b, e, w, died = begin, end, weight, event
     c0 = c_before[b]
     final = w * (c[e] - c0) - np.where(died, w * own[e], 0.0)
+    if cluster is None and not b.any():
+        # right-censored rows, each alone: at risk from the first time, so c0 = 0 and beta = 0 until e
+        s_aa = -np.bincount(e, weights=w * w, minlength=n_times)
+        s_aa[0] += float(np.dot(w, w))
+        s_bb = np.bincount(e, weights=final * final, minlength=n_times)
+        total = np.maximum(c**2 * np.cumsum(s_aa) + np.cumsum(s_bb), 0.0)
+        carried = np.maximum.accumulate(np.where(jump, np.arange(n_times), -1))
+        return np.where(carried >= 0, total[np.maximum(carried, 0)], 0.0)
+    if cluster is None:
+        # each row alone: alpha is w from b and 0 from e, beta -w c0 from b and final from e
+        ww = w * w
+        s_aa = np.bincount(b, weights=ww, minlength=n_times) - np.bincount(e, weights=ww, minlength=n_times)
+        ab = ww * c0
+        s_ab = np.bincount(e, weights=ab, minlength=n_times) - np.bincount(b, weights=ab, minlength=n_times)
+        bb = ab * c0
+        s_bb = np.bincount(b, weights=bb, minlength=n_times) + np.bincount(
+            e, weights=final * final - bb, minlength=n_times
+        )
+        total = np.maximum(c**2 * np.cumsum(s_aa) + 2 * c * np.cumsum(s_ab) + np.cumsum(s_bb), 0.0)
+        carried = np.maximum.accumulate(np.where(jump, np.arange(n_times), -1))
+        return np.where(carried >= 0, total[np.maximum(carried, 0)], 0.0)
     index = np.concatenate([b, e])
-    who = np.concatenate([k, k])
+    who = np.concatenate([cluster, cluster])
     d_alpha = np.concatenate([w, -w])
     d_beta = np.concatenate([-w * c0, w * c0 + final])
     order = np.lexsort((index, who))
@@ -325,15 +367,10 @@ def weighted_na(
 ) -> dict[str, np.ndarray]:
     """Nelson-Aalen cumulative hazard of (start, stop] rows (the mean cumulative function of recurrent
     events), with its infinitesimal-jackknife standard error summed by cluster, as R's ``survfitkm``."""
-    if start is None:
-        start = np.full(len(stop), -np.inf)
-    times = np.unique(stop)
+    times, begin, end = _grid(start, stop)
     n_times = len(times)
-    begin = np.searchsorted(times, start, side="right")
-    end = np.searchsorted(times, stop, side="right") - 1
-    exact = (end >= 0) & (times[np.maximum(end, 0)] == stop)
-    event = (status == 1) & exact
-    n_risk = _interval_count(begin, end, np.ones(len(stop)), n_times)
+    event = status == 1
+    n_risk = _interval_count(begin, end, None, n_times)
     w_risk = _interval_count(begin, end, weight, n_times)
     n_event = np.bincount(end[event], minlength=n_times)
     w_event = np.bincount(end[event], weights=weight[event], minlength=n_times)
@@ -379,27 +416,23 @@ def weighted_aj(
     enters and where it leaves; the 4 x 4 sums over clusters of the coefficients' products are carried
     through those changes in one sorted pass, as for the Kaplan-Meier.
     """
-    if start is None:
-        start = np.full(len(stop), -np.inf)
-    times = np.unique(stop)
+    times, begin, end = _grid(start, stop)
     n_times = len(times)
-    begin = np.searchsorted(times, start, side="right")
-    end = np.searchsorted(times, stop, side="right") - 1
-    exact = (end >= 0) & (times[np.maximum(end, 0)] == stop)
-    ones = np.ones(len(stop))
-    n_risk = _interval_count(begin, end, ones, n_times)
+    n_risk = _interval_count(begin, end, None, n_times)
     w_risk = _interval_count(begin, end, weight, n_times)
-    died = (status != 0) & exact
-    mine = (status == cause) & exact
+    died = status != 0
+    mine = status == cause
     other = died & ~mine
-    censor = (status == 0) & last & exact
+    censor = (status == 0) & last
 
-    def tally(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return np.bincount(end[mask], weights=values[mask], minlength=n_times)
+    def tally(mask: np.ndarray, values: np.ndarray | None) -> np.ndarray:
+        return np.bincount(
+            end, weights=mask if values is None else np.where(mask, values, 0.0), minlength=n_times
+        )
 
     d_all, d_mine = tally(died, weight), tally(mine, weight)
     with np.errstate(divide="ignore", invalid="ignore"):
-        all_fail = tally(died, ones) == n_risk
+        all_fail = tally(died, None) == n_risk
         hazard = np.where(d_all > 0, np.where(all_fail, 1.0, d_all / w_risk), 0.0)
         h = np.where(d_mine > 0, np.where(all_fail, d_mine / d_all, d_mine / w_risk), 0.0)
         surv = np.cumprod(1 - hazard)
@@ -412,44 +445,61 @@ def weighted_aj(
         rho = np.nan_to_num(np.where(w_risk > 0, a / w_risk, 0.0))
         gain = np.nan_to_num(np.where(w_risk > 0, before / w_risk, 0.0))  # an own event of the cause
     c = np.cumsum(step)
-    c_prev = np.concatenate([[0.0], c[:-1]])  # C_{j-1}
-    p_sum, q_sum, r_sum = np.cumsum(a * c_prev), f, np.cumsum(rho)
-    at_risk = begin <= end
-    b, e, w = begin[at_risk], end[at_risk], weight[at_risk]
-    k = np.arange(len(weight))[at_risk] if cluster is None else cluster[at_risk]
-    ev_all, ev_mine = died[at_risk], mine[at_risk]
-    c_b = np.where(b > 0, c[np.maximum(b - 1, 0)], 0.0)  # C_{b-1}
-    r_b = np.where(b > 0, r_sum[np.maximum(b - 1, 0)], 0.0)  # R_{b-1}
-    active = np.stack([w, -w * c_b, -w, -w * p_sum[b] + w * c_b * q_sum[b] + w * r_b], axis=1)
-    b_inf = -w * (c[e] - c_b) + np.where(ev_all, w * own[e], 0.0)
-    u_e = (
-        w * ((p_sum[e] - p_sum[b]) - c_b * (q_sum[e] - q_sum[b]))
-        - w * (r_sum[e] - r_b)
-        + np.where(ev_mine, w * gain[e], 0.0)
-    )
-    final = np.stack([np.zeros_like(w), -b_inf, np.zeros_like(w), u_e + b_inf * q_sum[e]], axis=1)
-    index = np.concatenate([b, e])
-    who = np.concatenate([k, k])
-    delta = np.concatenate([active, final - active])
-    order = np.lexsort((index, who))
-    index, who, delta = index[order], who[order], delta[order]
-    new_cluster = np.ones(len(who), dtype=bool)
-    new_cluster[1:] = who[1:] != who[:-1]
-    coef = np.stack([_segment_cumsum(delta[:, m], new_cluster) for m in range(4)], axis=1)
-    previous = coef - delta
-    basis = np.stack([p_sum, q_sum, r_sum, np.ones(n_times)], axis=1)
+    c_before = np.concatenate([[0.0], c])  # c_before[j] = C_{j-1}
+    p_sum, q_sum, r_sum = np.cumsum(a * c_before[:-1]), f, np.cumsum(rho)
+    r_before = np.concatenate([[0.0], r_sum])
+    # a row's influence is w (P - R)_i - w C_{b-1} Q_i + const while at risk, -b_inf Q_i + const after
+    # its last time: coefficients on the basis (P - R, Q, 1)
+    b, e, w = begin, end, weight
+    c_b = c_before[b]
+    entering = -p_sum + c_before[:-1] * q_sum + r_before[:-1]  # -P_j + C_{j-1} Q_j + R_{j-1}
+    const_a = w * entering[b]
+    b_inf = -w * (c[e] - c_b) + np.where(died, w * own[e], 0.0)
+    u_e = w * ((p_sum - r_sum)[e] - c_b * q_sum[e]) + const_a + np.where(mine, w * gain[e], 0.0)
+    const_f = u_e + b_inf * q_sum[e]
+    basis = (p_sum - r_sum, q_sum, np.ones(n_times))
+    active = (w, -w * c_b, const_a)
+    final = (None, -b_inf, const_f)  # None: 0
     variance = np.zeros(n_times)
-    for p in range(4):
-        for q in range(p, 4):
-            change = coef[:, p] * coef[:, q] - previous[:, p] * previous[:, q]
-            m_pq = np.cumsum(np.bincount(index, weights=change, minlength=n_times))
-            variance += (1 if p == q else 2) * basis[:, p] * basis[:, q] * m_pq
+    if cluster is None:
+        # each row alone: its coefficients are `active` from b and `final` from e
+        right_censored = not b.any()
+        for p in range(3):
+            for q in range(p, 3):
+                aa = active[p] * active[q]
+                ff = 0.0 if final[p] is None else final[p] * final[q]
+                change = np.bincount(e, weights=ff - aa, minlength=n_times)
+                if right_censored:  # every row at risk from the first time
+                    change[0] += float(aa.sum())
+                else:
+                    change += np.bincount(b, weights=aa, minlength=n_times)
+                variance += (1 if p == q else 2) * basis[p] * basis[q] * np.cumsum(change)
+    else:
+        zero = np.zeros_like(w)
+        index = np.concatenate([b, e])
+        who = np.concatenate([cluster, cluster])
+        order = np.lexsort((index, who))
+        index, who = index[order], who[order]
+        new_cluster = np.ones(len(who), dtype=bool)
+        new_cluster[1:] = who[1:] != who[:-1]
+        coef, previous = [], []
+        for m in range(3):
+            f_m = zero if final[m] is None else final[m]
+            delta = np.concatenate([active[m], f_m - active[m]])[order]
+            total = _segment_cumsum(delta, new_cluster)
+            coef.append(total)
+            previous.append(total - delta)
+        for p in range(3):
+            for q in range(p, 3):
+                change = coef[p] * coef[q] - previous[p] * previous[q]
+                m_pq = np.cumsum(np.bincount(index, weights=change, minlength=n_times))
+                variance += (1 if p == q else 2) * basis[p] * basis[q] * m_pq
     return {
         "time": times,
         "n_risk": n_risk.astype(np.int64),
-        "n_event": tally(mine, ones).astype(np.int64),
-        "n_competing": tally(other, ones).astype(np.int64),
-        "n_censor": tally(censor, ones).astype(np.int64),
+        "n_event": tally(mine, None).astype(np.int64),
+        "n_competing": tally(other, None).astype(np.int64),
+        "n_censor": tally(censor, None).astype(np.int64),
         "w_risk": w_risk,
         "w_event": d_mine,
         "w_competing": tally(other, weight),

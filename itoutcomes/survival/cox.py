@@ -283,26 +283,27 @@ def _cox_partial(
     p = x.shape[1]
     eta = x @ beta
     risk = np.exp(eta) if weights is None else weights * np.exp(eta)
-    # risk-set sums: cumulative over the longest times first, restarted in each stratum, taken at the
-    # last row of each tied time (so that everyone with time >= t is included)
+    # risk-set sums: sums over the blocks of tied times, cumulated from the longest time down and
+    # restarted in each stratum (so that everyone with time >= t is included); a row entering at or
+    # after a block's time is taken out from that block on
     new_block = np.ones(len(time), dtype=bool)
     new_block[1:] = (stratum[1:] != stratum[:-1]) | (time[1:] != time[:-1])
     block = np.cumsum(new_block) - 1
     n_blocks = block[-1] + 1
-    s0 = _stratum_cumsum(risk, stratum)
-    s1 = _stratum_cumsum(risk[:, None] * x, stratum)
-    s2 = _stratum_cumsum(risk[:, None, None] * x[:, :, None] * x[:, None, :], stratum)
-    last = np.flatnonzero(np.append(new_block[1:], True))  # last row of each block
-    S0, S1, S2 = s0[last], s1[last], s2[last]
+    upper = np.triu_indices(p)
+    products = x[:, upper[0]] * x[:, upper[1]]  # the distinct entries of x x'
+    values = np.column_stack([risk, risk[:, None] * x, risk[:, None] * products])
+    sums = _block_sums(block, values, n_blocks)
     if entries is not None:
-        S0, S1, S2 = _without_entries(entries, risk, x, S0, S1, S2)
+        later = entries["entry_block"] >= 0
+        sums -= _block_sums(entries["entry_block"][later], values[later], n_blocks)
+    block_stratum = stratum[new_block]
+    sums = _stratum_cumsum(sums, block_stratum)
+    S0, S1, S2 = sums[:, 0], sums[:, 1 : p + 1], _symmetric(sums[:, p + 1 :], p, upper)
     ev = status == 1
     d = np.bincount(block[ev], minlength=n_blocks).astype(float)
-    A0 = np.bincount(block[ev], weights=risk[ev], minlength=n_blocks)
-    A1 = np.zeros((n_blocks, p))
-    np.add.at(A1, block[ev], risk[ev, None] * x[ev])
-    A2 = np.zeros((n_blocks, p, p))
-    np.add.at(A2, block[ev], risk[ev, None, None] * x[ev, :, None] * x[ev, None, :])
+    dead = _block_sums(block[ev], values[ev], n_blocks)
+    A0, A1, A2 = dead[:, 0], dead[:, 1 : p + 1], _symmetric(dead[:, p + 1 :], p, upper)
     # one term per event: Efron's fraction l/d for the l-th of d tied events (0 for Breslow)
     eb = block[ev]
     rank = (
@@ -413,49 +414,36 @@ def _stratum_cumsum(values: np.ndarray, stratum: np.ndarray) -> np.ndarray:
     return total - base[index]
 
 
-def _entry_sets(start: np.ndarray, time: np.ndarray, stratum: np.ndarray) -> dict:
-    """What delayed entry takes out of each risk set (rows sorted by stratum, then time descending).
+def _block_sums(block: np.ndarray, values: np.ndarray, n_blocks: int) -> np.ndarray:
+    """Column sums of ``values`` by block (one bincount per column: faster than np.add.at)."""
+    return np.column_stack(
+        [np.bincount(block, weights=values[:, j], minlength=n_blocks) for j in range(values.shape[1])]
+    )
 
-    ``order``: the rows sorted by stratum, then entry descending; ``position``: for each block of tied
-    times, the last of those rows (in its stratum) with entry >= the block's time, or -1;
-    ``entry_block``: for each row, the first block of its stratum at a time <= its entry (the events it
-    was not at risk for begin there), or -1.
+
+def _symmetric(upper_values: np.ndarray, p: int, upper: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The (n, p, p) symmetric matrices from their upper triangles."""
+    out = np.empty((len(upper_values), p, p))
+    out[:, upper[0], upper[1]] = upper_values
+    out[:, upper[1], upper[0]] = upper_values
+    return out
+
+
+def _entry_sets(start: np.ndarray, time: np.ndarray, stratum: np.ndarray) -> dict:
+    """What delayed entry takes out of the risk sets (rows sorted by stratum, then time descending).
+
+    ``entry_block``: for each row, the first block of tied times of its stratum at a time <= its entry,
+    or -1: the row is not at risk from that block on (blocks run from the longest time down), and the
+    events it was not at risk for begin there.
     """
     new_block = np.ones(len(time), dtype=bool)
     new_block[1:] = (stratum[1:] != stratum[:-1]) | (time[1:] != time[:-1])
-    block = np.cumsum(new_block) - 1
     first = np.flatnonzero(new_block)
     block_time, block_stratum = time[first], stratum[first]
-    order = np.lexsort((-start, stratum))
-    sorted_start, sorted_stratum = start[order], stratum[order]
-    position = np.full(len(first), -1, dtype=np.int64)
     entry_block = np.full(len(time), -1, dtype=np.int64)
     for s in np.unique(stratum):
-        rows = np.flatnonzero(sorted_stratum == s)
         blocks = np.flatnonzero(block_stratum == s)
-        # entries descending: the rows with entry >= t are the first k of the stratum
-        k = np.searchsorted(-sorted_start[rows], -block_time[blocks], side="right")
-        position[blocks] = np.where(k > 0, rows[0] + k - 1, -1)
-        # blocks descending in time: the first block with time <= entry
         own = np.flatnonzero(stratum == s)
         j = np.searchsorted(-block_time[blocks], -start[own], side="left")
         entry_block[own] = np.where(j < len(blocks), blocks[0] + j, -1)
-    del block
-    return {"order": order, "position": position, "stratum": sorted_stratum, "entry_block": entry_block}
-
-
-def _without_entries(
-    entries: dict, risk: np.ndarray, x: np.ndarray, S0: np.ndarray, S1: np.ndarray, S2: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The risk-set sums less the rows that enter at or after each block's time."""
-    order, position, stratum = entries["order"], entries["position"], entries["stratum"]
-    r, xo = risk[order], x[order]
-    e0 = _stratum_cumsum(r, stratum)
-    e1 = _stratum_cumsum(r[:, None] * xo, stratum)
-    e2 = _stratum_cumsum(r[:, None, None] * xo[:, :, None] * xo[:, None, :], stratum)
-    inside = position >= 0
-    at = np.maximum(position, 0)
-    S0 = S0 - np.where(inside, e0[at], 0.0)
-    S1 = S1 - np.where(inside[:, None], e1[at], 0.0)
-    S2 = S2 - np.where(inside[:, None, None], e2[at], 0.0)
-    return S0, S1, S2
+    return {"entry_block": entry_block}
