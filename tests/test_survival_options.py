@@ -527,3 +527,28 @@ def test_ph_test_on_counting_process_and_weighted_fits_equals_cox_zph(key):
     data, options, formula, ties = ZPH_CASES[key]
     fit = cox(data, **{"duration": "time", "event": "status", **options}, formula=formula, ties=ties)
     close(fit.ph_test().table["statistic"], r_vector("zph", f"{key}_chisq"), 1e-7)
+
+
+@pytest.mark.parametrize("tau", [365, 3650])
+@pytest.mark.parametrize("key, weights", [("plain", None), ("weights", "w_frac")])
+def test_restricted_mean_time_lost_equals_survfit_multistate(key, weights, tau):
+    from itoutcomes.survival import restricted_mean
+
+    for cause in (1, 2):
+        table = restricted_mean(
+            MGUS, duration="etime", event="event", tau=tau, cause=cause, weights=weights
+        ).table
+        assert table["measure"].tolist() == ["rmtl"]
+        close(table["estimate"], r_vector("rmtl", f"{key}_{tau}_rmean")[cause - 1], 1e-9)
+        close(table["std_error"], r_vector("rmtl", f"{key}_{tau}_se")[cause - 1], 1e-7)
+
+
+def test_restricted_mean_time_lost_contrasts_between_groups():
+    from itoutcomes.survival import restricted_mean
+
+    table = restricted_mean(MGUS, duration="etime", event="event", tau=3650, cause=1, by="sex").table
+    assert table["measure"].tolist() == ["rmtl", "rmtl", "rmtl_difference", "rmtl_ratio"]
+    own = table.set_index("measure").loc["rmtl"]
+    diff = table.set_index("measure").loc["rmtl_difference"]
+    close(diff["estimate"], own["estimate"].iloc[1] - own["estimate"].iloc[0], 1e-12)
+    close(diff["std_error"], np.hypot(*own["std_error"]), 1e-12)

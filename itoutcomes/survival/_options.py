@@ -405,8 +405,13 @@ def weighted_aj(
     last: np.ndarray,
     cluster: np.ndarray | None,
     cause: int,
+    tau: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Aalen-Johansen cumulative incidence of ``cause`` from (start, stop] rows with case weights.
+
+    With ``tau``, also ``time_lost`` and ``time_lost_std_error``: the restricted mean time lost to
+    the cause, the integral of F over [0, tau], and the jackknife standard error of that integral (each
+    row's influence integrated over time, summed by cluster), as R's ``survmean2`` with influence.
 
     F(t_i) = sum over j <= i of S(t_{j-1}) h_j, with S the all-cause Kaplan-Meier and h_j the weighted
     events of the cause over the weighted number at risk (entry < t <= stop). ``std_error`` is the
@@ -506,4 +511,32 @@ def weighted_aj(
         "w_censor": tally(censor, weight),
         "estimate": f,
         "std_error": np.sqrt(np.maximum(variance, 0.0)),
+        **({} if tau is None else _time_lost(times, f, basis, b, e, active, final, cluster, tau)),
     }
+
+
+def _time_lost(
+    times: np.ndarray,
+    f: np.ndarray,
+    basis: tuple,
+    b: np.ndarray,
+    e: np.ndarray,
+    active: tuple,
+    final: tuple,
+    cluster: np.ndarray | None,
+    tau: float,
+) -> dict[str, np.ndarray]:
+    """The integral of a step function F over [0, tau] and its jackknife standard error."""
+    width = np.clip(np.append(times[1:], np.inf), None, tau) - times
+    width = np.where(times < tau, width, 0.0)
+    lost = float(np.sum(width * f))
+    # each row's influence is `active` on its indices b..e-1 and `final` from e on: integrate both
+    weighted = [np.concatenate([[0.0], np.cumsum(width * base)]) for base in basis]  # [k] = sum_{j<k}
+    influence = np.zeros(len(b))
+    for m in range(3):
+        influence += active[m] * (weighted[m][e] - weighted[m][b])
+        if final[m] is not None:
+            influence += final[m] * (weighted[m][-1] - weighted[m][e])
+    if cluster is not None:
+        influence = np.bincount(cluster, weights=influence)
+    return {"time_lost": np.array([lost]), "time_lost_std_error": np.array([np.sqrt(np.sum(influence**2))])}

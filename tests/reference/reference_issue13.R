@@ -163,3 +163,27 @@ zph_out("weights_breslow", coxph(Surv(time, status) ~ trt + karno + age, vet, we
                                  ties = "breslow", control = ctl))
 zph_out("entry_weights_strata", coxph(Surv(entry, time, status) ~ trt + karno + strata(celltype), vet,
                                       weights = w_frac, control = ctl))
+
+# ---- restricted mean time lost to each cause: summary(survfit multi-state, influence = TRUE, rmean = tau)
+for (tau in c(365, 3650)) {
+  s <- summary(survfit(Surv(etime, factor(event)) ~ 1, mgus, influence = TRUE), rmean = tau)$table
+  out("rmtl", paste0("plain_", tau, "_rmean"), unname(s[2:3, "rmean"]))
+  out("rmtl", paste0("plain_", tau, "_se"), unname(s[2:3, "se(rmean)"]))
+  # with case weights, survival 3.5's influence.pstate is per unit of weight: std.err is
+  # sqrt(sum((w * influence)^2)), but summary()'s se(rmean) leaves the weights out. The reference is
+  # the integral of R's influence weighted as its std.err is.
+  fit <- survfit(Surv(etime, factor(event)) ~ 1, mgus, weights = w_frac, influence = TRUE)
+  s <- summary(fit, rmean = tau)$table
+  out("rmtl", paste0("weights_", tau, "_rmean"), unname(s[2:3, "rmean"]))
+  tt <- fit$time
+  delta <- diff(c(tt[tt < tau], tau))
+  delta <- c(delta, rep(0, length(tt) - length(delta)))
+  nt <- length(tt)
+  se <- sapply(2:3, function(k) {
+    inf <- fit$influence.pstate[, , k]
+    if (ncol(inf) == nt + 1) inf <- inf[, -1]
+    sqrt(sum((mgus$w_frac * (inf %*% delta))^2))
+  })
+  out("rmtl", paste0("weights_", tau, "_se"), se)
+  out("rmtl", paste0("weights_", tau, "_se_summary"), unname(s[2:3, "se(rmean)"]))
+}
