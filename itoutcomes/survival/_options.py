@@ -201,7 +201,7 @@ def weighted_km(
     start: np.ndarray | None,
     stop: np.ndarray,
     status: np.ndarray,
-    weight: np.ndarray,
+    weight: np.ndarray | None,
     last: np.ndarray,
     cluster: np.ndarray | None,
     robust: bool,
@@ -214,17 +214,23 @@ def weighted_km(
     scale: Greenwood's (weighted counts) when not ``robust``, else the infinitesimal jackknife summed
     by ``cluster`` (each row its own cluster when None).
     """
+    if weight is not None and start is None and cluster is None and last.all():
+        return _weighted_km_right(stop, status, weight, robust)
     # a row is at risk at the time indices begin..end: start < t <= stop
     times, begin, end = _grid(start, stop)
     n_times = len(times)
     n_risk = _interval_count(begin, end, None, n_times)
-    w_risk = _interval_count(begin, end, weight, n_times)
     event = status == 1
     censor = (status == 0) & last
     n_event = np.bincount(end, weights=event, minlength=n_times)
-    w_event = np.bincount(end, weights=np.where(event, weight, 0.0), minlength=n_times)
     n_censor = np.bincount(end, weights=censor, minlength=n_times)
-    w_censor = np.bincount(end, weights=np.where(censor, weight, 0.0), minlength=n_times)
+    if weight is None:  # unweighted: the weighted sums are the counts
+        w_risk, w_event, w_censor = n_risk.astype(float), n_event, n_censor
+        weight = np.ones(len(stop)) if robust else None
+    else:
+        w_risk = _interval_count(begin, end, weight, n_times)
+        w_event = np.bincount(end, weights=np.where(event, weight, 0.0), minlength=n_times)
+        w_censor = np.bincount(end, weights=np.where(censor, weight, 0.0), minlength=n_times)
     jump = (n_event > 0) & (w_event > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         # when every row at risk fails the hazard is 1 exactly, whatever the rounding of the weights' sums
@@ -244,6 +250,58 @@ def weighted_km(
         "w_risk": w_risk,
         "w_event": w_event,
         "w_censor": w_censor,
+        "estimate": surv,
+        "std_error": std_error,
+    }
+
+
+def _weighted_km_right(
+    stop: np.ndarray, status: np.ndarray, weight: np.ndarray, robust: bool
+) -> dict[str, np.ndarray]:
+    """:func:`weighted_km` for right-censored rows, each its own cluster: every sum by time at once.
+
+    Each row is at risk from the first time to its own, so the jackknife's sum of squares at t_i is
+    C_i^2 (the squared weights still at risk) + the sum over rows ended by t_i of
+    w^2 (C_e - own_e)^2 for an event, w^2 C_e^2 for a censoring (see :func:`_ij_sum_squares`).
+    """
+    times, end = _distinct(stop)
+    n_times = len(times)
+    event = status == 1
+    w_event_rows = np.where(event, weight, 0.0)
+    n_at = np.bincount(end, minlength=n_times)
+    w_at = np.bincount(end, weights=weight, minlength=n_times)
+    n_event = np.bincount(end, weights=event, minlength=n_times)
+    w_event = np.bincount(end, weights=w_event_rows, minlength=n_times)
+    n_risk = np.cumsum(n_at[::-1])[::-1]
+    w_risk = np.cumsum(w_at[::-1])[::-1]
+    jump = (n_event > 0) & (w_event > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.where(jump, np.where(n_event == n_risk, 1.0, w_event / w_risk), 0.0)
+        surv = np.cumprod(1 - hazard)
+        alive = np.where(hazard < 1, w_risk - w_event, 0.0)
+        if not robust:
+            greenwood = np.cumsum(np.where(jump, w_event / (w_risk * alive), 0.0))
+            std_error = surv * np.sqrt(greenwood)
+        else:
+            step = np.nan_to_num(np.where(jump, hazard / alive, 0.0), posinf=0.0)
+            own = np.nan_to_num(np.where(jump, 1.0 / alive, 0.0), posinf=0.0)
+            c = np.cumsum(step)
+            squares_all = np.bincount(end, weights=weight * weight, minlength=n_times)
+            squares_event = np.bincount(end, weights=weight * w_event_rows, minlength=n_times)
+            ended = squares_event * (c - own) ** 2 + (squares_all - squares_event) * c**2
+            still = squares_all.sum() - np.cumsum(squares_all)
+            total = np.maximum(c**2 * still + np.cumsum(ended), 0.0)
+            carried = np.maximum.accumulate(np.where(jump, np.arange(n_times), -1))
+            total = np.where(carried >= 0, total[np.maximum(carried, 0)], 0.0)
+            std_error = np.where(surv > 0, surv * np.sqrt(total), 0.0)
+    return {
+        "time": times,
+        "n_risk": n_risk.astype(np.int64),
+        "n_event": n_event.astype(np.int64),
+        "n_censor": (n_at - n_event).astype(np.int64),
+        "w_risk": w_risk,
+        "w_event": w_event,
+        "w_censor": w_at - w_event,
         "estimate": surv,
         "std_error": std_error,
     }
@@ -421,6 +479,8 @@ def weighted_aj(
     enters and where it leaves; the 4 x 4 sums over clusters of the coefficients' products are carried
     through those changes in one sorted pass, as for the Kaplan-Meier.
     """
+    if start is None and cluster is None and tau is None and last.all():
+        return _weighted_aj_right(stop, status, weight, cause)
     times, begin, end = _grid(start, stop)
     n_times = len(times)
     n_risk = _interval_count(begin, end, None, n_times)
@@ -512,6 +572,80 @@ def weighted_aj(
         "estimate": f,
         "std_error": np.sqrt(np.maximum(variance, 0.0)),
         **({} if tau is None else _time_lost(times, f, basis, b, e, active, final, cluster, tau)),
+    }
+
+
+def _weighted_aj_right(
+    stop: np.ndarray, status: np.ndarray, weight: np.ndarray, cause: int
+) -> dict[str, np.ndarray]:
+    """:func:`weighted_aj` for right-censored rows, each its own cluster: every sum by time at once.
+
+    Every row is at risk from the first time, so its influence is w (P - R)_i while at risk and
+    w (gamma_e - beta_e Q_i) from its own time e on, with beta and gamma functions of e and of how the
+    row ended (censored, the cause, another cause). The jackknife's sum of squares needs only the
+    squared weights by time and ending.
+    """
+    times, end = _distinct(stop)
+    n_times = len(times)
+    died = status != 0
+    mine = status == cause
+    other = died & ~mine
+
+    def by_time(values: np.ndarray | None) -> np.ndarray:
+        return np.bincount(end, weights=values, minlength=n_times).astype(float)
+
+    n_at, n_died, n_mine = by_time(None), by_time(died), by_time(mine)
+    w_at = by_time(weight)
+    w_died = by_time(np.where(died, weight, 0.0))
+    w_mine = by_time(np.where(mine, weight, 0.0))
+    n_risk = np.cumsum(n_at[::-1])[::-1]
+    w_risk = np.cumsum(w_at[::-1])[::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        all_fail = n_died == n_risk
+        hazard = np.where(w_died > 0, np.where(all_fail, 1.0, w_died / w_risk), 0.0)
+        h = np.where(w_mine > 0, np.where(all_fail, w_mine / w_died, w_mine / w_risk), 0.0)
+        surv = np.cumprod(1 - hazard)
+        before = np.concatenate([[1.0], surv[:-1]])
+        a = before * h
+        f = np.cumsum(a)
+        alive = np.where(hazard < 1, w_risk - w_died, 0.0)
+        step = np.nan_to_num(np.where(w_died > 0, hazard / alive, 0.0), posinf=0.0)
+        own = np.nan_to_num(np.where(w_died > 0, 1.0 / alive, 0.0), posinf=0.0)
+        rho = np.nan_to_num(np.where(w_risk > 0, a / w_risk, 0.0))
+        gain = np.nan_to_num(np.where(w_risk > 0, before / w_risk, 0.0))
+    c = np.cumsum(step)
+    p_sum = np.cumsum(a * np.concatenate([[0.0], c[:-1]]))
+    pr = p_sum - np.cumsum(rho)
+    # squared weights by time and ending; beta, gamma per unit of weight for each ending
+    squares = weight * weight
+    sq_all = by_time(squares)
+    sq_mine = by_time(np.where(mine, squares, 0.0))
+    sq_other = by_time(np.where(other, squares, 0.0))
+    sq_censor = sq_all - sq_mine - sq_other
+    s11 = np.zeros(n_times)
+    s12 = np.zeros(n_times)
+    s22 = np.zeros(n_times)
+    for sq, dead, own_cause in ((sq_censor, 0.0, 0.0), (sq_mine, 1.0, 1.0), (sq_other, 1.0, 0.0)):
+        beta = -c + dead * own
+        gamma = pr + own_cause * gain + beta * f
+        s11 += sq * beta * beta
+        s12 += sq * beta * gamma
+        s22 += sq * gamma * gamma
+    still = sq_all.sum() - np.cumsum(sq_all)
+    variance = pr**2 * still + f**2 * np.cumsum(s11) - 2 * f * np.cumsum(s12) + np.cumsum(s22)
+    n_censor = n_at - n_died
+    return {
+        "time": times,
+        "n_risk": n_risk.astype(np.int64),
+        "n_event": n_mine.astype(np.int64),
+        "n_competing": (n_died - n_mine).astype(np.int64),
+        "n_censor": n_censor.astype(np.int64),
+        "w_risk": w_risk,
+        "w_event": w_mine,
+        "w_competing": w_died - w_mine,
+        "w_censor": w_at - w_died,
+        "estimate": f,
+        "std_error": np.sqrt(np.maximum(variance, 0.0)),
     }
 
 

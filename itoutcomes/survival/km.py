@@ -234,7 +234,7 @@ def _km_options(
 ) -> pd.DataFrame:
     """The table of one curve with the shared options (delayed entry, weights, clusters, ids)."""
     start = None if opts.entry is None else opts.entry[mask]
-    weight = np.ones(len(time)) if opts.weights is None else opts.weights[mask]
+    weight = None if opts.weights is None else opts.weights[mask]
     clusters = opts.clusters()
     cluster = None if clusters is None else pd.factorize(clusters[mask])[0]
     fit = weighted_km(start, time, status, weight, opts.last[mask], cluster, robust)
@@ -262,18 +262,17 @@ def _km_options(
 
 
 def _risk_rows(opts: Options, time: np.ndarray, groups: np.ndarray | None) -> dict:
-    """Sorted entry and exit times per group, to count rows at risk at any time under delayed entry."""
-    keys = [None] if groups is None else list(pd.unique(groups))
-    out = {}
-    for g in keys:
-        mask = slice(None) if groups is None else groups == g
-        out[g] = (np.sort(opts.entry[mask]), np.sort(time[mask]))
-    return out
+    """Entry and exit times of the rows (and their groups), to count rows at risk at any time under
+    delayed entry; sorted only when :meth:`KaplanMeierResult.at_risk` asks."""
+    return {"entry": opts.entry, "time": time, "groups": groups}
 
 
 def _rows_at_risk(risk: dict, table: pd.DataFrame, grouped: bool) -> np.ndarray:
     counts = np.zeros(len(table), dtype=np.int64)
-    for g, (entries, exits) in risk.items():
+    groups = risk["groups"]
+    for g in [None] if groups is None else pd.unique(groups):
+        mask = slice(None) if groups is None else groups == g
+        entries, exits = np.sort(risk["entry"][mask]), np.sort(risk["time"][mask])
         rows = np.flatnonzero(table["group"].to_numpy() == g) if grouped else np.arange(len(table))
         t = table["time"].to_numpy(float)[rows]
         # entered before t and not yet left: entry < t <= duration
