@@ -479,8 +479,8 @@ def weighted_aj(
     enters and where it leaves; the 4 x 4 sums over clusters of the coefficients' products are carried
     through those changes in one sorted pass, as for the Kaplan-Meier.
     """
-    if start is None and cluster is None and tau is None and last.all():
-        return _weighted_aj_right(stop, status, weight, cause)
+    if cluster is None and tau is None and last.all():
+        return _weighted_aj_rows(start, stop, status, weight, cause)
     times, begin, end = _grid(start, stop)
     n_times = len(times)
     n_risk = _interval_count(begin, end, None, n_times)
@@ -575,31 +575,46 @@ def weighted_aj(
     }
 
 
-def _weighted_aj_right(
-    stop: np.ndarray, status: np.ndarray, weight: np.ndarray, cause: int
+def _weighted_aj_rows(
+    start: np.ndarray | None, stop: np.ndarray, status: np.ndarray, weight: np.ndarray | None, cause: int
 ) -> dict[str, np.ndarray]:
-    """:func:`weighted_aj` for right-censored rows, each its own cluster: every sum by time at once.
+    """:func:`weighted_aj` when each row is its own cluster: every sum by time at once, no sorting.
 
-    Every row is at risk from the first time, so its influence is w (P - R)_i while at risk and
-    w (gamma_e - beta_e Q_i) from its own time e on, with beta and gamma functions of e and of how the
-    row ended (censored, the cause, another cause). The jackknife's sum of squares needs only the
-    squared weights by time and ending.
+    A row at risk on indices b..e-1 has influence w ((P - R)_i - c_b Q_i + E_b), then from its own time
+    e on w (gamma - beta Q_i) with beta = beta0_e + c_b and gamma = gamma0_e + E_b, where beta0 and
+    gamma0 depend on e and on how the row ended (censored, the cause, another cause), c_b = C_{b-1} and
+    E_b = -P_b + C_{b-1} Q_b + R_{b-1}. The sum of squares over rows then needs only sums of w^2,
+    w^2 c_b and w^2 E_b (and their products) by entry time, by exit time and by ending; sums by exit
+    time and ending are one bincount over 3 e + ending.
     """
-    times, end = _distinct(stop)
+    times, begin, end = _grid(start, stop)
     n_times = len(times)
-    died = status != 0
-    mine = status == cause
-    other = died & ~mine
+    # 0 censored, 1 the cause, 2 another cause
+    slot = 3 * end + 2 * (status != 0) - (status == cause)
 
-    def by_time(values: np.ndarray | None) -> np.ndarray:
-        return np.bincount(end, weights=values, minlength=n_times).astype(float)
+    def by_exit(values: np.ndarray | None) -> np.ndarray:
+        return np.bincount(slot, weights=values, minlength=3 * n_times).reshape(n_times, 3).astype(float)
 
-    n_at, n_died, n_mine = by_time(None), by_time(died), by_time(mine)
-    w_at = by_time(weight)
-    w_died = by_time(np.where(died, weight, 0.0))
-    w_mine = by_time(np.where(mine, weight, 0.0))
-    n_risk = np.cumsum(n_at[::-1])[::-1]
-    w_risk = np.cumsum(w_at[::-1])[::-1]
+    def by_entry(values: np.ndarray | None) -> np.ndarray:
+        return np.bincount(begin, weights=values, minlength=n_times + 1)[:n_times].astype(float)
+
+    counts = by_exit(None)
+    n_at, n_mine, n_died = counts.sum(axis=1), counts[:, 1], counts[:, 1] + counts[:, 2]
+    entered = np.zeros(n_times) if start is None else by_entry(None)
+    if start is None:
+        entered[0] = len(stop)
+    n_risk = np.cumsum(entered) - np.concatenate([[0.0], np.cumsum(n_at)[:-1]])
+    if weight is None:
+        w = np.ones(len(stop))
+        w_at, w_mine, w_died, w_risk = n_at, n_mine, n_died, n_risk
+    else:
+        w = weight
+        sums = by_exit(w)
+        w_at, w_mine, w_died = sums.sum(axis=1), sums[:, 1], sums[:, 1] + sums[:, 2]
+        w_entered = np.zeros(n_times) if start is None else by_entry(w)
+        if start is None:
+            w_entered[0] = float(w.sum())
+        w_risk = np.cumsum(w_entered) - np.concatenate([[0.0], np.cumsum(w_at)[:-1]])
     with np.errstate(divide="ignore", invalid="ignore"):
         all_fail = n_died == n_risk
         hazard = np.where(w_died > 0, np.where(all_fail, 1.0, w_died / w_risk), 0.0)
@@ -614,32 +629,53 @@ def _weighted_aj_right(
         rho = np.nan_to_num(np.where(w_risk > 0, a / w_risk, 0.0))
         gain = np.nan_to_num(np.where(w_risk > 0, before / w_risk, 0.0))
     c = np.cumsum(step)
-    p_sum = np.cumsum(a * np.concatenate([[0.0], c[:-1]]))
-    pr = p_sum - np.cumsum(rho)
-    # squared weights by time and ending; beta, gamma per unit of weight for each ending
-    squares = weight * weight
-    sq_all = by_time(squares)
-    sq_mine = by_time(np.where(mine, squares, 0.0))
-    sq_other = by_time(np.where(other, squares, 0.0))
-    sq_censor = sq_all - sq_mine - sq_other
-    s11 = np.zeros(n_times)
-    s12 = np.zeros(n_times)
-    s22 = np.zeros(n_times)
-    for sq, dead, own_cause in ((sq_censor, 0.0, 0.0), (sq_mine, 1.0, 1.0), (sq_other, 1.0, 0.0)):
-        beta = -c + dead * own
-        gamma = pr + own_cause * gain + beta * f
-        s11 += sq * beta * beta
-        s12 += sq * beta * gamma
-        s22 += sq * gamma * gamma
-    still = sq_all.sum() - np.cumsum(sq_all)
-    variance = pr**2 * still + f**2 * np.cumsum(s11) - 2 * f * np.cumsum(s12) + np.cumsum(s22)
-    n_censor = n_at - n_died
+    c_before = np.concatenate([[0.0], c])  # C_{j-1}
+    r_sum = np.cumsum(rho)
+    p_sum = np.cumsum(a * c_before[:-1])
+    pr = p_sum - r_sum
+    entering = -p_sum + c_before[:-1] * f + np.concatenate([[0.0], r_sum[:-1]])  # E_j
+    cb, eb = c_before[:-1], entering  # functions of the entry index
+    squares = None if weight is None else w * w  # None: all 1
+    sq = counts if weight is None else by_exit(squares)  # by exit index and ending
+    if start is None:  # everyone enters at index 0, where c_b = 0 and E_b = E_0
+        in_sq = np.zeros(n_times)
+        in_sq[0] = float(len(stop) if squares is None else squares.sum())
+        sq_c = np.zeros((n_times, 3))
+        sq_e = sq * entering[0]
+        out_cc, out_ce = np.zeros(n_times), np.zeros(n_times)
+        out_ee = sq.sum(axis=1) * entering[0] ** 2
+    else:
+        in_sq = entered if squares is None else by_entry(squares)
+        row_c, row_e = cb[begin], eb[begin]
+        sc, se = (row_c, row_e) if squares is None else (squares * row_c, squares * row_e)
+        sq_c, sq_e = by_exit(sc), by_exit(se)
+        out_cc = np.bincount(end, weights=sc * row_c, minlength=n_times)
+        out_ce = np.bincount(end, weights=sc * row_e, minlength=n_times)
+        out_ee = np.bincount(end, weights=se * row_e, minlength=n_times)
+    out_sq, out_c, out_e = sq.sum(axis=1), sq_c.sum(axis=1), sq_e.sum(axis=1)
+    # rows still at risk at i: sum of w^2 ((P - R)_i - c_b Q_i + E_b)^2
+    act_1 = np.cumsum(in_sq - out_sq)
+    act_c = np.cumsum(in_sq * cb - out_c)
+    act_e = np.cumsum(in_sq * eb - out_e)
+    act_cc = np.cumsum(in_sq * cb * cb - out_cc)
+    act_ce = np.cumsum(in_sq * cb * eb - out_ce)
+    act_ee = np.cumsum(in_sq * eb * eb - out_ee)
+    variance = pr**2 * act_1 + f**2 * act_cc + act_ee - 2 * pr * f * act_c + 2 * pr * act_e - 2 * f * act_ce
+    # rows ended by i: sum of w^2 (gamma0 + E_b - (beta0 + c_b) Q_i)^2, by exit index and ending
+    s_bb, s_bg, s_gg = out_cc.copy(), out_ce.copy(), out_ee.copy()
+    for k, dead, own_cause in ((0, 0.0, 0.0), (1, 1.0, 1.0), (2, 1.0, 0.0)):
+        beta0 = -c + dead * own
+        gamma0 = pr + own_cause * gain + beta0 * f
+        s_bb += sq[:, k] * beta0**2 + 2 * beta0 * sq_c[:, k]
+        s_bg += sq[:, k] * beta0 * gamma0 + beta0 * sq_e[:, k] + gamma0 * sq_c[:, k]
+        s_gg += sq[:, k] * gamma0**2 + 2 * gamma0 * sq_e[:, k]
+    variance += f**2 * np.cumsum(s_bb) - 2 * f * np.cumsum(s_bg) + np.cumsum(s_gg)
     return {
         "time": times,
-        "n_risk": n_risk.astype(np.int64),
+        "n_risk": np.rint(n_risk).astype(np.int64),
         "n_event": n_mine.astype(np.int64),
         "n_competing": (n_died - n_mine).astype(np.int64),
-        "n_censor": n_censor.astype(np.int64),
+        "n_censor": (n_at - n_died).astype(np.int64),
         "w_risk": w_risk,
         "w_event": w_mine,
         "w_competing": w_died - w_mine,

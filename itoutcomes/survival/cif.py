@@ -163,7 +163,9 @@ def cumulative_incidence(
     time, status, groups = _prepare(data, duration, event, by, "cumulative_incidence")
     if isinstance(cause, bool) or not isinstance(cause, (int, np.integer)):
         raise invalid("cause", "cumulative_incidence", "an integer code", cause)
-    causes = tuple(int(c) for c in np.unique(status) if c != 0)
+    low = int(status.min()) if len(status) else 0
+    present = np.flatnonzero(np.bincount(status - low)) + low  # the codes present (np.unique sorts)
+    causes = tuple(int(c) for c in present if c != 0)
     if cause == 0 or cause not in causes:
         raise SurvivalDataError(
             f"cumulative_incidence: cause {cause} does not occur in {event}; the causes present are "
@@ -247,9 +249,11 @@ def _cif_robust(
 ) -> pd.DataFrame:
     """One curve with the shared options and the infinitesimal-jackknife standard error."""
     start = None if opts.entry is None else opts.entry[mask]
-    weight = np.ones(len(time)) if opts.weights is None else opts.weights[mask]
+    weight = None if opts.weights is None else opts.weights[mask]
     clusters = opts.clusters()
     cluster = None if clusters is None else pd.factorize(clusters[mask])[0]
+    if weight is None and (cluster is not None or not opts.last[mask].all()):
+        weight = np.ones(len(time))
     fit = weighted_aj(start, time, status, weight, opts.last[mask], cluster, cause)
     f, se = fit["estimate"], fit["std_error"]
     with np.errstate(divide="ignore", invalid="ignore"):
