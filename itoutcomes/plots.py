@@ -387,3 +387,21 @@ def stacked_incidence(results: dict[str, Any], ax: Any = None, *, survival: Any 
     ax.set_ylabel("Probability")
     ax.legend(loc="upper left", fontsize=8)
     return ax
+
+
+def love_plot(result: Any, *, ax: Any = None) -> Any:
+    """Love plot of a :class:`~itoutcomes.comparative.BalanceResult`: absolute standardized differences
+    of each term before (open circles) and after (filled) weighting, with the flag threshold."""
+    table = result.table
+    smd = table[table["measure"] == "smd"].reset_index(drop=True)
+    ax = _axes(ax, size=(6.4, max(2.5, 0.3 * len(smd) + 1)))
+    y = np.arange(len(smd))[::-1]
+    ax.scatter(smd["before"].abs(), y, facecolors="none", edgecolors="0.3", label="Before")
+    if smd["after"].notna().any():
+        ax.scatter(smd["after"].abs(), y, color="C0", label="After")
+    ax.axvline(result.threshold, color="0.5", linestyle="--", linewidth=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(smd["term"])
+    ax.set_xlabel(f"Absolute standardized mean difference ({result.sd} SD)")
+    ax.legend(frameon=False, loc="lower right")
+    return ax

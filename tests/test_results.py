@@ -33,6 +33,22 @@ def _vocabulary() -> set[str]:
     return names
 
 
+def _comparative(bundled) -> dict:
+    from itoutcomes import comparative
+
+    data = bundled.patients.assign(treated=(bundled.patients["indication"] == "fbss").astype(int))
+    weights = comparative.weigh(data, treatment="treated", formula="age + C(sex)", estimand="ATT")
+    return {
+        "propensity": comparative.propensity(data, treatment="treated", formula="age + C(sex)"),
+        "weigh": weights,
+        "balance": comparative.balance(data, treatment="treated", covariates="age + C(sex)", weights=weights),
+        "weighted_difference": comparative.weighted_difference(
+            data, outcome="age", treatment="treated", weights=weights, ratio=True
+        ),
+        "e_value": comparative.e_value(1.8, 1.2, 2.7),
+    }
+
+
 @pytest.fixture(scope="module")
 def walked(bundled):
     """Every public analysis on the bundled cohort, by name."""
@@ -87,6 +103,7 @@ def walked(bundled):
             weights="w",
             by="indication",
         ),
+        **_comparative(bundled),
         "baseline_table": overview.baseline_table(bundled),
         "follow_up": overview.follow_up(bundled),
         "missing_overview": overview.missing_overview(bundled),

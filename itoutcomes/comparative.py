@@ -1,0 +1,740 @@
+"""Comparative effectiveness: propensity scores, weighting, balance, weighted effects and E-values.
+
+Every function takes any DataFrame (a cohort's patients, or any analysis table) with a two-arm
+``treatment`` column: 1/True for the treated arm (intrathecal therapy), 0/False for the comparison
+(conventional medical management); or a two-value column with ``"idd"`` and ``"cmm"``.
+
+- :func:`propensity`: the logistic propensity model and its overlap diagnostics;
+- :func:`weigh`: ATE, ATT and overlap (ATO) weights, stabilised, truncated at a percentile, with the
+  effective sample size per arm;
+- :func:`balance`: standardized mean differences, variance ratios and Kolmogorov-Smirnov statistics
+  before and after weighting (MatchIt's and cobalt's conventions);
+- :func:`weighted_difference`: the weighted difference in means (or shares) between arms with the
+  sandwich standard error of ``survey::svyglm``, by cluster for matched sets;
+- :func:`e_value`: VanderWeele and Ding's E-values for a ratio and its interval.
+
+Weighted survival curves and hazard ratios by arm use :mod:`itoutcomes.survival` with ``weights=`` and
+``cluster=``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from itoutcomes.params import check_option, invalid
+from itoutcomes.results import Frame, RatioModelResult, Result, Suppression
+from itoutcomes.stats import check_conf_level, design_matrix, ratio_table
+
+__all__ = [
+    "BalanceResult",
+    "ComparativeDataError",
+    "EValueResult",
+    "PropensityResult",
+    "WeightResult",
+    "WeightedDifferenceResult",
+    "balance",
+    "e_value",
+    "propensity",
+    "weigh",
+    "weighted_difference",
+]
+
+
+class ComparativeDataError(ValueError):
+    """A treatment, covariate or weight that cannot be used, with the rows and the fix."""
+
+
+def _rows(mask: np.ndarray, index: pd.Index) -> str:
+    bad = list(index[mask][:5])
+    return f"rows {', '.join(map(str, bad))}{', ...' if mask.sum() > 5 else ''}"
+
+
+def _arms(data: pd.DataFrame, treatment: str, function: str) -> np.ndarray:
+    """The treatment as 1 (treated) and 0 (comparison), refusing anything else with the rows named."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(
+            f"{function} needs a pandas DataFrame as its first argument. Got {type(data).__name__}."
+        )
+    if treatment not in data.columns:
+        raise ComparativeDataError(
+            f"{function}: the treatment column {treatment!r} is not in the data; columns are "
+            f"{', '.join(map(str, data.columns))}."
+        )
+    values = data[treatment]
+    missing = values.isna().to_numpy()
+    if missing.any():
+        raise ComparativeDataError(
+            f"{function}: {treatment} has {int(missing.sum())} missing values "
+            f"({_rows(missing, data.index)}); every row needs its arm."
+        )
+    text = values.astype(object).map(lambda v: str(v).strip().lower())
+    arm = np.full(len(values), -1)
+    arm[text.isin(["1", "1.0", "true", "idd"]).to_numpy()] = 1
+    arm[text.isin(["0", "0.0", "false", "cmm"]).to_numpy()] = 0
+    bad = arm < 0
+    if bad.any():
+        raise ComparativeDataError(
+            f"{function}: {treatment} has {int(bad.sum())} values that are not an arm "
+            f"({_rows(bad, data.index)}: {sorted(set(text[bad]))[:5]}); use 1/0, True/False or 'idd'/'cmm'."
+        )
+    for value, name in ((1, "treated"), (0, "comparison")):
+        if not (arm == value).any():
+            raise ComparativeDataError(
+                f"{function}: {treatment} has no {name} rows; a comparison needs both arms."
+            )
+    return arm
+
+
+# --------------------------------------------------------------------------------------------------
+# Propensity score
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class PropensityResult(Result):
+    """A propensity model: the score of every row and the overlap of the arms.
+
+    ``table`` (one row per input row, in order): ``row`` (the input's index), ``arm`` (1 treated,
+    0 comparison), ``score`` (the probability of treatment), ``logit`` (its log-odds).
+    ``overlap``: per ``arm`` the ``n`` and the score's ``min``, ``q1``, ``median``, ``q3``, ``max``, and
+    ``n_outside`` (rows outside the common support [max of the arms' minima, min of their maxima]).
+    ``model``: the logistic model's odds ratios (a :class:`~itoutcomes.results.RatioModelResult`).
+    """
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    overlap: pd.DataFrame = Frame()  # type: ignore[assignment]
+    model: RatioModelResult
+    support: tuple[float, float]
+
+    def published(self):  # the per-row scores never leave the machine; the overlap summary does
+        from itoutcomes.results import Published
+
+        spec = Suppression(counts=("n", "n_outside"), derived={"n": ("min", "q1", "median", "q3", "max")})
+        return [Published("overlap", self._frame("overlap"), spec)]
+
+
+def propensity(
+    data: pd.DataFrame, *, treatment: str, formula: str, conf_level: float = 0.95
+) -> PropensityResult:
+    """Logistic propensity model of ``treatment`` on ``formula``, with its overlap diagnostics.
+
+    Parameters
+    ----------
+    data
+        Any DataFrame, one row per patient.
+    treatment
+        The arm column (1/0, True/False, or 'idd'/'cmm').
+    formula
+        Right-hand side in patsy syntax, e.g. ``"age + C(indication) + baseline_nrs"``.
+
+    Returns
+    -------
+    PropensityResult
+        Scores, overlap by arm and common support, and the model's odds ratios.
+
+    Raises
+    ------
+    ComparativeDataError
+        A treatment that is not two arms, missing covariates, a covariate with no variation in one arm
+        (it cannot be balanced), or no overlap between the arms' scores.
+
+    Notes
+    -----
+    Maximum likelihood by IRLS to full convergence; the scores equal R ``fitted(glm(treat ~ ...,
+    family = binomial, control = glm.control(epsilon = 1e-15)))`` (MatchIt's ``distance = "glm"``), the
+    logit its ``link = "linear.logit"``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"t": [1, 1, 1, 0, 0, 0, 1, 0], "x": [3, 2, 4, 1, 2, 0, 1, 3]})
+    >>> round(float(propensity(d, treatment="t", formula="x").table["score"].iloc[0]), 6)
+    0.680552
+    """
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+    conf_level = check_conf_level(conf_level, "propensity")
+    arm = _arms(data, treatment, "propensity")
+    x = design_matrix(data, formula, "propensity", error=ComparativeDataError)
+    for column in x.columns:
+        if column == "Intercept":
+            continue
+        values = x[column].to_numpy(float)
+        for value, name in ((1, "treated"), (0, "comparison")):
+            if np.ptp(values[arm == value]) == 0:
+                raise ComparativeDataError(
+                    f"propensity: {column} has no variation in the {name} arm (every row "
+                    f"{values[arm == value][0]:g}); it cannot be balanced. Drop it, or restrict the data."
+                )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        try:
+            fit = sm.GLM(arm, x, family=sm.families.Binomial()).fit(tol=1e-15, maxiter=100)
+        except (PerfectSeparationWarning, np.linalg.LinAlgError) as error:
+            raise ComparativeDataError(
+                f"propensity: {formula!r} separates the arms (no overlap: some covariate pattern is only "
+                "in one arm); there is no comparison to make there. Restrict the data to common support."
+            ) from error
+    linear = np.asarray(x.to_numpy(float) @ np.asarray(fit.params))
+    score = 1 / (1 + np.exp(-linear))
+    low = max(score[arm == 1].min(), score[arm == 0].min())
+    high = min(score[arm == 1].max(), score[arm == 0].max())
+    if low > high:
+        raise ComparativeDataError(
+            "propensity: the arms' scores do not overlap (the treated range and the comparison range are "
+            "disjoint); there is no comparison to make."
+        )
+    rows = []
+    for value in (1, 0):
+        s = score[arm == value]
+        q1, median, q3 = np.quantile(s, [0.25, 0.5, 0.75])
+        outside = int(((s < low) | (s > high)).sum())
+        rows.append(
+            {
+                "arm": value,
+                "n": len(s),
+                "min": s.min(),
+                "q1": q1,
+                "median": median,
+                "q3": q3,
+                "max": s.max(),
+                "n_outside": outside,
+            }
+        )
+    table = pd.DataFrame({"row": data.index, "arm": arm, "score": score, "logit": linear})
+    model = RatioModelResult(
+        table=ratio_table(list(x.columns), fit.params, fit.bse, ratio="odds_ratio", conf_level=conf_level),
+        formula=formula,
+        ratio="odds_ratio",
+        conf_level=conf_level,
+        variance=np.asarray(fit.cov_params()),
+        options={"formula": formula, "conf_level": conf_level},
+        counts={"n": len(arm), "n_event": int(arm.sum())},
+    )
+    return PropensityResult(
+        table=table,
+        overlap=pd.DataFrame(rows),
+        model=model,
+        support=(float(low), float(high)),
+        options={"treatment": treatment, "formula": formula, "conf_level": conf_level},
+        counts={"n": len(arm), "n_treated": int(arm.sum()), "n_comparison": int((arm == 0).sum())},
+        suppression=Suppression(counts=("n", "n_outside")),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Weights
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class WeightResult(Result):
+    """Propensity-score weights.
+
+    ``table`` (one row per input row): ``row``, ``arm``, ``score``, ``weight``. ``summary``: per ``arm``
+    the ``n``, the ``ess`` (effective sample size, (sum w)^2 / sum w^2), and the weights' ``min``,
+    ``max`` and ``sum``.
+    """
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    summary: pd.DataFrame = Frame()  # type: ignore[assignment]
+    estimand: str
+
+    def published(self):
+        from itoutcomes.results import Published
+
+        spec = Suppression(counts=("n",), derived={"n": ("ess", "min", "max", "sum")})
+        return [Published("summary", self._frame("summary"), spec)]
+
+    @property
+    def weights(self) -> pd.Series:
+        """The weights, indexed as the input rows."""
+        table = self._frame("table")
+        return pd.Series(table["weight"].to_numpy(), index=table["row"].to_numpy(), name="weight")
+
+
+def weigh(
+    data: pd.DataFrame,
+    *,
+    treatment: str,
+    formula: str | None = None,
+    score: str | None = None,
+    estimand: Literal["ATE", "ATT", "ATO"] = "ATE",
+    stabilize: bool = False,
+    trim: float | None = None,
+) -> WeightResult:
+    """Inverse-probability (ATE, ATT) or overlap (ATO) weights from a propensity score.
+
+    Parameters
+    ----------
+    treatment
+        The arm column.
+    formula, score
+        Either the propensity model's right-hand side (fitted by :func:`propensity`) or a column that
+        already holds the score (the probability of treatment, strictly between 0 and 1).
+    estimand
+        ``"ATE"``: 1/e for the treated, 1/(1-e) for the comparison. ``"ATT"``: 1 for the treated,
+        e/(1-e) for the comparison. ``"ATO"`` (overlap weights): 1-e for the treated, e for the
+        comparison.
+    stabilize
+        ATE only: multiply each arm's weights by that arm's share of the rows (Robins et al. 2000).
+    trim
+        A percentile in (0.5, 1): weights above that quantile of all weights are set to it
+        (truncation, as ``WeightIt::trim(at = trim)``).
+
+    Returns
+    -------
+    WeightResult
+
+    Notes
+    -----
+    Equal to ``WeightIt::get_w_from_ps(ps, treat, estimand)`` (and ``stabilize = TRUE`` for the ATE);
+    the effective sample size is Kish's, as ``cobalt::bal.tab``'s "Effective sample sizes".
+    """
+    estimand = check_option(estimand, weigh, "estimand")
+    arm = _arms(data, treatment, "weigh")
+    if (formula is None) == (score is None):
+        raise ComparativeDataError(
+            "weigh needs exactly one of formula= (a propensity model) or score= (a column)."
+        )
+    if score is not None:
+        if score not in data.columns:
+            raise ComparativeDataError(f"weigh: the score column {score!r} is not in the data.")
+        e = pd.to_numeric(data[score], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = ~((e > 0) & (e < 1))
+        if bad.any():
+            raise ComparativeDataError(
+                f"weigh: {score} has {int(bad.sum())} values outside (0, 1) or missing "
+                f"({_rows(bad, data.index)}); a propensity score is a probability strictly between 0 and 1."
+            )
+    else:
+        e = propensity(data, treatment=treatment, formula=formula).table["score"].to_numpy()
+    if estimand == "ATE":
+        w = np.where(arm == 1, 1 / e, 1 / (1 - e))
+    elif estimand == "ATT":
+        w = np.where(arm == 1, 1.0, e / (1 - e))
+    else:
+        w = np.where(arm == 1, 1 - e, e)
+    if stabilize:
+        if estimand != "ATE":
+            raise ComparativeDataError("weigh: stabilize=True is defined for the ATE only.")
+        w = w * np.where(arm == 1, arm.mean(), 1 - arm.mean())
+    if trim is not None:
+        if isinstance(trim, bool) or not isinstance(trim, (int, float)) or not 0.5 < trim < 1:
+            raise invalid("trim", "weigh", "a percentile strictly between 0.5 and 1 (such as 0.99)", trim)
+        cap = np.quantile(w, trim, method="linear")
+        w = np.minimum(w, cap)
+    rows = []
+    for value in (1, 0):
+        ws = w[arm == value]
+        rows.append(
+            {
+                "arm": value,
+                "n": len(ws),
+                "ess": ws.sum() ** 2 / (ws**2).sum(),
+                "min": ws.min(),
+                "max": ws.max(),
+                "sum": ws.sum(),
+            }
+        )
+    return WeightResult(
+        table=pd.DataFrame({"row": data.index, "arm": arm, "score": e, "weight": w}),
+        summary=pd.DataFrame(rows),
+        estimand=estimand,
+        options={
+            "treatment": treatment,
+            "formula": formula,
+            "score": score,
+            "estimand": estimand,
+            "stabilize": stabilize,
+            "trim": trim,
+        },
+        counts={"n": len(arm), "n_treated": int(arm.sum()), "n_comparison": int((arm == 0).sum())},
+        suppression=Suppression(counts=("n",)),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Balance
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class BalanceResult(Result):
+    """Covariate balance before and after weighting (or matching).
+
+    ``table``: ``term`` (a covariate, or one level of a categorical one), ``measure`` (``smd``,
+    ``variance_ratio``, ``ks``), ``before``, ``after`` (empty without weights), ``flag`` (``True``
+    where the absolute ``after`` value, or ``before`` without weights, exceeds the threshold: 0.1 for
+    ``smd``; a variance ratio outside [0.5, 2]; none for ``ks``). ``sd``: the standard deviation the
+    differences are divided by (``treated`` or ``pooled``).
+    """
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    sd: str
+    threshold: float
+
+    def plot(self, ax: Any = None) -> Any:
+        """Love plot: absolute standardized differences before and after, with the threshold."""
+        from itoutcomes import plots
+
+        return plots.love_plot(self, ax=ax)
+
+
+def _weighted_stats(x: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Weighted mean and variance with the reliability-weights correction (cobalt's col_w_sd)."""
+    total = w.sum()
+    mean = float((w * x).sum() / total)
+    scale = total / (total**2 - (w**2).sum())
+    return mean, float(scale * (w * (x - mean) ** 2).sum())
+
+
+def _spread(v: np.ndarray, binary: bool) -> float:
+    """The variance in a standardized difference's denominator: p (1 - p) for a binary covariate."""
+    if binary:
+        p = v.mean()
+        return float(p * (1 - p))
+    return float(v.var(ddof=1)) if len(v) > 1 else 0.0
+
+
+def _ks(x1: np.ndarray, w1: np.ndarray, x0: np.ndarray, w0: np.ndarray) -> float:
+    """Largest difference between the weighted empirical distribution functions of the two arms."""
+    grid = np.unique(np.concatenate([x1, x0]))
+
+    def ecdf(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        order = np.argsort(x, kind="stable")
+        cum = np.cumsum(w[order]) / w.sum()
+        at = np.searchsorted(x[order], grid, side="right") - 1
+        return np.where(at >= 0, cum[np.maximum(at, 0)], 0.0)
+
+    return float(np.max(np.abs(ecdf(x1, w1) - ecdf(x0, w0))))
+
+
+def balance(
+    data: pd.DataFrame,
+    *,
+    treatment: str,
+    covariates: list[str] | str,
+    weights: Any = None,
+    estimand: Literal["ATT", "ATE"] = "ATT",
+    sd: Literal["treated", "pooled"] | None = None,
+    threshold: float = 0.1,
+) -> BalanceResult:
+    """Balance of the covariates between the arms, before and after weighting.
+
+    Parameters
+    ----------
+    covariates
+        Column names, or a patsy right-hand side; categorical columns are shown one level per row.
+    weights
+        A column name, an array, or a :class:`WeightResult` (matching weights are weights too).
+    estimand, sd
+        The standardized differences divide by the treated arm's standard deviation for the ATT and by
+        sqrt((s1^2 + s0^2) / 2) for the ATE (MatchIt's convention), both from the unweighted data so
+        that before and after share one denominator; ``sd`` chooses the other and is stated in the result.
+    threshold
+        The absolute standardized difference above which a covariate is flagged (0.1).
+
+    Notes
+    -----
+    Means, variances (for the variance ratio, treated over comparison) and empirical distribution
+    functions (for the Kolmogorov-Smirnov statistic) are weighted; a binary covariate's variance is
+    p (1 - p) in the denominator of its standardized difference, as ``summary(matchit(...))`` and
+    ``cobalt::bal.tab(..., binary = "std")``. The weighted variance uses the reliability-weights
+    correction sum(w) / (sum(w)^2 - sum(w^2)) (cobalt's ``col_w_sd``).
+    """
+    estimand = check_option(estimand, balance, "estimand")
+    sd = sd or ("treated" if estimand == "ATT" else "pooled")
+    sd = check_option(sd, balance, "sd")
+    arm = _arms(data, treatment, "balance")
+    formula = covariates if isinstance(covariates, str) else " + ".join(covariates)
+    x = design_matrix(data, formula, "balance", error=ComparativeDataError).drop(
+        columns="Intercept", errors="ignore"
+    )
+    if isinstance(weights, WeightResult):
+        w = weights.table["weight"].to_numpy(float)
+    elif isinstance(weights, str):
+        w = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    elif weights is None:
+        w = None
+    else:
+        w = np.asarray(weights, dtype=float)
+    if w is not None:
+        if len(w) != len(data) or not np.all(np.isfinite(w)) or (w < 0).any():
+            raise ComparativeDataError("balance: weights need one finite, non-negative value per row.")
+        for value, name in ((1, "treated"), (0, "comparison")):
+            if w[arm == value].sum() <= 0:
+                raise ComparativeDataError(f"balance: the {name} arm has no weight.")
+    rows = []
+    ones = np.ones(len(arm))
+    for term in x.columns:
+        values = x[term].to_numpy(float)
+        binary = set(np.unique(values)) <= {0.0, 1.0}
+        x1, x0 = values[arm == 1], values[arm == 0]
+
+        var1, var0 = _spread(x1, binary), _spread(x0, binary)
+        denom = math.sqrt(var1) if sd == "treated" else math.sqrt((var1 + var0) / 2)
+        stats = {}
+        for when, weight in (("before", ones), ("after", w)):
+            if weight is None:
+                stats[when] = (np.nan, np.nan, np.nan)
+                continue
+            w1, w0 = weight[arm == 1], weight[arm == 0]
+            m1, v1 = _weighted_stats(x1, w1)
+            m0, v0 = _weighted_stats(x0, w0)
+            smd = (m1 - m0) / denom if denom > 0 else np.nan
+            ratio = v1 / v0 if v0 > 0 and not binary else np.nan
+            stats[when] = (smd, ratio, _ks(x1, w1, x0, w0))
+        for k, measure in enumerate(("smd", "variance_ratio", "ks")):
+            before, after = stats["before"][k], stats["after"][k]
+            shown = after if w is not None else before
+            if measure == "smd":
+                flag = bool(abs(shown) > threshold) if np.isfinite(shown) else False
+            elif measure == "variance_ratio":
+                flag = bool(shown < 0.5 or shown > 2) if np.isfinite(shown) else False
+            else:
+                flag = False
+            rows.append({"term": term, "measure": measure, "before": before, "after": after, "flag": flag})
+    return BalanceResult(
+        table=pd.DataFrame(rows),
+        sd=sd,
+        threshold=threshold,
+        options={
+            "treatment": treatment,
+            "covariates": formula,
+            "weighted": w is not None,
+            "estimand": estimand,
+            "sd": sd,
+            "threshold": threshold,
+        },
+        counts={"n": len(arm), "n_treated": int(arm.sum()), "n_comparison": int((arm == 0).sum())},
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Weighted effects
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class WeightedDifferenceResult(Result):
+    """A weighted difference between the arms.
+
+    ``table``: one row per ``measure`` (``mean_treated``, ``mean_comparison``, ``difference``; with
+    ``ratio=True`` also ``ratio``), with ``estimate``, ``std_error`` (sandwich; on the log scale for the
+    ratio, empty on its row), ``ci_low``, ``ci_high``, ``statistic``, ``p_value`` (Wald, on the
+    difference and the log ratio).
+    """
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+
+
+def weighted_difference(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    treatment: str,
+    weights: Any = None,
+    cluster: str | None = None,
+    ratio: bool = False,
+    conf_level: float = 0.95,
+) -> WeightedDifferenceResult:
+    """Weighted difference in means (or shares, for a 0/1 outcome) between the arms, with a sandwich SE.
+
+    Parameters
+    ----------
+    outcome
+        A numeric column (a 12-month MME reduction, a pain change, 0/1 for discontinuation).
+    weights
+        A column, an array or a :class:`WeightResult`; None for the unweighted (naive) difference.
+    cluster
+        Optional column of matched sets (or patients): the variance is summed by cluster.
+    ratio
+        Also the ratio of the means, with a log-scale interval (delta method).
+
+    Notes
+    -----
+    The weighted least-squares fit of outcome on arm, with the linearization (sandwich) variance of
+    ``survey::svyglm(y ~ treat, design = svydesign(ids = ~cluster, weights = ~w))``: with n clusters
+    (rows, without ``cluster``), V = n / (n - 1) B^-1 (sum over clusters of U_c U_c') B^-1, where U_c
+    sums w x (y - x b) over the cluster and B = sum w x x'. The ratio's log-scale variance is from the
+    same sandwich by the delta method.
+    """
+    conf_level = check_conf_level(conf_level, "weighted_difference")
+    arm = _arms(data, treatment, "weighted_difference")
+    if outcome not in data.columns:
+        raise ComparativeDataError(f"weighted_difference: the outcome column {outcome!r} is not in the data.")
+    y = pd.to_numeric(data[outcome], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    missing = ~np.isfinite(y)
+    if missing.any():
+        raise ComparativeDataError(
+            f"weighted_difference: {outcome} has {int(missing.sum())} missing or non-numeric values "
+            f"({_rows(missing, data.index)}); analyse complete cases explicitly or impute first."
+        )
+    if isinstance(weights, WeightResult):
+        w = weights.table["weight"].to_numpy(float)
+    elif isinstance(weights, str):
+        w = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    elif weights is None:
+        w = np.ones(len(y))
+    else:
+        w = np.asarray(weights, dtype=float)
+    if len(w) != len(y) or not np.all(np.isfinite(w)) or (w < 0).any():
+        raise ComparativeDataError(
+            "weighted_difference: weights need one finite, non-negative value per row."
+        )
+    keep = w > 0  # rows of weight 0 (unmatched) are outside the design, as svydesign's subset
+    x = np.column_stack([np.ones(len(y)), arm.astype(float)])[keep]
+    yk, wk = y[keep], w[keep]
+    bread = (x * wk[:, None]).T @ x
+    beta = np.linalg.solve(bread, (x * wk[:, None]).T @ yk)
+    scores = x * (wk * (yk - x @ beta))[:, None]
+    if cluster is not None:
+        codes = pd.factorize(data[cluster].to_numpy()[keep])[0]
+        summed = np.zeros((codes.max() + 1, 2))
+        np.add.at(summed, codes, scores)
+        scores = summed
+    n = len(scores)
+    inverse = np.linalg.inv(bread)
+    variance = n / (n - 1) * inverse @ (scores.T @ scores) @ inverse
+    z = sps.norm.ppf(1 - (1 - conf_level) / 2)
+    m0, diff = beta
+    m1 = m0 + diff
+    se_m0 = math.sqrt(variance[0, 0])
+    se_m1 = math.sqrt(variance[0, 0] + variance[1, 1] + 2 * variance[0, 1])
+    se_diff = math.sqrt(variance[1, 1])
+    rows = [
+        _wald("mean_treated", m1, se_m1, z, test=False),
+        _wald("mean_comparison", m0, se_m0, z, test=False),
+        _wald("difference", diff, se_diff, z, test=True),
+    ]
+    if ratio:
+        if m0 <= 0 or m1 <= 0:
+            raise ComparativeDataError("weighted_difference: the ratio needs positive means in both arms.")
+        gradient = np.array([1 / m1 - 1 / m0, 1 / m1])  # d log(m1/m0) / d(b0, b1)
+        se_log = math.sqrt(gradient @ variance @ gradient)
+        log_ratio = math.log(m1 / m0)
+        stat = log_ratio / se_log
+        rows.append(
+            {
+                "measure": "ratio",
+                "estimate": m1 / m0,
+                "std_error": np.nan,
+                "ci_low": math.exp(log_ratio - z * se_log),
+                "ci_high": math.exp(log_ratio + z * se_log),
+                "statistic": stat,
+                "p_value": 2 * sps.norm.sf(abs(stat)),
+            }
+        )
+    return WeightedDifferenceResult(
+        table=pd.DataFrame(rows),
+        options={
+            "outcome": outcome,
+            "treatment": treatment,
+            "weighted": weights is not None,
+            "cluster": cluster,
+            "ratio": ratio,
+            "conf_level": conf_level,
+        },
+        counts={
+            "n": int(keep.sum()),
+            "n_treated": int(arm[keep].sum()),
+            "n_comparison": int((arm[keep] == 0).sum()),
+        },
+    )
+
+
+def _wald(measure: str, estimate: float, se: float, z: float, test: bool) -> dict:
+    stat = estimate / se if test and se > 0 else np.nan
+    return {
+        "measure": measure,
+        "estimate": estimate,
+        "std_error": se,
+        "ci_low": estimate - z * se,
+        "ci_high": estimate + z * se,
+        "statistic": stat,
+        "p_value": 2 * sps.norm.sf(abs(stat)) if np.isfinite(stat) else np.nan,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# E-values
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class EValueResult(Result):
+    """E-values of an effect: ``table`` has ``measure`` (``point``, ``ci``), ``estimate`` (the effect on
+    the risk-ratio scale) and ``e_value``."""
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+
+
+def _e(rr: float) -> float:
+    rr = 1 / rr if rr < 1 else rr
+    return rr + math.sqrt(rr * (rr - 1))
+
+
+def e_value(
+    estimate: float,
+    ci_low: float | None = None,
+    ci_high: float | None = None,
+    *,
+    measure: Literal["RR", "OR", "HR", "SMD"] = "RR",
+    rare: bool = False,
+    se: float | None = None,
+) -> EValueResult:
+    """E-value: the strength of unmeasured confounding that could explain away an effect.
+
+    Parameters
+    ----------
+    estimate, ci_low, ci_high
+        The effect and its interval on its own scale (a ratio, or a standardized mean difference).
+    measure
+        ``"RR"``, ``"OR"``, ``"HR"`` (ratios) or ``"SMD"`` (a standardized difference in means).
+    rare
+        For ``"OR"`` and ``"HR"``: the outcome is rare (under 15% by the end of follow-up), so the ratio
+        approximates the risk ratio; otherwise it is converted (square root of the OR; for the HR,
+        (1 - 0.5^sqrt(HR)) / (1 - 0.5^sqrt(1/HR))).
+    se
+        For ``"SMD"``: its standard error, to give the interval's E-value.
+
+    Notes
+    -----
+    VanderWeele and Ding (2017): E = RR + sqrt(RR (RR - 1)) for RR >= 1 (1/RR for RR < 1); for the
+    interval, the E-value of the limit closer to 1, or 1 when the interval includes 1. A standardized
+    difference d is converted as RR = exp(0.91 d) and its limits as exp(0.91 d -+ 1.78 se) (the
+    ``EValue`` R package's ``evalues.MD``).
+    """
+    measure = check_option(measure, e_value, "measure")
+
+    def to_rr(value: float) -> float:
+        if measure == "RR" or (measure in ("OR", "HR") and rare):
+            return value
+        if measure == "OR":
+            return math.sqrt(value)
+        if measure == "HR":
+            return (1 - 0.5 ** math.sqrt(value)) / (1 - 0.5 ** math.sqrt(1 / value))
+        return math.exp(0.91 * value)
+
+    if measure != "SMD" and not estimate > 0:
+        raise invalid("estimate", "e_value", "a positive ratio", estimate)
+    point = to_rr(estimate)
+    rows = [{"measure": "point", "estimate": point, "e_value": _e(point)}]
+    if measure == "SMD" and se is not None:
+        ci_low, ci_high = estimate - 1.96 * se, estimate + 1.96 * se
+        low, high = math.exp(0.91 * estimate - 1.78 * se), math.exp(0.91 * estimate + 1.78 * se)
+    elif ci_low is not None and ci_high is not None:
+        low, high = to_rr(ci_low), to_rr(ci_high)
+    else:
+        low = high = None
+    if low is not None:
+        if low <= 1 <= high:
+            rows.append({"measure": "ci", "estimate": 1.0, "e_value": 1.0})
+        else:
+            near = low if point > 1 else high
+            rows.append({"measure": "ci", "estimate": near, "e_value": _e(near)})
+    return EValueResult(table=pd.DataFrame(rows), options={"measure": measure, "rare": rare}, counts={})

@@ -1,0 +1,164 @@
+"""Comparative effectiveness (issue 14, in part): propensity, weights, balance, weighted differences,
+E-values, against R on MatchIt's lalonde data (tests/reference/reference_issue14.R)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REFERENCE, r_reference
+
+from itoutcomes import comparative
+from itoutcomes.comparative import ComparativeDataError
+
+LALONDE = pd.read_csv(REFERENCE / "lalonde.csv")
+FORMULA = "age + educ + C(race) + married + nodegree + re74 + re75"
+
+
+def r_vector(section: str, key: str) -> np.ndarray:
+    values = r_reference("reference_issue14", section)
+    if key in values:
+        return np.array([values[key]])
+    n = sum(1 for k in values if k.startswith(key + "["))
+    assert n, f"no R value {section}.{key}"
+    return np.array([values[f"{key}[{i}]"] for i in range(1, n + 1)])
+
+
+def close(ours, theirs, rtol, atol=0.0):
+    np.testing.assert_allclose(np.asarray(ours, dtype=float), theirs, rtol=rtol, atol=atol)
+
+
+def test_propensity_scores_equal_glm():
+    fit = comparative.propensity(LALONDE, treatment="treat", formula=FORMULA)
+    close(fit.table["score"], r_vector("ps", "score"), 1e-9)
+    r_order = [0, 3, 4, 1, 2, 5, 6, 7, 8]  # patsy puts C(race) before age and educ
+    close(fit.model.coefficients()["estimate"].to_numpy()[r_order], r_vector("ps", "coef"), 1e-9)
+    close(fit.model.coefficients()["std_error"].to_numpy()[r_order], r_vector("ps", "se"), 1e-7)
+    overlap = fit.overlap.set_index("arm")
+    assert overlap.loc[1, "n"] == 185 and overlap.loc[0, "n"] == 429
+    low, high = fit.support
+    scores, arm = fit.table["score"].to_numpy(), fit.table["arm"].to_numpy()
+    assert low == max(scores[arm == 1].min(), scores[arm == 0].min())
+    assert overlap.loc[0, "n_outside"] == int(((scores[arm == 0] < low) | (scores[arm == 0] > high)).sum())
+    assert [p.name for p in fit.published()] == ["overlap"]  # per-row scores never leave the machine
+
+
+@pytest.mark.parametrize(
+    "key, options",
+    [
+        ("ATE", {"estimand": "ATE"}),
+        ("ATT", {"estimand": "ATT"}),
+        ("ATO", {"estimand": "ATO"}),
+        ("ATE_stable", {"estimand": "ATE", "stabilize": True}),
+        ("ATE_trim", {"estimand": "ATE", "trim": 0.95}),
+    ],
+)
+def test_weights_and_effective_sample_sizes(key, options):
+    fit = comparative.weigh(LALONDE, treatment="treat", formula=FORMULA, **options)
+    close(fit.table["weight"], r_vector("weights", key), 1e-9)
+    summary = fit.summary.set_index("arm")
+    for arm in (1, 0):
+        close(summary.loc[arm, "ess"], r_vector("ess", f"{key}_arm{arm}"), 1e-9)
+    close(fit.weights.loc[LALONDE.index], fit.table["weight"], 0)
+
+
+@pytest.mark.parametrize("sd, estimand", [("treated", "ATT"), ("pooled", "ATE")])
+def test_balance_before_and_after_weighting(sd, estimand):
+    weights = comparative.weigh(LALONDE, treatment="treat", formula=FORMULA, estimand="ATT")
+    table = comparative.balance(
+        LALONDE, treatment="treat", covariates=FORMULA, weights=weights, estimand=estimand
+    ).table
+    r_terms = {
+        "age": "age",
+        "educ": "educ",
+        "C(race)[T.hispan]": "racehispan",
+        "C(race)[T.white]": "racewhite",
+        "married": "married",
+        "nodegree": "nodegree",
+        "re74": "re74",
+        "re75": "re75",
+    }
+    for term, r_name in r_terms.items():
+        rows = table[table["term"] == term].set_index("measure")
+        for when in ("before", "after"):
+            close(rows.loc["smd", when], r_vector("balance", f"{r_name}_{sd}_{when}_smd"), 1e-9)
+            close(rows.loc["ks", when], r_vector("balance", f"{r_name}_{when}_ks"), 1e-9)
+            if term in ("age", "educ", "re74", "re75"):
+                close(
+                    rows.loc["variance_ratio", when],
+                    r_vector("balance", f"{r_name}_{when}_variance_ratio"),
+                    1e-9,
+                )
+    smd = table[table["measure"] == "smd"]
+    assert (smd["flag"] == (smd["after"].abs() > 0.1)).all()
+
+
+@pytest.mark.parametrize("design", ["ate", "att", "att_pair"])
+@pytest.mark.parametrize("outcome", ["re78", "employed78"])
+def test_weighted_differences_equal_svyglm(design, outcome):
+    estimand = "ATE" if design == "ate" else "ATT"
+    weights = comparative.weigh(LALONDE, treatment="treat", formula=FORMULA, estimand=estimand)
+    fit = comparative.weighted_difference(
+        LALONDE,
+        outcome=outcome,
+        treatment="treat",
+        weights=weights,
+        cluster="pair" if design == "att_pair" else None,
+        ratio=True,
+    )
+    table = fit.table.set_index("measure")
+    coef, se = r_vector("svyglm", f"{design}_{outcome}_coef"), r_vector("svyglm", f"{design}_{outcome}_se")
+    close(table.loc["mean_comparison", "estimate"], coef[0], 1e-9)
+    close(table.loc["difference", "estimate"], coef[1], 1e-9)
+    close(table.loc["mean_comparison", "std_error"], se[0], 1e-7)
+    close(table.loc["difference", "std_error"], se[1], 1e-7)
+    m1, m0 = coef[0] + coef[1], coef[0]
+    se_log = r_vector("svyglm", f"{design}_{outcome}_log_ratio_se")[0]
+    close(
+        table.loc["ratio", ["estimate", "ci_low"]],
+        [m1 / m0, m1 / m0 * np.exp(-1.959963984540054 * se_log)],
+        1e-9,
+    )
+
+
+def test_e_values_equal_the_formulas():
+    def e(*args, **kwargs):
+        return comparative.e_value(*args, **kwargs).table.set_index("measure")["e_value"]
+
+    close(e(3.9)["point"], r_vector("evalue", "rr_3.9"), 1e-12)
+    close(e(0.8)["point"], r_vector("evalue", "rr_0.8"), 1e-12)
+    close(e(3.9, 1.8, 8.7)["ci"], r_vector("evalue", "rr_1.8"), 1e-12)
+    assert e(3.9, 0.9, 8.7)["ci"] == 1.0
+    close(e(2.5, measure="OR")["point"], r_vector("evalue", "or_common_2.5"), 1e-12)
+    close(e(2.5, measure="OR", rare=True)["point"], e(2.5)["point"], 1e-12)
+    close(e(0.6, measure="HR")["point"], r_vector("evalue", "hr_common_0.6"), 1e-12)
+    values = e(0.4, measure="SMD", se=0.1)
+    close(values["point"], r_vector("evalue", "smd_0.4_se0.1"), 1e-12)
+    close(values["ci"], r_vector("evalue", "smd_0.4_se0.1_ci"), 1e-12)
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ComparativeDataError, match=r"treat has 2 values that are not an arm \(rows 0, 1"):
+        comparative.propensity(
+            LALONDE.assign(treat=["x", "y", *LALONDE["treat"][2:]]), treatment="treat", formula="age"
+        )
+    constant = LALONDE.assign(nodegree=np.where(LALONDE["treat"] == 1, 1, LALONDE["nodegree"]))
+    with pytest.raises(ComparativeDataError, match="nodegree has no variation in the treated arm"):
+        comparative.propensity(constant, treatment="treat", formula="age + nodegree")
+    separated = LALONDE.assign(x=LALONDE["treat"] * 10 + np.arange(len(LALONDE)) % 3)
+    with pytest.raises(ComparativeDataError, match=r"separates the arms|do not overlap"):
+        comparative.propensity(separated, treatment="treat", formula="x")
+    with pytest.raises(ComparativeDataError, match="no treated rows"):
+        comparative.weigh(LALONDE.assign(treat=0), treatment="treat", formula="age")
+    with pytest.raises(ValueError, match="The 'estimand' parameter of weigh must be one of"):
+        comparative.weigh(LALONDE, treatment="treat", formula="age", estimand="ATC")
+
+
+def test_love_plot_draws_before_and_after():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    weights = comparative.weigh(LALONDE, treatment="treat", formula=FORMULA, estimand="ATT")
+    result = comparative.balance(LALONDE, treatment="treat", covariates=FORMULA, weights=weights)
+    ax = result.plot()
+    assert len(ax.collections) == 2 and len(ax.get_yticklabels()) == 8
