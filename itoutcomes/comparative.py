@@ -36,11 +36,13 @@ __all__ = [
     "BalanceResult",
     "ComparativeDataError",
     "EValueResult",
+    "MatchResult",
     "PropensityResult",
     "WeightResult",
     "WeightedDifferenceResult",
     "balance",
     "e_value",
+    "match",
     "propensity",
     "weigh",
     "weighted_difference",
@@ -226,6 +228,274 @@ def propensity(
         options={"treatment": treatment, "formula": formula, "conf_level": conf_level},
         counts={"n": len(arm), "n_treated": int(arm.sum()), "n_comparison": int((arm == 0).sum())},
         suppression=Suppression(counts=("n", "n_outside")),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Matching
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class MatchResult(Result):
+    """Nearest-neighbour matching on the propensity score.
+
+    ``table`` (one row per input row, in order): ``row`` (the input's index), ``arm``, ``score`` (the
+    distance matched on: the score or its logit), ``subclass`` (the matched set, missing when unmatched
+    or when matching with replacement), ``weight`` (MatchIt's matching weights: 0 for unmatched rows).
+    ``summary``: per ``arm`` the ``n`` and ``n_matched``.
+    """
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    summary: pd.DataFrame = Frame()  # type: ignore[assignment]
+    caliper: float | None
+
+    def published(self):
+        from itoutcomes.results import Published
+
+        return [Published("summary", self._frame("summary"), Suppression(counts=("n", "n_matched")))]
+
+    @property
+    def weights(self) -> pd.Series:
+        """The matching weights, indexed as the input rows."""
+        table = self._frame("table")
+        return pd.Series(table["weight"].to_numpy(), index=table["row"].to_numpy(), name="weight")
+
+
+class _Eligible:
+    """Nearest eligible comparison row at or beyond a position of the sorted order, left or right
+    (union-find with path halving: each lookup is nearly constant time)."""
+
+    def __init__(self, control_positions: np.ndarray, n: int):
+        self.n = n
+        self.right = np.arange(1, n + 2)  # right[p]: p when p is eligible, else a later position
+        self.right[n] = n
+        self.right[control_positions] = control_positions
+        self.left = np.arange(-2, n - 1)  # left[p + 1]: p when p is eligible, else an earlier position
+        self.left[0] = -1
+        self.left[control_positions + 1] = control_positions
+
+    def next_right(self, p: int) -> int:
+        """The first eligible position >= p (n when none)."""
+        right = self.right
+        while right[p] != p:
+            right[p] = right[right[p]]
+            p = right[p]
+        return int(p)
+
+    def next_left(self, p: int) -> int:
+        """The last eligible position <= p (-1 when none)."""
+        left = self.left
+        q = p + 1
+        while left[q] != q - 1:
+            left[q] = left[left[q] + 1]
+            q = left[q] + 1
+        return int(q - 1)
+
+    def remove(self, p: int) -> None:
+        self.right[p] = p + 1
+        self.left[p + 1] = p - 1
+
+
+def match(
+    data: pd.DataFrame,
+    *,
+    treatment: str,
+    formula: str | None = None,
+    score: str | None = None,
+    distance: Literal["score", "logit"] = "score",
+    ratio: int = 1,
+    replace: bool = False,
+    caliper: float | None = None,
+    exact: list[str] | str | None = None,
+    order: Literal["largest", "smallest", "data", "random"] = "largest",
+    seed: int | None = None,
+) -> MatchResult:
+    """Greedy nearest-neighbour matching of each treated row to ``ratio`` comparison rows.
+
+    Parameters
+    ----------
+    formula, score
+        The propensity model's right-hand side (:func:`propensity`) or a column holding the score.
+    distance
+        Match on the score (``"score"``) or on its logit (``"logit"``, MatchIt's ``linear.logit``).
+    ratio
+        Comparison rows per treated row (1:k).
+    replace
+        Whether a comparison row may be matched to several treated rows.
+    caliper
+        The largest distance allowed, in standard deviations of the distance over all rows.
+    exact
+        Columns whose values a treated row and its matches must share.
+    order
+        The order in which treated rows are matched: by ``"largest"`` (default) or ``"smallest"``
+        distance, in ``"data"`` order, or ``"random"`` (seeded with ``seed``; numpy's generator, so not
+        R's sequence).
+
+    Returns
+    -------
+    MatchResult
+
+    Notes
+    -----
+    MatchIt's algorithm (``matchit(method = "nearest")``, version 4.5.4 and later): rows are sorted by
+    distance (ties in data order); without replacement the treated rows are matched in ``order``, in
+    rounds (round r gives each still-matched treated row its r-th match, at least as far as its earlier
+    ones); a treated row with no eligible match in round 1 is left unmatched. Each match is the nearest
+    eligible comparison row within the caliper, looking left and right in the sorted order; a tie is
+    won by the one reached first, stepping alternately left then right. Matched sets are numbered in the
+    treated rows' data order. Weights: 1 for matched treated rows, and for a comparison row the sum over
+    its treated rows of 1 / (their number of matches), each arm's positive weights then scaled to sum to
+    its number of matched rows (MatchIt's ``normalize``). Equals ``matchit(treat ~ ..., method =
+    "nearest", distance = "glm", link = "logit" | "linear.logit", ratio, replace, caliper, exact,
+    m.order)``'s ``subclass`` and ``weights``.
+    """
+    distance = check_option(distance, match, "distance")
+    order = check_option(order, match, "order")
+    arm = _arms(data, treatment, "match")
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, np.integer)) or ratio < 1:
+        raise invalid("ratio", "match", "a positive integer", ratio)
+    if (formula is None) == (score is None):
+        raise ComparativeDataError(
+            "match needs exactly one of formula= (a propensity model) or score= (a column)."
+        )
+    if score is not None:
+        e = pd.to_numeric(data[score], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if not np.all((e > 0) & (e < 1)):
+            raise ComparativeDataError(f"match: {score} must hold probabilities strictly between 0 and 1.")
+    else:
+        e = propensity(data, treatment=treatment, formula=formula).table["score"].to_numpy()
+    d = e if distance == "score" else np.log(e / (1 - e))
+    width = None
+    if caliper is not None:
+        if isinstance(caliper, bool) or not isinstance(caliper, (int, float)) or not caliper > 0:
+            raise invalid("caliper", "match", "a positive number of standard deviations", caliper)
+        width = float(caliper * np.std(d, ddof=1))
+    groups = np.zeros(len(d), dtype=np.int64)
+    if exact is not None:
+        columns = [exact] if isinstance(exact, str) else list(exact)
+        absent = [c for c in columns if c not in data.columns]
+        if absent:
+            raise ComparativeDataError(f"match: exact column {absent[0]!r} is not in the data.")
+        groups = data[columns].astype(str).agg("\x1f".join, axis=1).factorize()[0]
+    sorted_rows = np.argsort(d, kind="stable")
+    position = np.empty(len(d), dtype=np.int64)
+    position[sorted_rows] = np.arange(len(d))
+    treated = np.flatnonzero(arm == 1)
+    if order == "largest":
+        sequence = treated[np.argsort(-d[treated], kind="stable")]
+    elif order == "smallest":
+        sequence = treated[np.argsort(d[treated], kind="stable")]
+    elif order == "data":
+        sequence = treated
+    else:
+        sequence = treated[np.random.default_rng(seed).permutation(len(treated))]
+    controls = np.flatnonzero(arm == 0)
+    pool = _Eligible(np.sort(position[controls]), len(d))
+    matches: dict[int, list[int]] = {int(t): [] for t in treated}
+
+    def nearest(t: int, taken: list[int], limit: int) -> list[int]:
+        """Up to ``limit`` nearest eligible comparison rows for t, as MatchIt's find_control_vec."""
+        ii = position[t]
+        starts = [position[c] for c in taken] + [ii]
+        lo, hi = min(starts), max(starts)
+        floor = max((abs(d[t] - d[c]) for c in taken), default=0.0)
+        found: list[tuple[float, int, int]] = []  # (distance, discovery step, row)
+        for side in (-1, 1):
+            p, count = (lo, 0) if side < 0 else (hi, 0)
+            while count < limit:
+                p = pool.next_left(p - 1) if side < 0 else pool.next_right(p + 1)
+                if p < 0 or p >= len(d):
+                    break
+                c = sorted_rows[p]
+                gap = abs(d[t] - d[c])
+                if width is not None and gap > width:
+                    break
+                if gap < floor or c in taken or groups[c] != groups[t]:
+                    continue
+                steps = (lo - p) if side < 0 else (p - hi)
+                # alternate stepping, left first: left step j is move 2j - 1, right step j move 2j
+                found.append((gap, 2 * steps - 1 if side < 0 else 2 * steps, int(c)))
+                count += 1
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [c for _, _, c in found[:limit]]
+
+    if replace:
+        for t in treated:
+            matches[int(t)] = nearest(int(t), [], ratio)
+    else:
+        dropped: set[int] = set()
+        for r in range(ratio):
+            for t in sequence:
+                t = int(t)
+                if t in dropped:
+                    continue
+                found = nearest(t, matches[t], 1)
+                if not found:
+                    if r == 0:
+                        dropped.add(t)
+                    continue
+                matches[t].append(found[0])
+                pool.remove(position[found[0]])
+    subclass = np.full(len(d), -1, dtype=np.int64)
+    weight = np.zeros(len(d))
+    if not replace:
+        k = 0
+        for t in treated:  # matched sets numbered in the treated rows' data order
+            if matches[int(t)]:
+                k += 1
+                subclass[t] = k
+                subclass[matches[int(t)]] = k
+        sizes = np.bincount(subclass[subclass > 0], minlength=k + 1)
+        treated_in = np.bincount(subclass[(subclass > 0) & (arm == 1)], minlength=k + 1)
+        matched = subclass > 0
+        weight[matched & (arm == 1)] = 1.0
+        control_rows = matched & (arm == 0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # entry 0 is no matched set
+            per_set = treated_in / (sizes - treated_in)
+        weight[control_rows] = per_set[subclass[control_rows]]
+    else:
+        for t, found in matches.items():
+            if found:
+                weight[t] += 1.0
+                for c in found:
+                    weight[c] += 1.0 / len(found)
+    for value in (1, 0):
+        positive = (weight > 0) & (arm == value)
+        if positive.any():
+            weight[positive] *= positive.sum() / weight[positive].sum()
+    summary = pd.DataFrame(
+        [
+            {"arm": v, "n": int((arm == v).sum()), "n_matched": int(((weight > 0) & (arm == v)).sum())}
+            for v in (1, 0)
+        ]
+    )
+    table = pd.DataFrame(
+        {
+            "row": data.index,
+            "arm": arm,
+            "score": d,
+            "subclass": pd.array(np.where(subclass > 0, subclass, 0), dtype="Int64"),
+            "weight": weight,
+        }
+    )
+    table.loc[subclass <= 0, "subclass"] = pd.NA
+    return MatchResult(
+        table=table,
+        summary=summary,
+        caliper=width,
+        options={
+            "treatment": treatment,
+            "formula": formula,
+            "score": score,
+            "distance": distance,
+            "ratio": int(ratio),
+            "replace": replace,
+            "caliper": caliper,
+            "exact": exact,
+            "order": order,
+            "seed": seed,
+        },
+        counts={"n": len(arm), "n_treated": int(arm.sum()), "n_comparison": int((arm == 0).sum())},
     )
 
 

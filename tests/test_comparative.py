@@ -162,3 +162,74 @@ def test_love_plot_draws_before_and_after():
     result = comparative.balance(LALONDE, treatment="treat", covariates=FORMULA, weights=weights)
     ax = result.plot()
     assert len(ax.collections) == 2 and len(ax.get_yticklabels()) == 8
+
+
+# ---- matching, against MatchIt 4.7.2 built from source (tests/reference/reference_issue14_matchit.R)
+
+PATIENTS = pd.read_csv(REFERENCE.parents[1] / "data" / "synthetic" / "patients.csv").assign(
+    treat=lambda p: (p["trial_type"] == "continuous_intrathecal").astype(int)
+)
+MATCH_DATA = {
+    "lalonde": (LALONDE, FORMULA, "married"),
+    "bundled": (PATIENTS, "age + C(sex) + C(indication)", "sex"),
+}
+MATCH_CASES = {
+    "caliper": {"caliper": 0.1},
+    "ratio2_replace": {"ratio": 2, "replace": True},
+    "exact": "exact",
+    "ratio2_logit_smallest": {"ratio": 2, "distance": "logit", "order": "smallest", "caliper": 0.25},
+    "data_order": {"order": "data"},
+}
+
+
+def matchit_vector(key: str) -> np.ndarray:
+    values = r_reference("reference_issue14_matchit", "matchit")
+    n = sum(1 for k in values if k.startswith(key + "["))
+    return np.array([values[f"{key}[{i}]"] for i in range(1, n + 1)])
+
+
+@pytest.mark.parametrize("case", sorted(MATCH_CASES))
+@pytest.mark.parametrize("name", sorted(MATCH_DATA))
+def test_matched_sets_and_weights_equal_matchit(name, case):
+    data, formula, exact = MATCH_DATA[name]
+    options = {"exact": exact} if MATCH_CASES[case] == "exact" else MATCH_CASES[case]
+    fit = comparative.match(data, treatment="treat", formula=formula, **options)
+    key = f"{name}_{case}"
+    # MatchIt's glm stops at its default tolerance; the package iterates to convergence
+    close(fit.table["score"], matchit_vector(f"{key}_distance"), 1e-7, atol=1e-7)
+    ours = fit.table["subclass"].fillna(0).astype(int).to_numpy()
+    theirs = matchit_vector(f"{key}_subclass").astype(int)
+    weights = matchit_vector(f"{key}_weights")
+    differ = np.flatnonzero((ours != theirs) | ~np.isclose(fit.table["weight"], weights, rtol=1e-12, atol=0))
+    if name == "bundled" and case == "ratio2_logit_smallest":
+        # one second-round match between two comparison rows exactly as far from their treated row (ages one
+        # year either side, all else equal): the tie falls to the last bits of each package's distances
+        assert len(differ) == 2
+        a, b = differ
+        d = fit.table["score"].to_numpy()
+        treated = fit.table.index[(ours == max(ours[a], ours[b])) & (fit.table["arm"] == 1)][0]
+        assert abs(abs(d[a] - d[treated]) - abs(d[b] - d[treated])) < 1e-9
+        return
+    assert len(differ) == 0, differ[:10]
+
+
+def test_balance_after_matching_equals_summary_matchit():
+    data = LALONDE.assign(
+        **{f"race{r}": (LALONDE["race"] == r).astype(int) for r in ("black", "hispan", "white")}
+    )
+    terms = ["age", "educ", "raceblack", "racehispan", "racewhite", "married", "nodegree", "re74", "re75"]
+    fit = comparative.match(data, treatment="treat", formula=FORMULA, caliper=0.1)
+    table = comparative.balance(data, treatment="treat", covariates=terms, weights=fit.table["weight"]).table
+    smd = table[table["measure"] == "smd"]
+    values = r_reference("reference_issue14_matchit", "summary")
+    before = np.array([values[f"lalonde_smd_before[{i}]"] for i in range(2, 11)])  # [1] is the distance
+    after = np.array([values[f"lalonde_smd_after[{i}]"] for i in range(2, 11)])
+    close(smd["before"], before, 1e-9)
+    close(smd["after"], after, 1e-9)
+
+
+def test_matching_bad_input_is_named():
+    with pytest.raises(ValueError, match="The 'ratio' parameter of match must be a positive integer"):
+        comparative.match(LALONDE, treatment="treat", formula=FORMULA, ratio=0)
+    with pytest.raises(ComparativeDataError, match="exact column 'site' is not in the data"):
+        comparative.match(LALONDE, treatment="treat", formula=FORMULA, exact="site")

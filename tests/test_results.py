@@ -46,6 +46,7 @@ def _comparative(bundled) -> dict:
             data, outcome="age", treatment="treated", weights=weights, ratio=True
         ),
         "e_value": comparative.e_value(1.8, 1.2, 2.7),
+        "match": comparative.match(data, treatment="treated", formula="age + C(sex)", caliper=0.2),
     }
 
 
