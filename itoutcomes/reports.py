@@ -14,6 +14,7 @@ import html
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -126,6 +127,7 @@ def _parameter_cell(cells: list[Cell], params: Mapping[str, Any]) -> list[Cell]:
 
 def _execute(cells: list[Cell], cwd: Path, name: str, timeout: int) -> list[list[dict[str, Any]]]:
     import nbformat
+    from jupyter_client import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -133,10 +135,12 @@ def _execute(cells: list[Cell], cwd: Path, name: str, timeout: int) -> list[list
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.cells = [nbformat.v4.new_code_cell(c.source) for c in code_cells]
-    client = NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
-    )
-    with client.setup_kernel():
+    # the kernel talks over local IPC sockets in a private folder, not TCP ports: nothing is opened to
+    # the network, and jupyter_client has no reason to warn about unencrypted TCP
+    sockets = tempfile.TemporaryDirectory(prefix="itoutcomes-kernel-")
+    manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets.name) / "kernel"))
+    client = NotebookClient(notebook, timeout=timeout, km=manager, resources={"metadata": {"path": str(cwd)}})
+    with sockets, client.setup_kernel():
         for index, cell in enumerate(notebook.cells):
             try:
                 client.execute_cell(cell, index)

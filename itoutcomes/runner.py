@@ -188,6 +188,17 @@ def plan_tables(view: ReleaseView, plan: str) -> dict[str, pd.DataFrame]:
     return {name[len(prefix) :]: table for name, table in view.tables.items() if name.startswith(prefix)}
 
 
+def _shown_path(path: Path) -> str:
+    """A path as provenance records it: relative to the working folder when inside it, else its name
+    alone (an absolute path can carry a user name off the machine; the cohort's hash identifies it)."""
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
 def _hash_cohort(folder: Path) -> str:
     digest = hashlib.sha256()
     for file in sorted(p for p in folder.iterdir() if p.is_file()):
@@ -319,7 +330,7 @@ def _write_run(
                     written.append(file)
                 plt.close(ax.figure)
         provenance = {
-            "plan": str(path),
+            "plan": _shown_path(Path(path)),
             "options": plan,
             "withheld": {
                 name: result.table["note"].iloc[0]
@@ -330,7 +341,7 @@ def _write_run(
             "dependencies": {name: metadata.version(name) for name in _DEPENDENCIES},
             "python": platform.python_version(),
             "git_revision": _git_revision(),
-            "cohort": str(folder.resolve()),
+            "cohort": _shown_path(folder),
             "cohort_sha256": _hash_cohort(folder),
         }
         provenances.append((target / "provenance.json", provenance))

@@ -244,3 +244,19 @@ def test_a_failing_analysis_is_recorded_and_the_others_still_run(tmp_path, monke
     for plan in ("overview", "conversion", "opioids", "complications"):
         assert list((out / plan).glob("*.csv")), plan
         assert json.loads((out / plan / "provenance.json").read_text())["audit"]["passed"]
+
+
+def test_provenance_never_records_an_absolute_path(tmp_path):
+    import json
+
+    from itoutcomes import runner
+    from itoutcomes.synthetic import generate
+
+    cohort = tmp_path / "home" / "someone" / "cohort"
+    generate(60, seed=4).write(cohort)
+    out = tmp_path / "out"
+    runner.run([ROOT / "analyses" / "overview.yaml"], cohort=cohort, out=out)
+    provenance = json.loads(next(out.rglob("provenance.json")).read_text())
+    assert provenance["cohort"] == "cohort"
+    assert "someone" not in json.dumps(provenance)
+    assert not provenance["plan"].startswith("/")
