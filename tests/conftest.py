@@ -91,6 +91,25 @@ def tables() -> dict[str, pd.DataFrame]:
 REFERENCE = ROOT / "tests" / "reference"
 
 
+def r_vector(name: str, section: str, key: str):
+    """One value, or the vector key[1], key[2], ..., of an R reference file's section, as an array."""
+    import numpy as np
+
+    values = r_reference(name, section)
+    if key in values:
+        return np.array([values[key]])
+    n = sum(1 for k in values if k.startswith(key + "["))
+    assert n, f"no R value {section}.{key} in {name}"
+    return np.array([values[f"{key}[{i}]"] for i in range(1, n + 1)])
+
+
+def close(ours, theirs, rtol: float, atol: float = 0.0) -> None:
+    """``ours`` equal to an R reference to ``rtol`` (and ``atol``), missing values where R's are."""
+    import numpy as np
+
+    np.testing.assert_allclose(np.asarray(ours, dtype=float), theirs, rtol=rtol, atol=atol, equal_nan=True)
+
+
 def r_reference(name: str, section: str) -> dict[str, float]:
     """Values of one section of an R reference file (``tests/reference/<name>.csv``), by key."""
     frame = pd.read_csv(REFERENCE / f"{name}.csv", dtype={"value": str})

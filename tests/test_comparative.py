@@ -3,10 +3,11 @@ E-values, against R on MatchIt's lalonde data (tests/reference/reference_issue14
 
 from __future__ import annotations
 
+import conftest
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE, r_reference
+from conftest import REFERENCE, close, r_reference
 
 from itoutcomes import comparative
 from itoutcomes.comparative import ComparativeDataError
@@ -16,16 +17,7 @@ FORMULA = "age + educ + C(race) + married + nodegree + re74 + re75"
 
 
 def r_vector(section: str, key: str) -> np.ndarray:
-    values = r_reference("reference_issue14", section)
-    if key in values:
-        return np.array([values[key]])
-    n = sum(1 for k in values if k.startswith(key + "["))
-    assert n, f"no R value {section}.{key}"
-    return np.array([values[f"{key}[{i}]"] for i in range(1, n + 1)])
-
-
-def close(ours, theirs, rtol, atol=0.0):
-    np.testing.assert_allclose(np.asarray(ours, dtype=float), theirs, rtol=rtol, atol=atol)
+    return conftest.r_vector("reference_issue14", section, key)
 
 
 def test_propensity_scores_equal_glm():

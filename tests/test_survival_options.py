@@ -6,10 +6,11 @@ with the time-varying transplant covariate) and cgd (recurrent infections, (star
 
 from __future__ import annotations
 
+import conftest
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE, r_reference
+from conftest import REFERENCE, close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,16 +22,7 @@ CGD = pd.read_csv(REFERENCE / "cgd.csv")
 
 
 def r_vector(section: str, key: str) -> np.ndarray:
-    values = r_reference("reference_issue13", section)
-    if key in values:
-        return np.array([values[key]])
-    n = sum(1 for k in values if k.startswith(key + "["))
-    assert n, f"no R value {section}.{key}"
-    return np.array([values[f"{key}[{i}]"] for i in range(1, n + 1)])
-
-
-def close(ours, theirs, rtol, atol=0.0):
-    np.testing.assert_allclose(np.asarray(ours, dtype=float), theirs, rtol=rtol, atol=atol, equal_nan=True)
+    return conftest.r_vector("reference_issue13", section, key)
 
 
 KM_CASES = {

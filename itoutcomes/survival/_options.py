@@ -496,19 +496,7 @@ def weighted_aj(
         )
 
     d_all, d_mine = tally(died, weight), tally(mine, weight)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        all_fail = tally(died, None) == n_risk
-        hazard = np.where(d_all > 0, np.where(all_fail, 1.0, d_all / w_risk), 0.0)
-        h = np.where(d_mine > 0, np.where(all_fail, d_mine / d_all, d_mine / w_risk), 0.0)
-        surv = np.cumprod(1 - hazard)
-        before = np.concatenate([[1.0], surv[:-1]])
-        a = before * h
-        f = np.cumsum(a)
-        alive = np.where(hazard < 1, w_risk - d_all, 0.0)
-        step = np.nan_to_num(np.where(d_all > 0, hazard / alive, 0.0), posinf=0.0)
-        own = np.nan_to_num(np.where(d_all > 0, 1.0 / alive, 0.0), posinf=0.0)
-        rho = np.nan_to_num(np.where(w_risk > 0, a / w_risk, 0.0))
-        gain = np.nan_to_num(np.where(w_risk > 0, before / w_risk, 0.0))  # an own event of the cause
+    a, f, step, own, rho, gain = _aj_steps(n_risk, tally(died, None), w_risk, d_all, d_mine)
     c = np.cumsum(step)
     c_before = np.concatenate([[0.0], c])  # c_before[j] = C_{j-1}
     p_sum, q_sum, r_sum = np.cumsum(a * c_before[:-1]), f, np.cumsum(rho)
@@ -575,6 +563,39 @@ def weighted_aj(
     }
 
 
+def _aj_steps(
+    n_risk: np.ndarray, n_died: np.ndarray, w_risk: np.ndarray, w_died: np.ndarray, w_mine: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """The Aalen-Johansen curve by time and the pieces of its jackknife.
+
+    Returns a (the jump S(t-) h), f (the curve), step (hazard / (n - d), the running sum C), own
+    (1 / (n - d), a row's own event), rho (a / n) and gain (S(t-) / n, an own event of the cause).
+    When every row at risk fails the hazard is 1 exactly, whatever the rounding of the weights' sums.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        all_fail = n_died == n_risk
+        hazard = np.where(w_died > 0, np.where(all_fail, 1.0, w_died / w_risk), 0.0)
+        h = np.where(w_mine > 0, np.where(all_fail, w_mine / w_died, w_mine / w_risk), 0.0)
+        surv = np.cumprod(1 - hazard)
+        before = np.concatenate([[1.0], surv[:-1]])
+        a = before * h
+        alive = np.where(hazard < 1, w_risk - w_died, 0.0)
+        step = np.nan_to_num(np.where(w_died > 0, hazard / alive, 0.0), posinf=0.0)
+        own = np.nan_to_num(np.where(w_died > 0, 1.0 / alive, 0.0), posinf=0.0)
+        rho = np.nan_to_num(np.where(w_risk > 0, a / w_risk, 0.0))
+        gain = np.nan_to_num(np.where(w_risk > 0, before / w_risk, 0.0))
+    return a, np.cumsum(a), step, own, rho, gain
+
+
+def count_columns(fit: dict[str, np.ndarray], names: tuple[str, ...], weighted: bool) -> dict:
+    """A curve table's count columns from a fit: ``n_<name>`` for each name, then (weighted) the sums of
+    weights ``n_<name>_weighted`` from the fit's ``w_<name>``."""
+    columns = {"time": fit["time"], **{f"n_{name}": fit[f"n_{name}"] for name in names}}
+    if weighted:
+        columns |= {f"n_{name}_weighted": fit[f"w_{name}"] for name in names}
+    return columns
+
+
 def _weighted_aj_rows(
     start: np.ndarray | None, stop: np.ndarray, status: np.ndarray, weight: np.ndarray | None, cause: int
 ) -> dict[str, np.ndarray]:
@@ -615,19 +636,7 @@ def _weighted_aj_rows(
         if start is None:
             w_entered[0] = float(w.sum())
         w_risk = np.cumsum(w_entered) - np.concatenate([[0.0], np.cumsum(w_at)[:-1]])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        all_fail = n_died == n_risk
-        hazard = np.where(w_died > 0, np.where(all_fail, 1.0, w_died / w_risk), 0.0)
-        h = np.where(w_mine > 0, np.where(all_fail, w_mine / w_died, w_mine / w_risk), 0.0)
-        surv = np.cumprod(1 - hazard)
-        before = np.concatenate([[1.0], surv[:-1]])
-        a = before * h
-        f = np.cumsum(a)
-        alive = np.where(hazard < 1, w_risk - w_died, 0.0)
-        step = np.nan_to_num(np.where(w_died > 0, hazard / alive, 0.0), posinf=0.0)
-        own = np.nan_to_num(np.where(w_died > 0, 1.0 / alive, 0.0), posinf=0.0)
-        rho = np.nan_to_num(np.where(w_risk > 0, a / w_risk, 0.0))
-        gain = np.nan_to_num(np.where(w_risk > 0, before / w_risk, 0.0))
+    a, f, step, own, rho, gain = _aj_steps(n_risk, n_died, w_risk, w_died, w_mine)
     c = np.cumsum(step)
     c_before = np.concatenate([[0.0], c])  # C_{j-1}
     r_sum = np.cumsum(rho)

@@ -14,7 +14,7 @@ from itoutcomes.results import Frame, Result, Suppression, TestResult
 from itoutcomes.stats import check_conf_level
 from itoutcomes.survival._curves import _Curves, _step_rows
 from itoutcomes.survival._input import SurvivalDataError, _group_order, _prepare, _tabulate, _warn_no_events
-from itoutcomes.survival._options import read_options, weighted_aj
+from itoutcomes.survival._options import count_columns, read_options, weighted_aj
 from itoutcomes.survival.gray import _gray
 
 
@@ -260,20 +260,7 @@ def _cif_robust(
         inner = np.where((f > 0) & (f < 1), f, np.nan)
         c = z * se / np.abs(inner * np.log(inner))
         low, high = inner ** np.exp(c), inner ** np.exp(-c)
-    columns = {
-        "time": fit["time"],
-        "n_risk": fit["n_risk"],
-        "n_event": fit["n_event"],
-        "n_competing": fit["n_competing"],
-        "n_censor": fit["n_censor"],
-    }
-    if weighted:
-        columns |= {
-            "n_risk_weighted": fit["w_risk"],
-            "n_event_weighted": fit["w_event"],
-            "n_competing_weighted": fit["w_competing"],
-            "n_censor_weighted": fit["w_censor"],
-        }
+    columns = count_columns(fit, ("risk", "event", "competing", "censor"), weighted)
     columns |= {"estimate": f, "std_error": se, "ci_low": low, "ci_high": high}
     return pd.DataFrame(columns)
 

@@ -22,7 +22,7 @@ from itoutcomes.survival._input import (
     _tabulate,
     _warn_no_events,
 )
-from itoutcomes.survival._options import Options, read_options, weighted_km
+from itoutcomes.survival._options import Options, count_columns, read_options, weighted_km
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -245,18 +245,7 @@ def _km_options(
     # R: no interval width where the standard error is 0 (before the first event)
     low = np.where(surv == 0, np.nan, np.where(se == 0, surv, low))
     high = np.where(surv == 0, np.nan, np.where(se == 0, surv, high))
-    columns = {
-        "time": fit["time"],
-        "n_risk": fit["n_risk"],
-        "n_event": fit["n_event"],
-        "n_censor": fit["n_censor"],
-    }
-    if weighted:
-        columns |= {
-            "n_risk_weighted": fit["w_risk"],
-            "n_event_weighted": fit["w_event"],
-            "n_censor_weighted": fit["w_censor"],
-        }
+    columns = count_columns(fit, ("risk", "event", "censor"), weighted)
     columns |= {"estimate": surv, "std_error": se, "ci_low": low, "ci_high": high}
     return pd.DataFrame(columns)
 

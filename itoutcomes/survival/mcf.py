@@ -107,21 +107,9 @@ def mean_cumulative_function(
         if groups is not None:
             frame.insert(0, "group", g)
         frames.append(frame)
-    return MeanCumulativeFunctionResult(
-        table=pd.concat(frames, ignore_index=True),
-        conf_level=conf_level,
-        grouped=groups is not None,
-        options={
-            "id": id,
-            "duration": duration,
-            "event": event,
-            "end": end,
-            "by": by,
-            "conf_level": conf_level,
-        },
-        counts={"n": int(pd.Series(ids).nunique()), "n_event": int((status == 1).sum())},
-        suppression=Suppression(counts=("n_risk", "n_event")),
-    )
+    options = {"id": id, "duration": duration, "event": event, "end": end, "by": by, "conf_level": conf_level}
+    counts = {"n": int(pd.Series(ids).nunique()), "n_event": int((status == 1).sum())}
+    return _mcf_result(frames, groups is not None, conf_level, options, counts)
 
 
 def _mcf_table(
@@ -208,18 +196,26 @@ def _mcf_counting(
         if groups is not None:
             frame.insert(0, "group", g)
         frames.append(frame)
+    options = {
+        "id": id,
+        "duration": duration,
+        "event": event,
+        "entry": entry,
+        "by": by,
+        "conf_level": conf_level,
+    }
+    counts = {"n": int(pd.Series(opts.id).nunique()), "n_event": int((status == 1).sum())}
+    return _mcf_result(frames, groups is not None, conf_level, options, counts)
+
+
+def _mcf_result(
+    frames: list[pd.DataFrame], grouped: bool, conf_level: float, options: dict, counts: dict
+) -> MeanCumulativeFunctionResult:
     return MeanCumulativeFunctionResult(
         table=pd.concat(frames, ignore_index=True),
         conf_level=conf_level,
-        grouped=groups is not None,
-        options={
-            "id": id,
-            "duration": duration,
-            "event": event,
-            "entry": entry,
-            "by": by,
-            "conf_level": conf_level,
-        },
-        counts={"n": int(pd.Series(opts.id).nunique()), "n_event": int((status == 1).sum())},
+        grouped=grouped,
+        options=options,
+        counts=counts,
         suppression=Suppression(counts=("n_risk", "n_event")),
     )
