@@ -11,6 +11,7 @@ Every load is validated. All problems of all tables are collected first and rais
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -84,6 +85,31 @@ class Cohort:
         if problems:
             raise CohortError(problems)
         return cls(**tables, truth=truth)
+
+    def n_comparison(self) -> int:
+        """The number of comparison patients (``patients.arm == "cmm"``; 0 without an ``arm`` column)."""
+        if "arm" not in self.patients:
+            return 0
+        return int((self.patients["arm"] == "cmm").sum())
+
+    def idd(self) -> Cohort:
+        """The intrathecal (IDD) arm alone: the cohort without its comparison (CMM) patients and their
+        rows (the cohort itself when it has none). The IDD analyses run on it and count the CMM
+        patients they leave out."""
+        if self.n_comparison() == 0:
+            return self
+        ids = set(self.patients.loc[(self.patients["arm"] == "cmm").to_numpy(bool), "patient_id"])
+
+        def keep(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[~frame["patient_id"].isin(ids)].reset_index(drop=True)
+
+        return dataclasses.replace(
+            self,
+            patients=keep(self.patients),
+            pain=keep(self.pain),
+            prescriptions=keep(self.prescriptions),
+            complications=keep(self.complications),
+        )
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The four tables by name."""

@@ -60,6 +60,22 @@ class FewEventsWarning(UserWarning):
     """A regression has fewer than 10 events (or non-events) per estimated term."""
 
 
+@dataclass(frozen=True)
+class _Counted:
+    """A stand-in for a cohort whose comparison patients were counted before it was narrowed."""
+
+    count: int
+
+    def n_comparison(self) -> int:
+        return self.count
+
+
+def _with_comparison(reasons: dict[str, int], cohort: Cohort | _Counted) -> dict[str, int]:
+    """Exclusion reasons, with the comparison (CMM) patients an IDD analysis leaves out when there are."""
+    n = cohort.n_comparison()
+    return {**reasons, "comparison (CMM) patients": n} if n else reasons
+
+
 def _check_window(window_days: object, function: str) -> int:
     if isinstance(window_days, bool) or not isinstance(window_days, (int, np.integer)) or window_days < 0:
         raise invalid("window_days", function, "a non-negative whole number of days", window_days)
@@ -180,13 +196,14 @@ def conversion_rate(
     conf_level = check_conf_level(conf_level, "conversion_rate")
     window_days = _check_window(window_days, "conversion_rate")
     by_columns = check_by(by, cohort.patients, "conversion_rate")
-    data = trial_dataset(cohort, window_days=window_days)
+    idd = cohort.idd()
+    data = trial_dataset(idd, window_days=window_days)
     rows = []
     for key, group in groups_of(data, by_columns) or [((), data)]:
         for row in _conversion_rows(group, method, conf_level):
             rows.append({**dict(zip(by_columns, key, strict=False)), **row})
     table = pd.DataFrame(rows, columns=[*by_columns, *_CONVERSION_COLUMNS])
-    n_no_trial = int((cohort.patients["trial_type"] == "none").sum())
+    n_no_trial = int((idd.patients["trial_type"] == "none").sum())
     keys = []
     for i, record in enumerate(table.to_dict("records")):
         strata = {c: record[c] for c in by_columns}
@@ -205,7 +222,7 @@ def conversion_rate(
             "conf_level": conf_level,
         },
         counts={"n_trialed": len(data)},
-        exclusions=exclusions_table({"implanted without a trial": n_no_trial}),
+        exclusions=exclusions_table(_with_comparison({"implanted without a trial": n_no_trial}, cohort)),
         suppression=Suppression(
             counts=("n", "n_event"),
             derived={"n": _SHARE, "n_event": _SHARE},
@@ -328,6 +345,8 @@ def flow(cohort: Cohort, *, window_days: int = 90) -> Flow:
     1000
     """
     window_days = _check_window(window_days, "flow")
+    n_comparison = cohort.n_comparison()
+    cohort = cohort.idd()
     p = cohort.patients
     trialed = p["trial_type"] != "none"
     success = p["trial_success"]
@@ -397,6 +416,7 @@ def flow(cohort: Cohort, *, window_days: int = 90) -> Flow:
         window_days=window_days,
         options={"window_days": window_days},
         counts={"n_patients": len(p)},
+        exclusions=exclusions_table(_with_comparison({}, _Counted(n_comparison))),
         suppression=Suppression(counts=("n",), relations=relations, keys=keys),
     )
 
@@ -509,8 +529,8 @@ def predictors(
     if np.any(np.abs(np.asarray(fit.params)) > 15) or np.all((fitted < 1e-8) | (fitted > 1 - 1e-8)):
         raise ValueError(_separation_message(formula, x, y))
     table = ratio_table(list(x.columns), fit.params, fit.bse, ratio="odds_ratio", conf_level=conf_level)
-    n_no_trial = int((cohort.patients["trial_type"] == "none").sum())
-    excluded = pd.DataFrame({"reason": ["implanted without a trial"], "n": [n_no_trial]})
+    n_no_trial = int((cohort.idd().patients["trial_type"] == "none").sum())
+    excluded = exclusions_table(_with_comparison({"implanted without a trial": n_no_trial}, cohort))
     return PredictorsResult(
         table=table,
         formula=formula,

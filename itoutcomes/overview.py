@@ -9,7 +9,7 @@ import pandas as pd
 
 from itoutcomes.balance import standardized_difference
 from itoutcomes.cohort import Cohort
-from itoutcomes.results import Analysis, Frame, Result, Suppression, population
+from itoutcomes.results import Analysis, Frame, Result, Suppression, exclusions_table, population
 from itoutcomes.stats import check_by
 
 __all__ = [
@@ -58,7 +58,8 @@ def baseline_table(cohort: Cohort, *, by: str = "indication") -> BaselineResult:
     np.int64(1000)
     """
     (column,) = check_by(by, cohort.patients, "baseline_table")
-    patients = cohort.patients
+    n_comparison = cohort.n_comparison()
+    patients = cohort.idd().patients
     female = (patients["sex"] == "female").to_numpy()
     age = patients["age"].to_numpy(float)
     trialed = (patients["trial_type"] != "none").to_numpy()
@@ -96,6 +97,7 @@ def baseline_table(cohort: Cohort, *, by: str = "indication") -> BaselineResult:
         by=column,
         options={"by": column},
         counts={"n_patients": len(patients)},
+        exclusions=exclusions_table({"comparison (CMM) patients": n_comparison} if n_comparison else None),
         suppression=Suppression(
             counts=("n", "n_event"),
             derived={"n": ("estimate", "sd", "smd"), "n_event": ("estimate", "smd")},

@@ -25,6 +25,7 @@ class Column:
     nullable: bool = False
     vocabulary: tuple[str, ...] | None = None
     description: str = ""
+    optional: bool = False  # a column the table may leave out (then every row takes its default)
 
 
 SCHEMA: dict[str, tuple[Column, ...]] = {
@@ -61,6 +62,14 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
             "last_contact_day",
             "day",
             description="Last day the patient's status is known (the death day for patients who died)",
+        ),
+        Column(
+            "arm",
+            "category",
+            vocabulary=vocab.ARMS,
+            optional=True,
+            description="idd (intrathecal therapy) or cmm (conventional medical management, a comparison "
+            "patient indexed at its qualifying visit); absent means every patient is idd",
         ),
     ),
     "pain": (

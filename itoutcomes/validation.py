@@ -152,7 +152,8 @@ def _screen(table: str, frame: pd.DataFrame, allowed: frozenset[str]) -> list[Pr
 
 def _type_table(name: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
     problems: list[Problem] = []
-    missing = [c.name for c in SCHEMA[name] if c.name not in frame.columns]
+    missing = [c.name for c in SCHEMA[name] if c.name not in frame.columns and not c.optional]
+    absent = {c.name for c in SCHEMA[name] if c.optional and c.name not in frame.columns}
     for column in missing:
         problems.append(
             Problem(
@@ -168,12 +169,14 @@ def _type_table(name: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Prob
     if "patient_id" not in out:
         out["patient_id"] = pd.Series(dtype=object)
     for column in SCHEMA[name]:
+        if column.name in absent:
+            continue
         if column.name in missing:
             out[column.name] = _empty_like(column, len(out))
             continue
         out[column.name], column_problems = _coerce(name, column, frame[column.name], out)
         problems += column_problems
-    ordered = [c.name for c in SCHEMA[name]] + [
+    ordered = [c.name for c in SCHEMA[name] if c.name not in absent] + [
         c for c in frame.columns if c not in {s.name for s in SCHEMA[name]}
     ]
     return out[ordered].reset_index(drop=True), problems
@@ -370,10 +373,30 @@ def _check_patients(patients: pd.DataFrame, *, age_allowed: bool) -> list[Proble
     death = p["death_day"].astype("Float64")
     explant = p["explant_day"].astype("Float64")
     last = p["last_contact_day"].astype("Float64")
-    no_trial = (p["trial_type"] == "none").fillna(False).to_numpy(bool)
+    cmm = (p["arm"] == "cmm").fillna(False).to_numpy(bool) if "arm" in p else np.zeros(len(p), dtype=bool)
+    no_trial = (p["trial_type"] == "none").fillna(False).to_numpy(bool) & ~cmm
 
     def mask(series: pd.Series) -> np.ndarray:
         return series.fillna(False).to_numpy(bool)
+
+    # comparison (CMM) patients: indexed at their qualifying visit, never trialled nor implanted
+    cmm_fix = (
+        "a conventional-medical-management patient has no trial, implant or pump: leave it empty, or make "
+        "the patient arm 'idd' (a CMM patient who later gets a pump enters the IDD arm at its trial)"
+    )
+    problems += _problem(
+        t,
+        "trial_type",
+        p,
+        cmm & (p["trial_type"] != "none").fillna(False).to_numpy(bool),
+        "CMM patients with a trial",
+        cmm_fix,
+    )
+    for column in ("trial_success", "implant_day", "pump_drug", "explant_day", "pump_dose_mg_day"):
+        if column in p:
+            problems += _problem(
+                t, column, p, cmm & p[column].notna().to_numpy(bool), "values on CMM patients' rows", cmm_fix
+            )
 
     problems += _problem(
         t,

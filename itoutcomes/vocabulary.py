@@ -16,6 +16,9 @@ INDICATIONS = ("fbss", "other_spine", "crps", "other_noncancer", "cancer", "spas
 
 NONCANCER_PAIN = ("fbss", "other_spine", "crps", "other_noncancer")
 
+ARMS = ("idd", "cmm")
+"""Treatment arms: intrathecal drug delivery, and conventional medical management (the comparison)."""
+
 TRIAL_TYPES = ("single_bolus", "multiple_bolus", "continuous_intrathecal", "continuous_epidural", "none")
 """Screening trial before implant; ``none`` means implanted without a trial (index day = implant day)."""
 

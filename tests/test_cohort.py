@@ -461,3 +461,82 @@ def test_a_split_or_unknown_table_file_is_reported_not_ignored(tmp_path, tables)
     message = str(raised.value)
     assert "unknown table file 'complications_2024.csv'; it looks like part of complications" in message
     assert "unknown table file 'visits.csv'" in message
+
+
+# ---- the comparison arm (patients.arm, issue 14)
+
+
+def _with_cmm(tables):
+    """valid_tables() plus two conventional-medical-management patients, indexed at their visit."""
+    patients = tables["patients"].assign(arm="idd")
+    cmm = pd.DataFrame(
+        {
+            "patient_id": ["C01", "C02"],
+            "sex": ["female", "male"],
+            "age": [58, 66],
+            "indication": ["fbss", "crps"],
+            "trial_type": ["none", "none"],
+            "trial_success": [None, None],
+            "implant_day": [None, None],
+            "pump_drug": [None, None],
+            "death_day": [None, 300],
+            "explant_day": [None, None],
+            "last_contact_day": [500, 300],
+            "arm": ["cmm", "cmm"],
+        }
+    )
+    rows = patients.astype(object).to_dict("records") + cmm.astype(object).to_dict("records")
+    tables["patients"] = pd.DataFrame(rows, columns=patients.columns)
+    tables["pain"] = pd.concat(
+        [tables["pain"], pd.DataFrame({"patient_id": ["C01", "C01"], "day": [-3, 180], "nrs": [8, 7]})],
+        ignore_index=True,
+    )
+    return tables
+
+
+def test_comparison_patients_are_valid_and_left_out_of_the_idd_analyses(tables):
+    from itoutcomes import Cohort, conversion, overview
+
+    assert problems_of(_with_cmm(tables)) == []
+    with_cmm = Cohort.from_frames(**_with_cmm(valid_tables()))
+    alone = Cohort.from_frames(**valid_tables())
+    assert with_cmm.n_comparison() == 2 and alone.n_comparison() == 0
+    assert with_cmm.idd().patients["patient_id"].tolist() == alone.patients["patient_id"].tolist()
+    assert "C01" not in set(with_cmm.idd().pain["patient_id"])
+    flow = conversion.flow(with_cmm)
+    assert flow.count("cohort") == 4
+    assert flow.exclusions.set_index("reason")["n"].to_dict() == {"comparison (CMM) patients": 2}
+    rate = conversion.conversion_rate(with_cmm)
+    pd.testing.assert_frame_equal(rate.table, conversion.conversion_rate(alone).table)
+    assert rate.exclusions.set_index("reason")["n"].to_dict() == {
+        "implanted without a trial": 1,
+        "comparison (CMM) patients": 2,
+    }
+    baseline = overview.baseline_table(with_cmm)
+    pd.testing.assert_frame_equal(baseline.table, overview.baseline_table(alone).table)
+    assert conversion.flow(alone).exclusions.empty
+
+
+@pytest.mark.parametrize(
+    "column, value, what",
+    [
+        ("implant_day", 10, "implant_day has 1 value on CMM patients' rows (patient C01)"),
+        ("trial_type", "single_bolus", "trial_type has 1 CMM patient with a trial (patient C01)"),
+        ("pump_drug", "morphine", "pump_drug has 1 value on CMM patients' rows (patient C01)"),
+        ("trial_success", True, "trial_success has 1 value on CMM patients' rows (patient C01)"),
+    ],
+)
+def test_a_comparison_patient_with_a_trial_implant_or_pump_is_refused(column, value, what):
+    tables = _with_cmm(valid_tables())
+    tables["patients"][column] = tables["patients"][column].astype(object)
+    tables["patients"].loc[tables["patients"]["patient_id"] == "C01", column] = value
+    found = problems_of(tables)
+    assert any(p.startswith(f"patients.{what}") for p in found), found
+    assert any("make the patient arm 'idd'" in p for p in found)
+
+
+def test_arm_values_outside_the_vocabulary_are_named(tables):
+    tables["patients"]["arm"] = ["idd", "IDD", "pump", "idd"]
+    found = problems_of(tables)
+    assert any("patients.arm has 1 row with unknown value 'IDD'" in p for p in found), found
+    assert any("patients.arm has 1 row with unknown value 'pump'" in p for p in found), found
