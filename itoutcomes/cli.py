@@ -131,7 +131,13 @@ def _run(args: argparse.Namespace) -> int:
         print("itoutcomes run: no plans given and none in analyses/.", file=sys.stderr)
         return 2
     try:
-        written = run(plans, cohort=args.cohort, out=args.out, overwrite=args.overwrite)
+        written = run(
+            plans,
+            cohort=args.cohort,
+            out=args.out,
+            overwrite=args.overwrite,
+            progress=lambda line: print(f"itoutcomes run: {line}", file=sys.stderr, flush=True),
+        )
     except CohortError as error:
         print(error, file=sys.stderr)
         return 1

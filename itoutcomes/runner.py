@@ -21,6 +21,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -124,7 +125,9 @@ class ReleaseView:
     """Plans whose analysis failed, with the error (their outputs are absent; the others are written)."""
 
 
-def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseView:
+def build_release(
+    cohort: Cohort, plans: Sequence[dict[str, Any]], progress: Callable[[str], None] | None = None
+) -> ReleaseView:
     """Run checked plans on a cohort and release every table they publish together.
 
     One release is one audit (:func:`itoutcomes.results.release`): a count hidden by one plan is hidden
@@ -133,10 +136,14 @@ def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseVie
     """
     analyses, errors = {}, {}
     for plan in plans:
+        started = time.perf_counter()
         try:
             analyses[plan["analysis"]] = run_plan(cohort, plan)
         except Exception as error:  # one failing analysis must not stop the others: recorded, reported
             errors[plan["analysis"]] = f"{type(error).__name__}: {error}"
+        if progress is not None:
+            state = "failed" if plan["analysis"] in errors else "ran"
+            progress(f"{state} {plan['analysis']} ({time.perf_counter() - started:.1f} s)")
     threshold = max(plan["threshold"] for plan in plans)
     protection = max(float(plan.get("protection", 0.0)) for plan in plans)
     internal = any(plan.get("internal", False) for plan in plans)
@@ -152,9 +159,12 @@ def build_release(cohort: Cohort, plans: Sequence[dict[str, Any]]) -> ReleaseVie
         for name, result in results.items()
         for p in result.publications()
     }
+    started = time.perf_counter()
     tables = release(
         results, threshold=threshold, protection=protection, internal=internal, rounding=rounding
     )
+    if progress is not None:
+        progress(f"protected the release of {len(tables)} tables ({time.perf_counter() - started:.1f} s)")
     return ReleaseView(analyses, tables, specs, threshold, protection, internal, rounding, errors)
 
 
@@ -223,7 +233,12 @@ def _git_revision() -> str | None:
 
 
 def run(
-    plans: Sequence[str | Path], *, cohort: str | Path, out: str | Path, overwrite: bool = False
+    plans: Sequence[str | Path],
+    *,
+    cohort: str | Path,
+    out: str | Path,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Execute plans on a cohort folder: CSVs, PNG and SVG figures and provenance under ``out/<plan>/``.
 
@@ -232,7 +247,9 @@ def run(
     written whole: into a fresh folder beside ``out``, moved into place only when every file is
     written and the release audit has passed, so a failed or killed run leaves the previous outputs as
     they were. ``out`` must be empty or absent unless ``overwrite``, which replaces it (no stale file
-    of an earlier run remains).
+    of an earlier run remains). ``progress``, when given, is called with one line per step (the
+    cohort validated, each analysis, the release protected, the files written); the command line
+    prints them.
 
     Raises
     ------
@@ -253,7 +270,7 @@ def run(
     except OSError as error:
         raise OutputError(f"{target} cannot be written: {error.strerror or error}.") from None
     try:
-        written, errors = _write_run(plans, cohort=cohort, out=partial)
+        written, errors = _write_run(plans, cohort=cohort, out=partial, progress=progress)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -284,7 +301,11 @@ class OutputError(OSError):
 
 
 def _write_run(
-    plans: Sequence[str | Path], *, cohort: str | Path, out: Path
+    plans: Sequence[str | Path],
+    *,
+    cohort: str | Path,
+    out: Path,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Path], dict[str, str]]:
     """Write every output of a run into ``out`` (a fresh folder); see :func:`run`."""
     import matplotlib
@@ -294,9 +315,14 @@ def _write_run(
 
     checked = [(path, load_plan(path)) for path in plans]  # every plan checked before anything runs
     folder = Path(cohort)
+    started = time.perf_counter()
     data = load_cohort(folder)
+    if progress is not None:
+        progress(
+            f"validated {folder.name}: {len(data.patients)} patients ({time.perf_counter() - started:.1f} s)"
+        )
     written = []
-    view = build_release(data, [plan for _, plan in checked])
+    view = build_release(data, [plan for _, plan in checked], progress=progress)
     analyses = [
         (path, plan, view.analyses[plan["analysis"]])
         for path, plan in checked

@@ -86,3 +86,13 @@ def test_unwritable_output_paths_are_errors_not_tracebacks(tmp_path, capsys):
     assert "cannot be written" in capsys.readouterr().err
     assert main(["report", "--cohort", str(BUNDLED), "--out", str(blocker / "x")]) == 2
     assert "cannot be written" in capsys.readouterr().err
+
+
+def test_run_prints_a_progress_line_per_step(tmp_path, capsys):
+    analyses = Path(__file__).resolve().parents[1] / "analyses"
+    plans = [str(analyses / "overview.yaml"), str(analyses / "conversion.yaml")]
+    assert main(["run", *plans, "--cohort", str(BUNDLED), "--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[1].split()[0] for line in lines] == ["validated", "ran", "ran", "protected"]
+    assert lines[0].startswith("itoutcomes run: validated synthetic: 1000 patients (")
+    assert {line.split()[3] for line in lines[1:3]} == {"overview", "conversion"}
