@@ -41,6 +41,7 @@ __all__ = [
     "WeightResult",
     "WeightedDifferenceResult",
     "balance",
+    "bootstrap",
     "e_value",
     "match",
     "propensity",
@@ -702,7 +703,7 @@ def balance(
     covariates
         Column names, or a patsy right-hand side; categorical columns are shown one level per row.
     weights
-        A column name, an array, or a :class:`WeightResult` (matching weights are weights too).
+        A column name, an array, a :class:`WeightResult` or a :class:`MatchResult`.
     estimand, sd
         The standardized differences divide by the treated arm's standard deviation for the ATT and by
         sqrt((s1^2 + s0^2) / 2) for the ATE (MatchIt's convention), both from the unweighted data so
@@ -726,7 +727,7 @@ def balance(
     x = design_matrix(data, formula, "balance", error=ComparativeDataError).drop(
         columns="Intercept", errors="ignore"
     )
-    if isinstance(weights, WeightResult):
+    if isinstance(weights, (WeightResult, MatchResult)):
         w = weights.table["weight"].to_numpy(float)
     elif isinstance(weights, str):
         w = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -820,7 +821,8 @@ def weighted_difference(
     outcome
         A numeric column (a 12-month MME reduction, a pain change, 0/1 for discontinuation).
     weights
-        A column, an array or a :class:`WeightResult`; None for the unweighted (naive) difference.
+        A column, an array, a :class:`WeightResult` or a :class:`MatchResult`; None for the
+        unweighted (naive) difference.
     cluster
         Optional column of matched sets (or patients): the variance is summed by cluster.
     ratio
@@ -845,7 +847,7 @@ def weighted_difference(
             f"weighted_difference: {outcome} has {int(missing.sum())} missing or non-numeric values "
             f"({_rows(missing, data.index)}); analyse complete cases explicitly or impute first."
         )
-    if isinstance(weights, WeightResult):
+    if isinstance(weights, (WeightResult, MatchResult)):
         w = weights.table["weight"].to_numpy(float)
     elif isinstance(weights, str):
         w = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -929,6 +931,101 @@ def _wald(measure: str, estimate: float, se: float, z: float, test: bool) -> dic
         "statistic": stat,
         "p_value": 2 * sps.norm.sf(abs(stat)) if np.isfinite(stat) else np.nan,
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# Bootstrap of the whole design
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class BootstrapResult(Result):
+    """A bootstrap of a whole design: ``table`` has one row, ``estimate`` (on the full data),
+    ``std_error`` (the standard deviation of the resampled estimates), ``ci_low``, ``ci_high`` (their
+    percentiles); ``replicates`` holds every resampled estimate (NaN where the design could not be
+    fitted on a resample, counted in ``counts["n_failed"]``)."""
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    replicates: np.ndarray = Frame()  # type: ignore[assignment]
+
+
+def bootstrap(
+    data: pd.DataFrame,
+    estimate: Any,
+    *,
+    n_resamples: int = 1000,
+    seed: int,
+    cluster: str | None = None,
+    conf_level: float = 0.95,
+) -> BootstrapResult:
+    """Seeded bootstrap of a whole design: the propensity model, the matching or weights and the effect.
+
+    Parameters
+    ----------
+    data
+        The analysis data.
+    estimate
+        A function of a DataFrame returning the effect as a number, for example
+        ``lambda d: weighted_difference(d, outcome="y", treatment="t", weights=weigh(d, treatment="t",
+        formula="age")).table.set_index("measure").loc["difference", "estimate"]``: the whole design is
+        re-run on each resample, so that the interval carries the uncertainty of the estimated score.
+    n_resamples
+        Number of resamples.
+    seed
+        Seed of numpy's generator (required: the same seed gives the same interval).
+    cluster
+        Optional column: resample whole clusters (patients with several rows) instead of rows.
+
+    Notes
+    -----
+    Rows (or clusters) are drawn with replacement, ``n`` of them, with ``numpy.random.default_rng(seed)``;
+    a resample the design cannot fit (no overlap, a covariate constant in one arm) gives NaN and is left
+    out of the interval, and counted. The interval is the percentile interval.
+    """
+    conf_level = check_conf_level(conf_level, "bootstrap")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 2:
+        raise invalid("n_resamples", "bootstrap", "an integer of at least 2", n_resamples)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise invalid("seed", "bootstrap", "an integer", seed)
+    rng = np.random.default_rng(int(seed))
+    full = float(estimate(data))
+    if cluster is None:
+        units = [np.array([i]) for i in range(len(data))]
+    else:
+        codes = pd.factorize(data[cluster])[0]
+        units = [np.flatnonzero(codes == k) for k in range(codes.max() + 1)]
+    replicates = np.full(int(n_resamples), np.nan)
+    for b in range(int(n_resamples)):
+        picked = rng.integers(0, len(units), len(units))
+        rows = np.concatenate([units[k] for k in picked])
+        sample = data.iloc[rows].reset_index(drop=True)
+        try:
+            replicates[b] = float(estimate(sample))
+        except (ComparativeDataError, ValueError, np.linalg.LinAlgError):
+            continue
+    good = replicates[np.isfinite(replicates)]
+    alpha = 1 - conf_level
+    low, high = np.quantile(good, [alpha / 2, 1 - alpha / 2]) if len(good) else (np.nan, np.nan)
+    table = pd.DataFrame(
+        [
+            {
+                "estimate": full,
+                "std_error": float(np.std(good, ddof=1)) if len(good) > 1 else np.nan,
+                "ci_low": float(low),
+                "ci_high": float(high),
+            }
+        ]
+    )
+    return BootstrapResult(
+        table=table,
+        replicates=replicates,
+        options={
+            "n_resamples": int(n_resamples),
+            "seed": int(seed),
+            "cluster": cluster,
+            "conf_level": conf_level,
+        },
+        counts={"n": len(data), "n_failed": int((~np.isfinite(replicates)).sum())},
+    )
 
 
 # --------------------------------------------------------------------------------------------------

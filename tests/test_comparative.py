@@ -237,3 +237,61 @@ def test_matching_bad_input_is_named():
         comparative.match(LALONDE, treatment="treat", formula=FORMULA, ratio=0)
     with pytest.raises(ComparativeDataError, match="exact column 'site' is not in the data"):
         comparative.match(LALONDE, treatment="treat", formula=FORMULA, exact="site")
+
+
+# ---- bootstrap of the whole design
+
+
+def test_bootstrap_of_a_mean_has_the_closed_form_standard_error_and_repeats_with_its_seed():
+    rng = np.random.default_rng(5)
+    data = pd.DataFrame({"y": rng.normal(10, 3, 400)})
+    fit = comparative.bootstrap(data, lambda d: d["y"].mean(), n_resamples=2000, seed=11)
+    expected = data["y"].std(ddof=0) / np.sqrt(len(data))  # the bootstrap's own closed form
+    row = fit.table.iloc[0]
+    assert row["estimate"] == data["y"].mean()
+    assert abs(row["std_error"] / expected - 1) < 0.06  # Monte Carlo error about 1.6% (2000 resamples)
+    again = comparative.bootstrap(data, lambda d: d["y"].mean(), n_resamples=2000, seed=11)
+    np.testing.assert_array_equal(fit.replicates, again.replicates)
+    assert fit.counts["n_failed"] == 0
+
+
+def test_bootstrap_resamples_whole_clusters_and_counts_failed_resamples():
+    data = pd.DataFrame({"pid": np.repeat(np.arange(30), 3), "y": np.arange(90.0)})
+    sizes = []
+
+    def size_check(d):
+        sizes.append(d.groupby("pid").size().unique().tolist())
+        return d["y"].mean()
+
+    comparative.bootstrap(data, size_check, n_resamples=20, seed=1, cluster="pid")
+    assert all(set(s) <= {3, 6, 9, 12, 15} for s in sizes[1:])  # every patient drawn with its 3 rows
+
+    def fragile(d):
+        if d["y"].iloc[0] < 30:
+            raise ComparativeDataError("no overlap in this resample")
+        return d["y"].mean()
+
+    fit = comparative.bootstrap(data.iloc[::-1].reset_index(drop=True), fragile, n_resamples=50, seed=2)
+    assert fit.counts["n_failed"] == int(np.isnan(fit.replicates).sum()) > 0
+
+
+def test_whole_design_bootstrap_of_a_weighted_difference():
+    def design(d):
+        weights = comparative.weigh(d, treatment="treat", formula=FORMULA, estimand="ATT")
+        table = comparative.weighted_difference(d, outcome="re78", treatment="treat", weights=weights).table
+        return table.set_index("measure").loc["difference", "estimate"]
+
+    fit = comparative.bootstrap(LALONDE, design, n_resamples=60, seed=3)
+    row = fit.table.iloc[0]
+    assert row["ci_low"] < row["estimate"] < row["ci_high"]
+    sandwich = r_vector("svyglm", "att_re78_se")[1]
+    assert 0.5 < row["std_error"] / sandwich < 2  # the same order as the design-based sandwich
+
+
+def test_balance_and_differences_take_a_match_result():
+    fit = comparative.match(LALONDE, treatment="treat", formula=FORMULA, caliper=0.1)
+    by_result = comparative.balance(LALONDE, treatment="treat", covariates="age", weights=fit).table
+    by_array = comparative.balance(
+        LALONDE, treatment="treat", covariates="age", weights=fit.table["weight"]
+    ).table
+    pd.testing.assert_frame_equal(by_result, by_array)

@@ -47,6 +47,7 @@ def _comparative(bundled) -> dict:
         ),
         "e_value": comparative.e_value(1.8, 1.2, 2.7),
         "match": comparative.match(data, treatment="treated", formula="age + C(sex)", caliper=0.2),
+        "bootstrap": comparative.bootstrap(data, lambda d: d["age"].mean(), n_resamples=20, seed=1),
     }
 
 
