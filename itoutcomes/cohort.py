@@ -382,3 +382,9 @@ def _read_csv(file: Path, table: str) -> pd.DataFrame:
         if column.kind == "category":
             frame[column.name] = frame[column.name].astype("category")
     return frame
+
+
+def with_comparison(reasons: dict[str, int], n_comparison: int) -> dict[str, int]:
+    """Exclusion reasons, with the comparison (CMM) patients an IDD analysis leaves out when there are
+    any (``Cohort.n_comparison()``, counted before the cohort is narrowed to ``Cohort.idd()``)."""
+    return {**reasons, "comparison (CMM) patients": n_comparison} if n_comparison else reasons

@@ -665,6 +665,20 @@ def _weighted_stats(x: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     return mean, float(scale * (w * (x - mean) ** 2).sum())
 
 
+def _weights_of(data: pd.DataFrame, weights: Any, function: str) -> np.ndarray:
+    """Weights given as a column name, an array, a :class:`WeightResult` or a :class:`MatchResult`,
+    checked: one finite, non-negative value per row."""
+    if isinstance(weights, (WeightResult, MatchResult)):
+        w = weights.table["weight"].to_numpy(float)
+    elif isinstance(weights, str):
+        w = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    else:
+        w = np.asarray(weights, dtype=float)
+    if len(w) != len(data) or not np.all(np.isfinite(w)) or (w < 0).any():
+        raise ComparativeDataError(f"{function}: weights need one finite, non-negative value per row.")
+    return w
+
+
 def _spread(v: np.ndarray, binary: bool) -> float:
     """The variance in a standardized difference's denominator: p (1 - p) for a binary covariate."""
     if binary:
@@ -727,17 +741,8 @@ def balance(
     x = design_matrix(data, formula, "balance", error=ComparativeDataError).drop(
         columns="Intercept", errors="ignore"
     )
-    if isinstance(weights, (WeightResult, MatchResult)):
-        w = weights.table["weight"].to_numpy(float)
-    elif isinstance(weights, str):
-        w = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    elif weights is None:
-        w = None
-    else:
-        w = np.asarray(weights, dtype=float)
+    w = None if weights is None else _weights_of(data, weights, "balance")
     if w is not None:
-        if len(w) != len(data) or not np.all(np.isfinite(w)) or (w < 0).any():
-            raise ComparativeDataError("balance: weights need one finite, non-negative value per row.")
         for value, name in ((1, "treated"), (0, "comparison")):
             if w[arm == value].sum() <= 0:
                 raise ComparativeDataError(f"balance: the {name} arm has no weight.")
@@ -847,18 +852,7 @@ def weighted_difference(
             f"weighted_difference: {outcome} has {int(missing.sum())} missing or non-numeric values "
             f"({_rows(missing, data.index)}); analyse complete cases explicitly or impute first."
         )
-    if isinstance(weights, (WeightResult, MatchResult)):
-        w = weights.table["weight"].to_numpy(float)
-    elif isinstance(weights, str):
-        w = pd.to_numeric(data[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    elif weights is None:
-        w = np.ones(len(y))
-    else:
-        w = np.asarray(weights, dtype=float)
-    if len(w) != len(y) or not np.all(np.isfinite(w)) or (w < 0).any():
-        raise ComparativeDataError(
-            "weighted_difference: weights need one finite, non-negative value per row."
-        )
+    w = np.ones(len(y)) if weights is None else _weights_of(data, weights, "weighted_difference")
     keep = w > 0  # rows of weight 0 (unmatched) are outside the design, as svydesign's subset
     x = np.column_stack([np.ones(len(y)), arm.astype(float)])[keep]
     yk, wk = y[keep], w[keep]

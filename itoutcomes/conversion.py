@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from itoutcomes.cohort import Cohort
+from itoutcomes.cohort import Cohort, with_comparison
 from itoutcomes.params import check_option, invalid
 from itoutcomes.results import (
     Analysis,
@@ -58,22 +58,6 @@ __all__ = [
 
 class FewEventsWarning(UserWarning):
     """A regression has fewer than 10 events (or non-events) per estimated term."""
-
-
-@dataclass(frozen=True)
-class _Counted:
-    """A stand-in for a cohort whose comparison patients were counted before it was narrowed."""
-
-    count: int
-
-    def n_comparison(self) -> int:
-        return self.count
-
-
-def _with_comparison(reasons: dict[str, int], cohort: Cohort | _Counted) -> dict[str, int]:
-    """Exclusion reasons, with the comparison (CMM) patients an IDD analysis leaves out when there are."""
-    n = cohort.n_comparison()
-    return {**reasons, "comparison (CMM) patients": n} if n else reasons
 
 
 def _check_window(window_days: object, function: str) -> int:
@@ -222,7 +206,9 @@ def conversion_rate(
             "conf_level": conf_level,
         },
         counts={"n_trialed": len(data)},
-        exclusions=exclusions_table(_with_comparison({"implanted without a trial": n_no_trial}, cohort)),
+        exclusions=exclusions_table(
+            with_comparison({"implanted without a trial": n_no_trial}, cohort.n_comparison())
+        ),
         suppression=Suppression(
             counts=("n", "n_event"),
             derived={"n": _SHARE, "n_event": _SHARE},
@@ -416,7 +402,7 @@ def flow(cohort: Cohort, *, window_days: int = 90) -> Flow:
         window_days=window_days,
         options={"window_days": window_days},
         counts={"n_patients": len(p)},
-        exclusions=exclusions_table(_with_comparison({}, _Counted(n_comparison))),
+        exclusions=exclusions_table(with_comparison({}, n_comparison)),
         suppression=Suppression(counts=("n",), relations=relations, keys=keys),
     )
 
@@ -530,7 +516,9 @@ def predictors(
         raise ValueError(_separation_message(formula, x, y))
     table = ratio_table(list(x.columns), fit.params, fit.bse, ratio="odds_ratio", conf_level=conf_level)
     n_no_trial = int((cohort.idd().patients["trial_type"] == "none").sum())
-    excluded = exclusions_table(_with_comparison({"implanted without a trial": n_no_trial}, cohort))
+    excluded = exclusions_table(
+        with_comparison({"implanted without a trial": n_no_trial}, cohort.n_comparison())
+    )
     return PredictorsResult(
         table=table,
         formula=formula,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from itoutcomes.balance import standardized_difference
-from itoutcomes.cohort import Cohort
+from itoutcomes.cohort import Cohort, with_comparison
 from itoutcomes.results import Analysis, Frame, Result, Suppression, exclusions_table, population
 from itoutcomes.stats import check_by
 
@@ -97,7 +97,7 @@ def baseline_table(cohort: Cohort, *, by: str = "indication") -> BaselineResult:
         by=column,
         options={"by": column},
         counts={"n_patients": len(patients)},
-        exclusions=exclusions_table({"comparison (CMM) patients": n_comparison} if n_comparison else None),
+        exclusions=exclusions_table(with_comparison({}, n_comparison)),
         suppression=Suppression(
             counts=("n", "n_event"),
             derived={"n": ("estimate", "sd", "smd"), "n_event": ("estimate", "smd")},

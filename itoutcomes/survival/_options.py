@@ -459,7 +459,7 @@ def weighted_aj(
     start: np.ndarray | None,
     stop: np.ndarray,
     status: np.ndarray,
-    weight: np.ndarray,
+    weight: np.ndarray | None,
     last: np.ndarray,
     cluster: np.ndarray | None,
     cause: int,
@@ -481,6 +481,8 @@ def weighted_aj(
     """
     if cluster is None and tau is None and last.all():
         return _weighted_aj_rows(start, stop, status, weight, cause)
+    if weight is None:
+        weight = np.ones(len(stop))
     times, begin, end = _grid(start, stop)
     n_times = len(times)
     n_risk = _interval_count(begin, end, None, n_times)

@@ -252,8 +252,6 @@ def _cif_robust(
     weight = None if opts.weights is None else opts.weights[mask]
     clusters = opts.clusters()
     cluster = None if clusters is None else pd.factorize(clusters[mask])[0]
-    if weight is None and (cluster is not None or not opts.last[mask].all()):
-        weight = np.ones(len(time))
     fit = weighted_aj(start, time, status, weight, opts.last[mask], cluster, cause)
     f, se = fit["estimate"], fit["std_error"]
     with np.errstate(divide="ignore", invalid="ignore"):

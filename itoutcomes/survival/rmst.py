@@ -187,7 +187,7 @@ def _time_lost(
             None if opts.entry is None else opts.entry[mask],
             time[mask],
             status[mask],
-            np.ones(int(mask.sum())) if opts.weights is None else opts.weights[mask],
+            None if opts.weights is None else opts.weights[mask],
             opts.last[mask],
             None,
             int(cause),
