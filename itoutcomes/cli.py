@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synth", help="write a synthetic cohort with known true parameters")
     synth.add_argument("--n", type=int, default=1000, help="number of patients (default 1000)")
+    synth.add_argument(
+        "--controls", type=int, default=0, help="comparison (CMM) patients added (default 0: none)"
+    )
     synth.add_argument("--seed", type=int, default=20261122, help="random seed (default 20261122)")
     synth.add_argument("--out", required=True, help="folder to write")
     return parser
@@ -112,12 +115,13 @@ def _synth(args: argparse.Namespace) -> int:
     from itoutcomes.synthetic import generate, write_bundle
 
     try:
-        cohort = generate(args.n, seed=args.seed)
+        cohort = generate(args.n, n_controls=args.controls, seed=args.seed)
     except ValueError as error:
         print(f"itoutcomes synth: {error}", file=sys.stderr)
         return 2
-    out = write_bundle(cohort, args.out, n_patients=args.n, seed=args.seed)
-    print(f"Wrote a synthetic cohort of {args.n} patients (seed {args.seed}) to {out}.")
+    out = write_bundle(cohort, args.out, n_patients=args.n, seed=args.seed, n_controls=args.controls)
+    extra = f" and {args.controls} CMM patients" if args.controls else ""
+    print(f"Wrote a synthetic cohort of {args.n} IDD patients{extra} (seed {args.seed}) to {out}.")
     return 0
 
 

@@ -226,8 +226,8 @@ def load_cohort(
     --------
     >>> from itoutcomes import load_cohort
     >>> cohort = load_cohort("data/synthetic")
-    >>> len(cohort.patients)
-    1000
+    >>> len(cohort.patients), cohort.n_comparison()
+    (2000, 1000)
     """
     folder = Path(path)
     if not folder.is_dir():

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from itoutcomes.cohort import Cohort
+from itoutcomes.cohort import Cohort, with_comparison
 from itoutcomes.params import invalid
 from itoutcomes.results import (
     Analysis,
@@ -101,6 +101,7 @@ def first_complication(
     if bad:
         raise invalid("competing", "first_complication", "a selection of 'death' and 'explant'", competing)
     p = cohort.patients
+    n_cmm = cohort.n_comparison()  # CMM patients have no implant: counted apart from the IDD arm's
     implanted = p[p["implant_day"].notna()].copy()
     implant = implanted["implant_day"].to_numpy(dtype=float)
     comp = cohort.complications
@@ -130,7 +131,9 @@ def first_complication(
     return Dataset(
         table=implanted.reset_index(drop=True),
         options={"types": kinds, "serious_only": serious_only, "competing": tuple(competing)},
-        exclusions=exclusions_table({"never implanted": int(len(p) - len(implanted))}),
+        exclusions=exclusions_table(
+            with_comparison({"never implanted": int(len(p) - len(implanted)) - n_cmm}, n_cmm)
+        ),
     )
 
 

@@ -91,8 +91,20 @@ def followup_scores(
     """
     months = _check_months(months, "followup_scores")
     implant = cohort.patients.set_index("patient_id")["implant_day"].dropna().astype("int64")
-    pain = cohort.pain[cohort.pain["patient_id"].isin(implant.index)]
-    pain = pain.assign(implant_day=implant.reindex(pain["patient_id"]).to_numpy())
+    return closest_scores(cohort.pain, implant, months=months, half_width=half_width)
+
+
+def closest_scores(
+    pain: pd.DataFrame, origin: pd.Series, *, months: Sequence[float], half_width: int = 45
+) -> pd.DataFrame:
+    """The score closest to ``origin + target_day(m)`` within ``half_width`` days, per patient and month.
+
+    ``origin`` is a Series of index days by ``patient_id`` (the implant day, or 0 for a comparison
+    patient); patients outside it are left out. Ties go to the earlier day; same-day scores are averaged.
+    Columns as :func:`followup_scores`.
+    """
+    pain = pain[pain["patient_id"].isin(origin.index)]
+    pain = pain.assign(implant_day=origin.reindex(pain["patient_id"]).to_numpy())
     frames = []
     for m in months:
         target = pain["implant_day"] + target_day(m)
@@ -139,6 +151,7 @@ def _pain_pairs(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The pairs and exclusions of :func:`pain_pairs` (arguments already checked)."""
     patients = cohort.patients.set_index("patient_id")
+    n_cmm = cohort.n_comparison()  # CMM patients have no implant: counted apart from the IDD arm's
     base = baseline_scores(cohort)
     follow = followup_scores(cohort, months=months)
     implanted = patients.index[patients["implant_day"].notna()]
@@ -164,8 +177,10 @@ def _pain_pairs(
         for column in reversed(by_columns):
             frame.insert(1, column, patients.loc[ids, column].to_numpy())
         frames.append(frame)
+        if n_cmm:
+            excluded.append((m, "comparison (CMM) patients", n_cmm))
         excluded += [
-            (m, "never implanted", int(len(patients) - len(implanted))),
+            (m, "never implanted", int(len(patients) - len(implanted)) - n_cmm),
             (m, "no baseline score in [-30, 0]", int(len(implanted) - len(with_base))),
             (m, "no follow-up score within 45 days of the target day", int(len(with_base) - len(ids))),
         ]

@@ -17,6 +17,7 @@ import pandas as pd
 from itoutcomes.identifiers import AGE_TOP_CODE, screen_identifiers
 from itoutcomes.ids import patient_positions
 from itoutcomes.schema import _DATE_ALIASES, SCHEMA, TABLES, Column, IdentifierWarning, Problem
+from itoutcomes.vocabulary import SYSTEMIC_EVENT_TYPES
 
 MAX_PLAUSIBLE_DAY = 36_525
 """100 years in days: a day offset beyond it is a date or an Excel serial, not a time since the index."""
@@ -606,11 +607,26 @@ def _check_child(
                 problems += _problem(name, column, child, _as_float(child[column]) <= 0, "values <= 0", fix)
         elif name == "complications":
             implant = per_row("implant_day")
+            on_cmm = np.zeros(len(child), dtype=bool)
+            if "arm" in patients:
+                cmm_ids = patients.loc[(patients["arm"] == "cmm").fillna(False).to_numpy(bool), "patient_id"]
+                on_cmm = child["patient_id"].isin(cmm_ids).to_numpy(bool)
+            systemic = child["type"].isin(SYSTEMIC_EVENT_TYPES).to_numpy(bool)
+            problems += _problem(
+                name,
+                "type",
+                child,
+                on_cmm & ~systemic,
+                "device complications on comparison (CMM) patients' rows",
+                "a CMM patient has no device; its events can be "
+                + ", ".join(SYSTEMIC_EVENT_TYPES)
+                + " (or make the patient arm 'idd')",
+            )
             problems += _problem(
                 name,
                 "day",
                 child,
-                ~unknown & np.isnan(implant),
+                ~unknown & np.isnan(implant) & ~on_cmm,
                 "rows without an implant",
                 "complications are counted from implant: set the patient's implant_day",
             )

@@ -78,3 +78,5 @@ COMPLICATION_TYPES = (
     "battery_eol",
     "other",
 )
+SYSTEMIC_EVENT_TYPES = ("overdose", "withdrawal", "other")
+"""Complication types that are not device events: the only ones a comparison (CMM) patient can have."""

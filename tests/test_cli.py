@@ -15,7 +15,7 @@ from itoutcomes.cli import main
 def test_validate_valid_cohort(capsys):
     assert main(["validate", str(BUNDLED)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"Cohort at {BUNDLED} is valid: 1000 patients")
+    assert out.startswith(f"Cohort at {BUNDLED} is valid: 2000 patients")
 
 
 def test_validate_reports_every_problem_and_exits_non_zero(tmp_path, tables, capsys):
@@ -94,5 +94,5 @@ def test_run_prints_a_progress_line_per_step(tmp_path, capsys):
     assert main(["run", *plans, "--cohort", str(BUNDLED), "--out", str(tmp_path / "out")]) == 0
     lines = capsys.readouterr().err.splitlines()
     assert [line.split(":")[1].split()[0] for line in lines] == ["validated", "ran", "ran", "protected"]
-    assert lines[0].startswith("itoutcomes run: validated synthetic: 1000 patients (")
+    assert lines[0].startswith("itoutcomes run: validated synthetic: 2000 patients (")
     assert {line.split()[3] for line in lines[1:3]} == {"overview", "conversion"}

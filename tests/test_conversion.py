@@ -48,7 +48,9 @@ def test_conversion_rate_counts_and_wilson_interval(bundled):
     assert row["n"] == ref["conversion_n"] == result.counts["n_trialed"]
     ci = proportion_ci(int(row["n_event"]), int(row["n"]))
     assert (row["estimate"], row["ci_low"], row["ci_high"]) == (ci.estimate, ci.ci_low, ci.ci_high)
-    assert result.exclusions.loc[0, "n"] == (bundled.patients["trial_type"] == "none").sum()
+    excluded = result.exclusions.set_index("reason")["n"]
+    assert excluded["implanted without a trial"] == (bundled.idd().patients["trial_type"] == "none").sum()
+    assert excluded["comparison (CMM) patients"] == bundled.n_comparison() == 1000
     assert rows.loc["trial_success", "n_event"] >= rows.loc["implant_given_success", "n_event"]
     assert rows.loc["implanted_after_window", "n_event"] > 0
     assert result.options == {"by": (), "window_days": 90, "method": "wilson", "conf_level": 0.95}
@@ -216,7 +218,8 @@ def test_subgroup_of_one_and_no_trials():
 def test_flow_counts_are_consistent(bundled):
     f = flow(bundled)
     c = f.count
-    assert c("cohort") == len(bundled.patients)
+    assert c("cohort") == len(bundled.patients) - bundled.n_comparison()
+    assert f.exclusions.set_index("reason").loc["comparison (CMM) patients", "n"] == bundled.n_comparison()
     assert c("trialed") == c("trial_success") + c("trial_failure") + c("trial_unknown")
     assert c("implanted") == c("implanted_in_window") + c("implanted_after_window") + c(
         "implanted_without_trial"

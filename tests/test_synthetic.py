@@ -61,8 +61,9 @@ def test_generator_leaves_global_random_state_alone():
 
 def test_bundled_cohort_regenerates_byte_for_byte(tmp_path):
     readme = (BUNDLED / "README.md").read_text()
-    assert "itoutcomes synth --n 1000 --seed 20261122 --out DIR" in readme
-    assert main(["synth", "--n", "1000", "--seed", "20261122", "--out", str(tmp_path)]) == 0
+    assert "itoutcomes synth --n 1000 --controls 1000 --seed 20261122 --out DIR" in readme
+    command = ["synth", "--n", "1000", "--controls", "1000", "--seed", "20261122", "--out", str(tmp_path)]
+    assert main(command) == 0
     names = sorted(p.name for p in BUNDLED.iterdir())
     assert sorted(p.name for p in tmp_path.iterdir()) == names
     _match, mismatch, errors = filecmp.cmpfiles(BUNDLED, tmp_path, names, shallow=False)
@@ -71,7 +72,7 @@ def test_bundled_cohort_regenerates_byte_for_byte(tmp_path):
 
 def test_bundled_cohort_loads_with_truth():
     cohort = load_cohort(BUNDLED)
-    assert len(cohort.patients) == 1000
+    assert len(cohort.patients) == 2000 and cohort.n_comparison() == 1000
     assert cohort.truth == json.loads((BUNDLED / "truth.json").read_text())
     assert cohort.truth["seed"] == 20261122
 

@@ -22,20 +22,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from itoutcomes.cohort import Cohort, validate_tables
 from itoutcomes.params import invalid
-from itoutcomes.synthetic.draws import (
-    conversion_linear_predictor,
-    draw_complications,
-    draw_follow_up,
-    draw_pain,
-    draw_patients,
-    draw_prescriptions,
-    patient_ids,
-    patient_table,
-)
-from itoutcomes.synthetic.truth import age_distribution, true_values
+from itoutcomes.synthetic.comparison import cmm_covariates, cmm_follow_up, cmm_outcomes, cmm_patient_table
+from itoutcomes.synthetic.draws import conversion_linear_predictor, draw_idd, patient_ids, patient_table
+from itoutcomes.synthetic.truth import age_distribution, comparative_truth, true_values
 
 __all__ = [
     "age_distribution",
@@ -47,20 +40,26 @@ __all__ = [
 ]
 
 
-def generate(n_patients: int = 1000, *, seed: int = 20261122) -> Cohort:
+def generate(n_patients: int = 1000, *, n_controls: int = 0, seed: int = 20261122) -> Cohort:
     """Draw a synthetic IDD cohort with known true parameters.
 
     Parameters
     ----------
     n_patients
-        Number of patients (every one had a trial or an implant).
+        Number of IDD patients (every one had a trial or an implant).
+    n_controls
+        Number of comparison patients on conventional medical management (``patients.arm == "cmm"``),
+        confounded by indication (:mod:`itoutcomes.synthetic.comparison`). Their draws come from
+        streams of their own: the IDD patients are the same with or without them.
     seed
         Seed of the ``numpy.random.SeedSequence`` all draws come from. Same seed, same cohort.
 
     Returns
     -------
     Cohort
-        Validated cohort whose ``truth`` holds every parameter and the derived true values.
+        Validated cohort whose ``truth`` holds every parameter and the derived true values; with a
+        comparison arm, ``truth["comparative"]`` holds the true effects of implant (ATT, ATC and ATE;
+        :func:`itoutcomes.synthetic.truth.comparative_truth`).
 
     Examples
     --------
@@ -73,18 +72,35 @@ def generate(n_patients: int = 1000, *, seed: int = 20261122) -> Cohort:
         raise invalid("n_patients", "generate", "a positive integer", n_patients)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise invalid("seed", "generate", "a non-negative integer", seed)
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(8)]
-    base = draw_patients(int(n_patients), streams[0])
-    outcomes = draw_follow_up(base, streams[1])
-    complications, explant_day = draw_complications(base, outcomes, streams[2])
-    outcomes["explant_day"] = explant_day
-    pain = draw_pain(base, outcomes, streams[3])
-    prescriptions = draw_prescriptions(base, outcomes, streams[4])
-    patients = patient_table(base, outcomes)
+    if isinstance(n_controls, bool) or not isinstance(n_controls, (int, np.integer)) or n_controls < 0:
+        raise invalid("n_controls", "generate", "a non-negative integer", n_controls)
+    sequences = np.random.SeedSequence(int(seed)).spawn(8)
+    streams = [np.random.default_rng(s) for s in sequences]
+    idd = draw_idd(int(n_patients), streams)
+    base = idd["base"]
+    patients = patient_table(base, idd["follow"])
+    parts = {name: [idd[name]] for name in ("pain", "prescriptions", "complications")}
+    if n_controls:
+        n_controls = int(n_controls)
+        cov = cmm_covariates(n_controls, streams[5])
+        follow = cmm_follow_up(cov, streams[6])
+        rows = cmm_outcomes(cov, follow, [np.random.default_rng(s) for s in sequences[7].spawn(3)])
+        all_ids = patient_ids(int(n_patients) + n_controls)
+        control_ids = all_ids[int(n_patients) :]
+        patients = pd.concat(
+            [
+                patients.assign(patient_id=all_ids[: int(n_patients)], arm="idd"),
+                cmm_patient_table(cov, follow, control_ids).assign(arm="cmm"),
+            ],
+            ignore_index=True,
+        )
+        for name, table in rows.items():
+            parts[name].append(table.assign(patient_idx=table["patient_idx"] + int(n_patients)))
 
     ids = patients["patient_id"].to_numpy()
     raw = {"patients": patients}
-    for name, table in (("pain", pain), ("prescriptions", prescriptions), ("complications", complications)):
+    for name, frames in parts.items():
+        table = pd.concat(frames, ignore_index=True)
         rows = table.drop(columns="patient_idx").assign(patient_id=ids[table["patient_idx"].to_numpy()])
         # two draws can land on the same row exactly (a score on the same day); a registry records it once
         raw[name] = rows.drop_duplicates(ignore_index=True)
@@ -94,10 +110,20 @@ def generate(n_patients: int = 1000, *, seed: int = 20261122) -> Cohort:
     truth = true_values()
     truth["n_patients"] = int(n_patients)
     truth["seed"] = int(seed)
+    if n_controls:
+        truth["n_controls"] = n_controls
+        implanted, cancer = base["implanted"], base["group"] == "cancer"
+        counts = {
+            "all": (int(implanted.sum()), n_controls),
+            "non_cancer": (int((implanted & ~cancer).sum()), int((cov["group"] != "cancer").sum())),
+        }
+        truth["comparative"] = comparative_truth(counts)
     return Cohort(**tables, truth=truth)
 
 
-def write_bundle(cohort: Cohort, folder: str | Path, *, n_patients: int, seed: int) -> Path:
+def write_bundle(
+    cohort: Cohort, folder: str | Path, *, n_patients: int, seed: int, n_controls: int = 0
+) -> Path:
     """Write a synthetic cohort as a self-describing folder.
 
     The folder holds the four tables (CSV), ``truth.json``, ``codebook.md`` and a ``README.md`` with the
@@ -105,11 +131,13 @@ def write_bundle(cohort: Cohort, folder: str | Path, *, n_patients: int, seed: i
     """
     out = cohort.write(folder)
     (out / "codebook.md").write_text(cohort.codebook())
+    arm = f" and {n_controls} comparison (CMM) patients" if n_controls else ""
+    flag = f" --controls {n_controls}" if n_controls else ""
     (out / "README.md").write_text(
-        f"# Synthetic IDD cohort ({n_patients} patients)\n\n"
+        f"# Synthetic IDD cohort ({n_patients} IDD patients{arm})\n\n"
         "Made by the itoutcomes synthetic generator; no real patient is in it.\n"
         "Regenerate it byte for byte with\n\n"
-        f"    itoutcomes synth --n {n_patients} --seed {seed} --out DIR\n\n"
+        f"    itoutcomes synth --n {n_patients}{flag} --seed {seed} --out DIR\n\n"
         "`truth.json` holds every true parameter of the generator (see `itoutcomes.synthetic`), "
         "`codebook.md` every column.\n"
     )

@@ -152,6 +152,34 @@ def _piecewise_inverse(u: np.ndarray, breaks: list[float], rates: list[float]) -
     return np.where(u >= total, np.inf, t)
 
 
+def death_time(group: np.ndarray, exponential: np.ndarray) -> np.ndarray:
+    """Days from the origin to death: the group's cumulative death hazard inverted at ``exponential``
+    (standard exponential draws, divided by a hazard ratio where one applies)."""
+    return np.where(
+        group == "cancer",
+        _piecewise_inverse(exponential, **DEATH["cancer"]),
+        _piecewise_inverse(exponential, **DEATH["noncancer"]),
+    )
+
+
+def draw_idd(n: int, streams: list[np.random.Generator], *, fills: bool = True) -> dict[str, Any]:
+    """The IDD cohort's draws in order, each from its stream: patients, follow-up, complications,
+    pain and (with ``fills``) prescriptions. Returns the arrays (``base``, ``follow``) and the tables."""
+    base = draw_patients(int(n), streams[0])
+    follow = draw_follow_up(base, streams[1])
+    complications, explant_day = draw_complications(base, follow, streams[2])
+    follow["explant_day"] = explant_day
+    pain = draw_pain(base, follow, streams[3])
+    prescriptions = draw_prescriptions(base, follow, streams[4], fills=fills)
+    return {
+        "base": base,
+        "follow": follow,
+        "complications": complications,
+        "pain": pain,
+        "prescriptions": prescriptions,
+    }
+
+
 def draw_follow_up(base: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
     n = base["n"]
     group = base["group"]
@@ -162,12 +190,7 @@ def draw_follow_up(base: dict[str, np.ndarray], rng: np.random.Generator) -> dic
     for g in GROUPS:
         m = group == g
         good[m] = u_good[m] < PAIN["good_share"][g]
-    e_death = rng.exponential(size=n)
-    death_t = np.where(
-        group == "cancer",
-        _piecewise_inverse(e_death, **DEATH["cancer"]),
-        _piecewise_inverse(e_death, **DEATH["noncancer"]),
-    )
+    death_t = death_time(group, rng.exponential(size=n))
     lo, hi = CENSORING["admin_days"]
     admin_day = rng.integers(lo, hi + 1, size=n)
     loss_rate = np.array([CENSORING["loss_per_year"][g] for g in group]) / DAYS_PER_YEAR
@@ -186,6 +209,7 @@ def draw_follow_up(base: dict[str, np.ndarray], rng: np.random.Generator) -> dic
     return {
         "origin": origin,
         "good": good,
+        "death_t": death_t,
         "death_day": np.where(died, death_day, np.nan),
         "last_contact_day": last_contact,
         "baseline_explant_t": explant_t,
@@ -261,6 +285,7 @@ def draw_complications(
     explant_t = np.where(
         triggered, np.minimum(np.floor(infection_t) + delay, baseline_explant), baseline_explant
     )
+    base["explant_t"] = explant_t
     explanted = implanted & (np.floor(explant_t) <= horizon)
     explant_day = np.where(explanted, implant + np.floor(explant_t), np.nan)
     risk_end = np.where(explanted, np.floor(explant_t), horizon)
@@ -342,6 +367,7 @@ def draw_pain(
         PAIN["poor_reduction"][0] + PAIN["poor_reduction"][1] * rng.standard_normal(n),
     )
     reduction = np.clip(reduction, 0, 1)
+    base["latent_pain"], base["pain_reduction"] = latent, reduction
     noise_sd = PAIN["measurement_sd"]
 
     def observe(level: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -359,6 +385,7 @@ def draw_pain(
     keep0 = ~missing
     keep_early = u[:, 1] < PAIN["extra_early_baseline"]
     z = rng.standard_normal((n, 2))
+    base["baseline_nrs"] = observe(latent, z[:, 0])
     frames = [
         pd.DataFrame(
             {"patient_idx": np.flatnonzero(keep0), "day": day0[keep0], "nrs": observe(latent, z[:, 0])[keep0]}
@@ -374,12 +401,36 @@ def draw_pain(
 
     # Follow-up visits for implanted patients, stopped by drop-out, explant, death or end of contact.
     implanted = base["implanted"]
-    implant = np.where(implanted, base["implant_day"], 0)
-    stop = np.fmin(last, follow["explant_day"] - 1)
-    dropped = np.zeros(n, dtype=bool)
     p_drop = np.where(good, PAIN["dropout_per_visit"]["good"], PAIN["dropout_per_visit"]["poor"])
-    max_visits = max(len(v) for v in PAIN["visits_months"].values())
-    for k in range(max_visits):
+    visits = VisitPlan(
+        origin=np.where(implanted, base["implant_day"], 0),
+        level=latent * (1 - reduction),
+        p_drop=p_drop,
+        stop=np.fmin(last, follow["explant_day"] - 1),
+        eligible=implanted,
+    )
+    return scored_visits(rng, group, visits, frames, last)
+
+
+class VisitPlan(NamedTuple):
+    """Who is seen after the origin: each patient's origin day, true pain level, drop-out chance per
+    visit after the first, last day a visit can happen, and whether the patient has visits at all."""
+
+    origin: np.ndarray
+    level: np.ndarray
+    p_drop: np.ndarray | float
+    stop: np.ndarray
+    eligible: np.ndarray
+
+
+def scored_visits(
+    rng: np.random.Generator, group: np.ndarray, plan: VisitPlan, frames: list[pd.DataFrame], last: np.ndarray
+) -> pd.DataFrame:
+    """The follow-up visits of every patient (the group's schedule from its origin, jittered; monotone
+    drop-out, intermittent misses), added to the baseline ``frames``: the pain table, sorted."""
+    n = len(group)
+    dropped = np.zeros(n, dtype=bool)
+    for k in range(max(len(v) for v in PAIN["visits_months"].values())):
         month = np.array(
             [PAIN["visits_months"][g][k] if k < len(PAIN["visits_months"][g]) else np.nan for g in group]
         )
@@ -388,16 +439,18 @@ def draw_pain(
         u_miss = rng.random(n)
         noise = rng.standard_normal(n)
         if k > 0:
-            dropped |= u_drop < p_drop
-        day = implant + np.rint(month * DAYS_PER_MONTH) + jitter
+            dropped |= u_drop < plan.p_drop
+        day = plan.origin + np.rint(month * DAYS_PER_MONTH) + jitter
         seen = (
-            implanted & ~np.isnan(month) & ~dropped & (u_miss >= PAIN["intermittent_missing"]) & (day <= stop)
+            plan.eligible
+            & ~np.isnan(month)
+            & ~dropped
+            & (u_miss >= PAIN["intermittent_missing"])
+            & (day <= plan.stop)
         )
-        level = latent * (1 - reduction)
+        scores = np.clip(np.rint(plan.level + PAIN["measurement_sd"] * noise), 0, 10)
         frames.append(
-            pd.DataFrame(
-                {"patient_idx": np.flatnonzero(seen), "day": day[seen], "nrs": observe(level, noise)[seen]}
-            )
+            pd.DataFrame({"patient_idx": np.flatnonzero(seen), "day": day[seen], "nrs": scores[seen]})
         )
     table = pd.concat(frames, ignore_index=True)
     table = table[table["day"] <= last[table["patient_idx"].to_numpy()]]
@@ -417,11 +470,20 @@ def _lognormal(mean: float, sd: float) -> tuple[float, float]:
 
 
 def draw_prescriptions(
-    base: dict[str, np.ndarray], follow: dict[str, np.ndarray], rng: np.random.Generator
-) -> pd.DataFrame:
+    base: dict[str, np.ndarray],
+    follow: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    *,
+    course: dict[str, Any] | None = None,
+    fills: bool = True,
+) -> pd.DataFrame | None:
+    """Oral and transdermal fills. ``course`` overrides ``discontinued_by_12_months`` and
+    ``taper_beta`` (the comparison arm's course from its index day) and may give each patient's
+    ``baseline`` MME; the draws themselves stay in the same order. The course is kept in
+    ``base["opioid_course"]``; ``fills=False`` stops there (the truth's potential outcomes)."""
     n = base["n"]
     group = base["group"]
-    o = OPIOIDS
+    o = OPIOIDS if course is None else {**OPIOIDS, **{k: v for k, v in course.items() if k != "baseline"}}
     zero = np.zeros(n, dtype=bool)
     baseline = np.zeros(n)
     disc_rate = np.zeros(n)
@@ -437,6 +499,9 @@ def draw_prescriptions(
         a, b = o["taper_beta"][g]
         taper[m] = rng.beta(a, b, size=int(m.sum()))
     baseline = np.where(zero, 0.0, np.minimum(baseline, o["baseline_mme_cap"]))
+    if course is not None and "baseline" in course:
+        baseline = np.asarray(course["baseline"], dtype=float)
+        zero = baseline == 0
     implanted = base["implanted"]
     implant = np.where(implanted, base["implant_day"], np.inf)
     explant = np.where(np.isnan(follow["explant_day"]), np.inf, follow["explant_day"])
@@ -444,6 +509,9 @@ def draw_prescriptions(
     discontinue = np.where(explant <= discontinue, np.inf, np.floor(discontinue))
     end = follow["last_contact_day"]
     base["baseline_mme"] = baseline
+    if not fills:
+        base["opioid_course"] = _Course(baseline, implant, explant, discontinue, taper, end)
+        return None
 
     # Regimen lines: a primary drug, sometimes a secondary one; buprenorphine for a few patients.
     has = ~zero
@@ -483,9 +551,10 @@ def draw_prescriptions(
             )
         )
 
-    course = _Course(baseline, implant, explant, discontinue, taper, end)
+    plan = _Course(baseline, implant, explant, discontinue, taper, end)
+    base["opioid_course"] = plan
     history = o["history_start_day"]
-    table = pd.concat([_fill_line(rng, line, course, history) for line in lines], ignore_index=True)
+    table = pd.concat([_fill_line(rng, line, plan, history) for line in lines], ignore_index=True)
     table = table.sort_values(["patient_idx", "fill_day", "drug", "form"], kind="stable").reset_index(
         drop=True
     )

@@ -302,3 +302,35 @@ CENSORING = {
     "loss_poor_responder_hr": 2.0,
     "loss_not_implanted_per_year": 0.5,
 }
+
+COMPARISON = {
+    "propensity": {
+        "indication": {
+            "fbss": 0.0,
+            "other_spine": -0.2,
+            "crps": 0.3,
+            "other_noncancer": -0.3,
+            "cancer": 0.4,
+            "spasticity": 0.8,
+        },
+        "age_per_year": -0.015,
+        "baseline_nrs_per_point": 0.25,
+        "log1p_baseline_mme": 0.2,
+    },
+    "death_hr": {"noncancer": 1.3, "cancer": 1.4, "spasticity": 1.0},
+    "pain_reduction": (0.12, 0.12),
+    "dropout_per_visit": 0.10,
+    "discontinued_by_12_months": {"noncancer": 0.08, "cancer": 0.03, "spasticity": 0.10},
+    "taper_beta": {"noncancer": (1.0, 9.0), "cancer": (1.0, 19.0), "spasticity": (1.0, 9.0)},
+    "overdose_per_year": 0.003,
+    "overdose_per_year_per_100_mme": 0.008,
+}
+"""The comparison (CMM) arm. Its patients' covariates (indication, age, sex, baseline pain score and
+baseline MME) follow the implanted patients' law tilted by exp(-g(x)), with g(x) = indication +
+age_per_year (age - 55) + baseline_nrs_per_point (recorded baseline NRS - 7) + log1p_baseline_mme
+log(1 + baseline MME): among implanted and CMM patients together, logit P(implanted | x) = c + g(x)
+exactly, with c set by the two sizes (confounding by indication). On CMM, from the index day: death
+hazard of the indication group times ``death_hr``; relative pain reduction ~ Normal(mean, sd) clipped to
+[0, 1]; non-informative visit drop-out; systemic opioids taper or stop as after implant but with the CMM
+shares; opioid overdose at ``overdose_per_year`` + ``overdose_per_year_per_100_mme`` x MME / 100 a year
+(implanted patients: the pump's ``overdose`` complication)."""
