@@ -405,3 +405,23 @@ def love_plot(result: Any, *, ax: Any = None) -> Any:
     ax.set_xlabel(f"Absolute standardized mean difference ({result.sd} SD)")
     ax.legend(frameon=False, loc="lower right")
     return ax
+
+
+_OUTCOME_LABELS = {
+    "mme_change": "MME change",
+    "opioid_free": "Off systemic opioids",
+    "nrs_change": "Pain change",
+    "death": "Death",
+    "overdose": "Opioid overdose",
+}
+
+
+def effects_plot(table: pd.DataFrame, *, ax: Any = None) -> Any:
+    """Forest plot of the adjusted effects of a comparative ``effects`` table on the risk-ratio scale
+    (one row per outcome, log axis; withheld rows are left out)."""
+    rows = table[table["measure"] == "risk_ratio"].copy()
+    for column in ("estimate", "ci_low", "ci_high"):
+        rows[column] = pd.to_numeric(rows[column], errors="coerce")
+    rows = rows.dropna(subset=["estimate", "ci_low", "ci_high"])
+    rows["term"] = rows["outcome"].map(_OUTCOME_LABELS).fillna(rows["outcome"])
+    return forest_plot(rows, ax=ax, label="Risk ratio, IDD against CMM")

@@ -141,12 +141,21 @@ def release_tables(
     return {name: _render(frames[name], spec, name, hidden) for name, (_, spec) in tables.items()}
 
 
+def _shown_count(value: Any) -> str:
+    """A count as released: whole numbers as integers, weighted counts (sums of weights, effective
+    sample sizes) to two decimals."""
+    if pd.isna(value):
+        return ""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else f"{value:.2f}"
+
+
 def _render(table: pd.DataFrame, spec: Mapping[str, Any], name: str, hidden: set) -> pd.DataFrame:
     """``table`` with its hidden counts marked, their derived columns withheld, and a ``suppressed`` note."""
     out = table.copy()
     notes: list[list[str]] = [[] for _ in range(len(out))]
     for column in spec["counts"]:
-        shown = out[column].map(lambda v: "" if pd.isna(v) else str(int(v)))
+        shown = out[column].map(_shown_count)
         mask = np.array([(name, i, column) in hidden for i in range(len(out))], dtype=bool)
         out[column] = np.where(mask, HIDDEN_MARK, shown.to_numpy())
         for i in np.flatnonzero(mask):

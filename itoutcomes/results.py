@@ -217,6 +217,11 @@ class Published:
     suppression: Suppression = field(default_factory=Suppression)
 
 
+EXCLUSION_KEYS = {"comparison (CMM) patients": "patients.cmm"}
+"""Exclusion reasons that count a population other results publish too: the same key is the same
+number wherever it appears in a release (:mod:`itoutcomes.audit`)."""
+
+
 @dataclass(frozen=True, eq=False, kw_only=True)
 class Result:
     """Base of every analysis result: options used, counts, exclusions and the suppression spec.
@@ -250,7 +255,12 @@ class Result:
         out = self.published()
         exclusions = self._frame("exclusions")
         if out and len(exclusions) and "n" in exclusions and (exclusions["n"] > 0).any():
-            out.append(Published("exclusions", exclusions, Suppression(counts=("n",))))
+            keys = tuple(
+                ((i, "n"), EXCLUSION_KEYS[reason])
+                for i, reason in enumerate(exclusions["reason"])
+                if reason in EXCLUSION_KEYS
+            )
+            out.append(Published("exclusions", exclusions, Suppression(counts=("n",), keys=keys)))
         return out
 
     def release(self, *, threshold: int) -> dict[str, pd.DataFrame]:

@@ -63,6 +63,7 @@ _DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "patsy
 
 def _registry() -> dict[str, Callable[..., Analysis]]:
     from itoutcomes import complications, conversion, opioids, overview, pain
+    from itoutcomes.comparative import analysis as comparative
 
     return {
         "overview": overview.analysis,
@@ -70,10 +71,11 @@ def _registry() -> dict[str, Callable[..., Analysis]]:
         "pain": pain.analysis,
         "opioids": opioids.analysis,
         "complications": complications.analysis,
+        "comparative": comparative.analysis,
     }
 
 
-ANALYSES = ("overview", "conversion", "pain", "opioids", "complications")
+ANALYSES = ("overview", "conversion", "pain", "opioids", "complications", "comparative")
 """The registered analyses, in the order their reports present them."""
 
 

@@ -81,12 +81,43 @@ def _small_subgroup_cohort():
     return dataclasses.replace(cohort, patients=patients)
 
 
+def _difference_attacks(folder) -> list[str]:
+    """Hidden event counts of one arm recovered from a published difference of shares and the other
+    arm's counts: k_hidden = n_hidden x (other share +- difference)."""
+    found = []
+    for csv in sorted(folder.rglob("*.csv")):
+        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        if not {"n_event_treated", "n_event_comparison", "estimate", "measure"} <= set(table.columns):
+            continue
+        for i, row in table[table["measure"] == "naive_difference"].iterrows():
+            d = _number(row["estimate"])
+            n1, n0 = _number(row["n_treated"]), _number(row["n_comparison"])
+            k1, k0 = _number(row["n_event_treated"]), _number(row["n_event_comparison"])
+            if d is None or not n1 or not n0:
+                continue
+            for hidden, guess in (
+                (row["n_event_treated"] == HIDDEN and k0 is not None, n1 * (d + (k0 or 0) / n0)),
+                (row["n_event_comparison"] == HIDDEN and k1 is not None, n0 * ((k1 or 0) / n1 - d)),
+            ):
+                if hidden and 1 <= round(guess) <= 10 and abs(guess - round(guess)) < 1e-6:
+                    found.append(f"{csv.name} row {i}: a hidden event count is {round(guess)}")
+    return found
+
+
+def _with_comparison(n: int, controls: int, seed: int):
+    return lambda: generate(n, n_controls=controls, seed=seed)
+
+
 COHORTS = {
     "25": lambda: generate(25, seed=1),
     "45": lambda: generate(45, seed=3),
     "60": lambda: generate(60, seed=5),
     "300": lambda: generate(300, seed=7),
     "subgroup_of_3": _small_subgroup_cohort,
+    # with a comparison arm: the comparative plan's effects, populations and design tables
+    "45+45": _with_comparison(45, 45, 3),
+    "80+60": _with_comparison(80, 60, 4),
+    "300+300": _with_comparison(300, 300, 8),
 }
 
 
@@ -107,6 +138,7 @@ def test_no_hidden_count_can_be_recovered(name, tmp_path):
     assert exposed == [], exposed[:5]
     assert _share_attacks(out) == []
     assert _curve_attacks(out) == []
+    assert _difference_attacks(out) == []
     hidden = [c for c in release.hidden if "#" not in c[0]]
     assert hidden, "a small cohort hides something"
     assert np.isfinite(len(hidden))

@@ -97,6 +97,7 @@ def test_weighted_differences_equal_svyglm(design, outcome):
         weights=weights,
         cluster="pair" if design == "att_pair" else None,
         ratio=True,
+        variance="fixed",  # svyglm treats the weights as known
     )
     table = fit.table.set_index("measure")
     coef, se = r_vector("svyglm", f"{design}_{outcome}_coef"), r_vector("svyglm", f"{design}_{outcome}_se")
@@ -158,13 +159,25 @@ def test_love_plot_draws_before_and_after():
 
 # ---- matching, against MatchIt 4.7.2 built from source (tests/reference/reference_issue14_matchit.R)
 
-PATIENTS = pd.read_csv(REFERENCE.parents[1] / "data" / "synthetic" / "patients.csv").assign(
-    treat=lambda p: (p["trial_type"] == "continuous_intrathecal").astype(int)
+PATIENTS = pd.read_csv(REFERENCE / "bundled_comparison.csv", converters={"baseline_mme": float}).assign(
+    treat=lambda p: p["treated"]
 )
 MATCH_DATA = {
     "lalonde": (LALONDE, FORMULA, "married"),
-    "bundled": (PATIENTS, "age + C(sex) + C(indication)", "sex"),
+    "bundled": (PATIENTS, "age + C(sex) + C(indication) + np.log1p(baseline_mme)", "sex"),
 }
+
+
+def test_bundled_comparison_table_is_the_reference_input(bundled):
+    # MatchIt's input for the bundled cohort is the package's own comparison table of data/synthetic
+    table = comparative.outcome_table(bundled).table
+    written = pd.read_csv(REFERENCE / "bundled_comparison.csv", converters={"baseline_mme": float})
+    assert list(written["patient_id"]) == list(table["patient_id"])
+    for column in ("treated", "age", "sex", "indication"):
+        assert list(written[column]) == list(table[column]), column
+    np.testing.assert_array_equal(written["baseline_mme"].to_numpy(), table["baseline_mme"].to_numpy())
+
+
 MATCH_CASES = {
     "caliper": {"caliper": 0.1},
     "ratio2_replace": {"ratio": 2, "replace": True},

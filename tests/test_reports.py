@@ -86,7 +86,7 @@ def _count_cells(page: Path) -> list[str]:
 
 
 def test_small_cohort_shows_no_small_counts(tmp_path):
-    small = generate(45, seed=3).write(tmp_path / "small")
+    small = generate(45, n_controls=45, seed=3).write(tmp_path / "small")
     out = tmp_path / "out"
     assert main(["report", "--cohort", str(small), "--out", str(out), "--reports", str(REPORTS)]) == 0
     for qmd in REPORTS.glob("[!_]*.qmd"):
@@ -121,11 +121,13 @@ def test_invalid_cohort_stops_the_report(tmp_path, tables, capsys):
     assert "failed validation" in err and "pain.nrs has 1 value outside 0-10" in err
 
 
-def _report_tables(page: Path) -> dict[str, tuple[list[str], list[list[str]]]]:
-    """Each table of a report under its <h4> title: (headers, rows of cell texts)."""
+def _report_tables(page: Path) -> dict[str, tuple[list[str], list[list[str]], set[str]]]:
+    """Each table of a report under its <h4> title: (headers, rows of cell texts, count columns)."""
     out = {}
     text = page.read_text()
-    for title, body in re.findall(r"<h4>(.*?)</h4>\s*<table[^>]*>(.*?)</table>", text, re.S):
+    for title, attributes, body in re.findall(r"<h4>(.*?)</h4>\s*<table([^>]*)>(.*?)</table>", text, re.S):
+        marked = re.search(r'data-counts="([^"]*)"', attributes)
+        counts = set(html.unescape(marked.group(1)).split(",")) if marked else set()
         heads = [
             html.unescape(re.sub(r"<[^>]+>", "", h)).strip()
             for h in re.findall(r"<th[^>]*>(.*?)</th>", body, re.S)
@@ -137,7 +139,7 @@ def _report_tables(page: Path) -> dict[str, tuple[list[str], list[list[str]]]]:
             ]
             for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
         ]
-        out[html.unescape(title)] = (heads, [r for r in rows if r])
+        out[html.unescape(title)] = (heads, [r for r in rows if r], counts)
     return out
 
 
@@ -153,17 +155,22 @@ def test_report_numbers_equal_the_run_csvs(rendered, tmp_path):
         "pain": "pain",
         "opioids": "opioids",
         "complications": "complications",
+        "comparative": "comparative",
     }
     compared = 0
     for plan, page in pages.items():
         tables = _report_tables(rendered / f"{page}.html")
         for csv in sorted((results / plan).glob("*.csv")):
-            heads, rows = tables[csv.stem.replace("_", " ")]
+            heads, rows, counts = tables[csv.stem.replace("_", " ")]
             frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
             assert heads == list(frame.columns), (csv.name, heads)
             assert len(rows) == len(frame), csv.name
             for row, (_, record) in zip(rows, frame.iterrows(), strict=True):
-                for shown, value in zip(row, record, strict=True):
+                for column, shown, value in zip(heads, row, record, strict=True):
+                    if column in counts:  # counts (weighted ones too) are shown exactly as written
+                        assert shown == value, (csv.name, column, shown, value)
+                        compared += 1
+                        continue
                     try:
                         number = float(value)
                     except ValueError:

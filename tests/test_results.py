@@ -36,9 +36,18 @@ def _vocabulary() -> set[str]:
 def _comparative(bundled) -> dict:
     from itoutcomes import comparative
 
-    data = bundled.patients.assign(treated=(bundled.patients["indication"] == "fbss").astype(int))
+    table = comparative.outcome_table(bundled)
+    data = table.table
     weights = comparative.weigh(data, treatment="treated", formula="age + C(sex)", estimand="ATT")
     return {
+        "outcome_table": table,
+        "effects": comparative.effects(table),
+        "survival_difference": comparative.survival_difference(
+            data, treatment="treated", duration="death_time", event="death", time=365, weights=weights
+        ),
+        "overdose_difference": comparative.survival_difference(
+            data, treatment="treated", duration="overdose_time", event="overdose_status", cause=1, time=365
+        ),
         "propensity": comparative.propensity(data, treatment="treated", formula="age + C(sex)"),
         "weigh": weights,
         "balance": comparative.balance(data, treatment="treated", covariates="age + C(sex)", weights=weights),

@@ -29,7 +29,8 @@ def first_run(tmp_path_factory):
 
 
 def test_every_plan_writes_tables_figures_and_provenance(first_run):
-    assert {p.stem for p in PLANS} == {"overview", "conversion", "pain", "opioids", "complications"}
+    expected = {"overview", "conversion", "pain", "opioids", "complications", "comparative"}
+    assert {p.stem for p in PLANS} == expected
     for plan in PLANS:
         folder = first_run / plan.stem
         assert list(folder.glob("*.csv")), plan.stem

@@ -1,27 +1,10 @@
-"""Comparative effectiveness: propensity scores, weighting, balance, weighted effects and E-values.
-
-Every function takes any DataFrame (a cohort's patients, or any analysis table) with a two-arm
-``treatment`` column: 1/True for the treated arm (intrathecal therapy), 0/False for the comparison
-(conventional medical management); or a two-value column with ``"idd"`` and ``"cmm"``.
-
-- :func:`propensity`: the logistic propensity model and its overlap diagnostics;
-- :func:`weigh`: ATE, ATT and overlap (ATO) weights, stabilised, truncated at a percentile, with the
-  effective sample size per arm;
-- :func:`balance`: standardized mean differences, variance ratios and Kolmogorov-Smirnov statistics
-  before and after weighting (MatchIt's and cobalt's conventions);
-- :func:`weighted_difference`: the weighted difference in means (or shares) between arms with the
-  sandwich standard error of ``survey::svyglm``, by cluster for matched sets;
-- :func:`e_value`: VanderWeele and Ding's E-values for a ratio and its interval.
-
-Weighted survival curves and hazard ratios by arm use :mod:`itoutcomes.survival` with ``weights=`` and
-``cluster=``.
-"""
+"""The design: propensity scores, matching, weighting, balance, weighted differences and E-values."""
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -99,6 +82,29 @@ def _arms(data: pd.DataFrame, treatment: str, function: str) -> np.ndarray:
 # Propensity score
 
 
+def _refuse_separation(
+    data: pd.DataFrame, x: pd.DataFrame, arm: np.ndarray, linear: np.ndarray, formula: str
+) -> None:
+    """Refuse a fit whose scores reach 0 or 1 (quasi-complete separation: patterns in one arm only)."""
+    extreme = np.abs(linear) > 25  # a probability within 1e-11 of 0 or 1: no comparison there
+    if not extreme.any():
+        return
+    shared = []
+    for column in data.columns:
+        if column in formula and not pd.api.types.is_numeric_dtype(data[column]):
+            values = pd.unique(data[column].to_numpy()[extreme])
+            if len(values) == 1:
+                shared.append(f"{column} = {values[0]!r}")
+    pattern = f" (all with {', '.join(shared)})" if shared else ""
+    only = "treated" if (arm[extreme] == 1).all() else "comparison" if (arm[extreme] == 0).all() else "one"
+    raise ComparativeDataError(
+        f"propensity: {int(extreme.sum())} rows{pattern} have a fitted score of 0 or 1 under {formula!r} "
+        f"({_rows(extreme, data.index)}): their covariate pattern is in the {only} arm only, so there is no "
+        "overlap and no comparison to make there. Restrict the data to common support (for example "
+        "leave that level out) or merge the level with another."
+    )
+
+
 @dataclass(frozen=True, eq=False, kw_only=True)
 class PropensityResult(Result):
     """A propensity model: the score of every row and the overlap of the arms.
@@ -114,11 +120,19 @@ class PropensityResult(Result):
     overlap: pd.DataFrame = Frame()  # type: ignore[assignment]
     model: RatioModelResult
     support: tuple[float, float]
+    _x: np.ndarray | None = field(default=None, repr=False)
+    """The model's design matrix (rows as ``table``): what weighted estimates need to account for the
+    score being estimated."""
 
     def published(self):  # the per-row scores never leave the machine; the overlap summary does
         from itoutcomes.results import Published
 
-        spec = Suppression(counts=("n", "n_outside"), derived={"n": ("min", "q1", "median", "q3", "max")})
+        spec = Suppression(
+            counts=("n", "n_outside"),
+            derived={"n": ("min", "q1", "median", "q3", "max")},
+            complements=(("n", "n_outside"),),
+            keys=self.suppression.keys,  # the arms' populations, when a plan names them
+        )
         return [Published("overlap", self._frame("overlap"), spec)]
 
 
@@ -187,6 +201,7 @@ def propensity(
             ) from error
     linear = np.asarray(x.to_numpy(float) @ np.asarray(fit.params))
     score = 1 / (1 + np.exp(-linear))
+    _refuse_separation(data, x, arm, linear, formula)
     low = max(score[arm == 1].min(), score[arm == 0].min())
     high = min(score[arm == 1].max(), score[arm == 0].max())
     if low > high:
@@ -226,6 +241,7 @@ def propensity(
         overlap=pd.DataFrame(rows),
         model=model,
         support=(float(low), float(high)),
+        _x=_read_only(x.to_numpy(float)),
         options={"treatment": treatment, "formula": formula, "conf_level": conf_level},
         counts={"n": len(arm), "n_treated": int(arm.sum()), "n_comparison": int((arm == 0).sum())},
         suppression=Suppression(counts=("n", "n_outside")),
@@ -253,7 +269,10 @@ class MatchResult(Result):
     def published(self):
         from itoutcomes.results import Published
 
-        return [Published("summary", self._frame("summary"), Suppression(counts=("n", "n_matched")))]
+        spec = Suppression(
+            counts=("n", "n_matched"), complements=(("n", "n_matched"),), keys=self.suppression.keys
+        )
+        return [Published("summary", self._frame("summary"), spec)]
 
     @property
     def weights(self) -> pd.Series:
@@ -516,11 +535,17 @@ class WeightResult(Result):
     table: pd.DataFrame = Frame()  # type: ignore[assignment]
     summary: pd.DataFrame = Frame()  # type: ignore[assignment]
     estimand: str
+    _gradient: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    """With a fitted propensity model: d weight / d coefficients (rows x p), each row's score
+    contribution x (t - e) to the model's estimating equations, and the inverse information."""
 
     def published(self):
         from itoutcomes.results import Published
 
-        spec = Suppression(counts=("n",), derived={"n": ("ess", "min", "max", "sum")})
+        # the effective sample size and the sum of weights are weighted counts: screened like counts
+        spec = Suppression(
+            counts=("n", "ess", "sum"), derived={"n": ("min", "max")}, keys=self.suppression.keys
+        )
         return [Published("summary", self._frame("summary"), spec)]
 
     @property
@@ -535,7 +560,7 @@ def weigh(
     *,
     treatment: str,
     formula: str | None = None,
-    score: str | None = None,
+    score: str | PropensityResult | None = None,
     estimand: Literal["ATE", "ATT", "ATO"] = "ATE",
     stabilize: bool = False,
     trim: float | None = None,
@@ -547,8 +572,11 @@ def weigh(
     treatment
         The arm column.
     formula, score
-        Either the propensity model's right-hand side (fitted by :func:`propensity`) or a column that
-        already holds the score (the probability of treatment, strictly between 0 and 1).
+        Either the propensity model's right-hand side (fitted by :func:`propensity`), a
+        :class:`PropensityResult` of the same rows, or a column that already holds the score (the
+        probability of treatment, strictly between 0 and 1). With a model (formula or result), the
+        weights remember it, so that :func:`weighted_difference` and
+        :func:`~itoutcomes.comparative.survival_difference` account for the score being estimated.
     estimand
         ``"ATE"``: 1/e for the treated, 1/(1-e) for the comparison. ``"ATT"``: 1 for the treated,
         e/(1-e) for the comparison. ``"ATO"`` (overlap weights): 1-e for the treated, e for the
@@ -574,7 +602,13 @@ def weigh(
         raise ComparativeDataError(
             "weigh needs exactly one of formula= (a propensity model) or score= (a column)."
         )
-    if score is not None:
+    fitted: PropensityResult | None = None
+    if isinstance(score, PropensityResult):
+        fitted, score = score, None
+        if len(fitted.table) != len(data) or not fitted.table["row"].equals(pd.Series(data.index)):
+            raise ComparativeDataError("weigh: the PropensityResult was fitted on other rows than the data.")
+        e = fitted.table["score"].to_numpy()
+    elif score is not None:
         if score not in data.columns:
             raise ComparativeDataError(f"weigh: the score column {score!r} is not in the data.")
         e = pd.to_numeric(data[score], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -584,23 +618,37 @@ def weigh(
                 f"weigh: {score} has {int(bad.sum())} values outside (0, 1) or missing "
                 f"({_rows(bad, data.index)}); a propensity score is a probability strictly between 0 and 1."
             )
-    else:
-        e = propensity(data, treatment=treatment, formula=formula).table["score"].to_numpy()
+    elif formula is not None:
+        fitted = propensity(data, treatment=treatment, formula=formula)
+        e = fitted.table["score"].to_numpy()
     if estimand == "ATE":
         w = np.where(arm == 1, 1 / e, 1 / (1 - e))
+        dw = np.where(arm == 1, -1 / e**2, 1 / (1 - e) ** 2)  # d weight / d score
     elif estimand == "ATT":
         w = np.where(arm == 1, 1.0, e / (1 - e))
+        dw = np.where(arm == 1, 0.0, 1 / (1 - e) ** 2)
     else:
         w = np.where(arm == 1, 1 - e, e)
+        dw = np.where(arm == 1, -1.0, 1.0)
     if stabilize:
         if estimand != "ATE":
             raise ComparativeDataError("weigh: stabilize=True is defined for the ATE only.")
-        w = w * np.where(arm == 1, arm.mean(), 1 - arm.mean())
+        share = np.where(arm == 1, arm.mean(), 1 - arm.mean())
+        w, dw = w * share, dw * share
     if trim is not None:
         if isinstance(trim, bool) or not isinstance(trim, (int, float)) or not 0.5 < trim < 1:
             raise invalid("trim", "weigh", "a percentile strictly between 0.5 and 1 (such as 0.99)", trim)
         cap = np.quantile(w, trim, method="linear")
+        dw = np.where(w > cap, 0.0, dw)  # a truncated weight no longer moves with the score
         w = np.minimum(w, cap)
+    gradient = None
+    if fitted is not None and fitted._x is not None:
+        x = fitted._x
+        gradient = (
+            _read_only((dw * e * (1 - e))[:, None] * x),
+            _read_only(x * (arm - e)[:, None]),
+            _read_only(np.asarray(fitted.model.variance, dtype=float)),
+        )
     rows = []
     for value in (1, 0):
         ws = w[arm == value]
@@ -618,9 +666,10 @@ def weigh(
         table=pd.DataFrame({"row": data.index, "arm": arm, "score": e, "weight": w}),
         summary=pd.DataFrame(rows),
         estimand=estimand,
+        _gradient=gradient,
         options={
             "treatment": treatment,
-            "formula": formula,
+            "formula": formula if fitted is None else fitted.options["formula"],
             "score": score,
             "estimand": estimand,
             "stabilize": stabilize,
@@ -663,6 +712,31 @@ def _weighted_stats(x: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     mean = float((w * x).sum() / total)
     scale = total / (total**2 - (w**2).sum())
     return mean, float(scale * (w * (x - mean) ** 2).sum())
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values = np.array(values, dtype=float)
+    values.flags.writeable = False
+    return values
+
+
+def _score_correction(
+    weights: Any, data: pd.DataFrame, keep: np.ndarray, derivative: np.ndarray
+) -> np.ndarray:
+    """Each row's term for a propensity score estimated from the same rows (stacked M-estimation).
+
+    ``derivative`` holds d estimate / d weight_i for the kept rows (one column per estimate). Returns
+    rows x estimates: (sum over rows of derivative x d weight / d coefficients) x the inverse
+    information x each row's score contribution, zero when the weights carry no fitted model."""
+    gradient = getattr(weights, "_gradient", None)
+    out = np.zeros((len(data), derivative.shape[1]))
+    if gradient is None:
+        return out
+    dw, contribution, inverse = gradient
+    if dw.shape[0] != len(data):
+        raise ComparativeDataError("the weights were computed on other rows than the data.")
+    total = derivative.T @ dw[keep]  # estimates x coefficients
+    return contribution @ inverse @ total.T
 
 
 def _weights_of(data: pd.DataFrame, weights: Any, function: str) -> np.ndarray:
@@ -817,6 +891,7 @@ def weighted_difference(
     weights: Any = None,
     cluster: str | None = None,
     ratio: bool = False,
+    variance: Literal["estimated", "fixed"] | None = None,
     conf_level: float = 0.95,
 ) -> WeightedDifferenceResult:
     """Weighted difference in means (or shares, for a 0/1 outcome) between the arms, with a sandwich SE.
@@ -832,6 +907,11 @@ def weighted_difference(
         Optional column of matched sets (or patients): the variance is summed by cluster.
     ratio
         Also the ratio of the means, with a log-scale interval (delta method).
+    variance
+        ``"estimated"``: the sandwich of the stacked estimating equations of the outcome model and the
+        propensity model the weights came from (the score is an estimate too); ``"fixed"``: the
+        weights treated as known, as ``survey::svyglm``. Default: ``"estimated"`` for weights from
+        :func:`weigh` with a fitted model, ``"fixed"`` otherwise (a column, an array, matching weights).
 
     Notes
     -----
@@ -840,8 +920,15 @@ def weighted_difference(
     (rows, without ``cluster``), V = n / (n - 1) B^-1 (sum over clusters of U_c U_c') B^-1, where U_c
     sums w x (y - x b) over the cluster and B = sum w x x'. The ratio's log-scale variance is from the
     same sandwich by the delta method.
+
+    With ``variance="estimated"`` each cluster's U_c gains sum over its rows of J V s_i, where s_i =
+    x_i (t_i - e_i) is the row's term of the logistic model's estimating equations, V the model's
+    inverse information and J = sum over rows of x (y - x b) (d w / d coefficients)' (Lunceford and
+    Davidian 2004, Reifeis and Hudgens 2022 for the ATT). It is smaller than the
+    fixed-weights sandwich when the score's covariates predict the outcome.
     """
     conf_level = check_conf_level(conf_level, "weighted_difference")
+    variance = check_option(variance, weighted_difference, "variance") if variance is not None else None
     arm = _arms(data, treatment, "weighted_difference")
     if outcome not in data.columns:
         raise ComparativeDataError(f"weighted_difference: the outcome column {outcome!r} is not in the data.")
@@ -858,21 +945,34 @@ def weighted_difference(
     yk, wk = y[keep], w[keep]
     bread = (x * wk[:, None]).T @ x
     beta = np.linalg.solve(bread, (x * wk[:, None]).T @ yk)
-    scores = x * (wk * (yk - x @ beta))[:, None]
-    if cluster is not None:
-        codes = pd.factorize(data[cluster].to_numpy()[keep])[0]
-        summed = np.zeros((codes.max() + 1, 2))
-        np.add.at(summed, codes, scores)
-        scores = summed
-    n = len(scores)
     inverse = np.linalg.inv(bread)
-    variance = n / (n - 1) * inverse @ (scores.T @ scores) @ inverse
+    residual = yk - x @ beta
+    influence = np.zeros((len(y), 2))
+    influence[keep] = (x * (wk * residual)[:, None]) @ inverse  # B^-1 psi_i, the fixed-weights terms
+    estimated = getattr(weights, "_gradient", None) is not None
+    if variance == "estimated" and not estimated:
+        raise ComparativeDataError(
+            "weighted_difference: variance='estimated' needs weights from weigh() with a fitted "
+            "propensity model (formula= or a PropensityResult), which know how they depend on it."
+        )
+    variance = variance or ("estimated" if estimated else "fixed")
+    if variance == "estimated":
+        influence += _score_correction(weights, data, keep, (x * residual[:, None]) @ inverse)
+    rows_in = keep | (variance == "estimated")  # the score's rows count even where a weight is 0
+    influence = influence[rows_in]
+    if cluster is not None:
+        codes = pd.factorize(data[cluster].to_numpy()[rows_in])[0]
+        summed = np.zeros((codes.max() + 1, 2))
+        np.add.at(summed, codes, influence)
+        influence = summed
+    n = len(influence)
+    variance_matrix = n / (n - 1) * influence.T @ influence
     z = sps.norm.ppf(1 - (1 - conf_level) / 2)
     m0, diff = beta
     m1 = m0 + diff
-    se_m0 = math.sqrt(variance[0, 0])
-    se_m1 = math.sqrt(variance[0, 0] + variance[1, 1] + 2 * variance[0, 1])
-    se_diff = math.sqrt(variance[1, 1])
+    se_m0 = math.sqrt(variance_matrix[0, 0])
+    se_m1 = math.sqrt(variance_matrix[0, 0] + variance_matrix[1, 1] + 2 * variance_matrix[0, 1])
+    se_diff = math.sqrt(variance_matrix[1, 1])
     rows = [
         _wald("mean_treated", m1, se_m1, z, test=False),
         _wald("mean_comparison", m0, se_m0, z, test=False),
@@ -882,7 +982,7 @@ def weighted_difference(
         if m0 <= 0 or m1 <= 0:
             raise ComparativeDataError("weighted_difference: the ratio needs positive means in both arms.")
         gradient = np.array([1 / m1 - 1 / m0, 1 / m1])  # d log(m1/m0) / d(b0, b1)
-        se_log = math.sqrt(gradient @ variance @ gradient)
+        se_log = math.sqrt(gradient @ variance_matrix @ gradient)
         log_ratio = math.log(m1 / m0)
         stat = log_ratio / se_log
         rows.append(
@@ -904,6 +1004,7 @@ def weighted_difference(
             "weighted": weights is not None,
             "cluster": cluster,
             "ratio": ratio,
+            "variance": variance,
             "conf_level": conf_level,
         },
         counts={

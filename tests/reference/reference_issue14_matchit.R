@@ -1,5 +1,7 @@
 # Matched sets and weights of MatchIt's nearest-neighbour matching (issue 14), on MatchIt's lalonde and
-# on the bundled cohort's patients (treatment: the trialled with a continuous intrathecal infusion).
+# on the bundled cohort's comparison: implanted IDD patients against CMM patients, from
+# bundled_comparison.csv (itoutcomes.comparative.outcome_table of data/synthetic, written by
+# tests/test_comparative.py::test_bundled_comparison_table_is_the_reference_input).
 #
 # Debian's r-cran-matchit 4.5.1 has the nearest-neighbour caliper bug (MatchIt issue 163, fixed in
 # 4.5.4), so MatchIt is built from its public source into a private library, with chk and a newer
@@ -17,12 +19,12 @@ cat(sprintf("meta,R.version,%s\n", paste(R.version$major, R.version$minor, sep =
 for (p in c("MatchIt", "chk", "rlang")) cat(sprintf("meta,%s.version,%s\n", p, as.character(packageVersion(p))))
 
 lalonde <- read.csv("lalonde.csv")
-patients <- read.csv("../../data/synthetic/patients.csv")
-patients$treat <- as.integer(patients$trial_type == "continuous_intrathecal")
+patients <- read.csv("bundled_comparison.csv")
+patients$treat <- patients$treated
 datasets <- list(
   lalonde = list(data = lalonde, f = treat ~ age + educ + race + married + nodegree + re74 + re75,
                  exact = ~married),
-  bundled = list(data = patients, f = treat ~ age + sex + indication, exact = ~sex)
+  bundled = list(data = patients, f = treat ~ age + sex + indication + log1p(baseline_mme), exact = ~sex)
 )
 for (name in names(datasets)) {
   d <- datasets[[name]]$data
