@@ -22,8 +22,17 @@ import numpy as np
 import pandas as pd
 
 from itoutcomes.params import invalid
-from itoutcomes.schema import SCHEMA, TABLES, CohortError, Column, IdentifierWarning, Problem
-from itoutcomes.validation import validate_tables
+from itoutcomes.schema import (
+    ALL_TABLES,
+    OPTIONAL_TABLES,
+    SCHEMA,
+    TABLES,
+    CohortError,
+    Column,
+    IdentifierWarning,
+    Problem,
+)
+from itoutcomes.validation import empty_table, validate_tables
 
 __all__ = [
     "SCHEMA",
@@ -52,6 +61,9 @@ class Cohort:
     ----------
     patients, pain, prescriptions, complications : pandas.DataFrame
         The four tables, with the columns and types of ``docs/data-model.md``.
+    refills, components : pandas.DataFrame
+        The pump's course where it is recorded (``refills.csv``, ``components.csv``); empty tables with
+        the documented columns when the files are absent.
     truth : dict or None
         For synthetic cohorts, every true parameter of the generator; None for real data.
     """
@@ -60,6 +72,8 @@ class Cohort:
     pain: pd.DataFrame
     prescriptions: pd.DataFrame
     complications: pd.DataFrame
+    refills: pd.DataFrame = field(default_factory=lambda: empty_table("refills"), repr=False)
+    components: pd.DataFrame = field(default_factory=lambda: empty_table("components"), repr=False)
     truth: dict[str, Any] | None = field(default=None, repr=False)
 
     @classmethod
@@ -70,17 +84,21 @@ class Cohort:
         pain: pd.DataFrame,
         prescriptions: pd.DataFrame,
         complications: pd.DataFrame,
+        refills: pd.DataFrame | None = None,
+        components: pd.DataFrame | None = None,
         allow_identifiers: Iterable[str] = (),
         index_date: str | None = None,
         truth: dict[str, Any] | None = None,
     ) -> Cohort:
-        """Validate four DataFrames and return a :class:`Cohort` (see :func:`load_cohort`)."""
+        """Validate the DataFrames (four, and the pump's course where recorded) and return a
+        :class:`Cohort` (see :func:`load_cohort`)."""
         raw = {
             "patients": patients,
             "pain": pain,
             "prescriptions": prescriptions,
             "complications": complications,
         }
+        raw.update({k: v for k, v in (("refills", refills), ("components", components)) if v is not None})
         tables, problems = validate_tables(raw, allow_identifiers=allow_identifiers, index_date=index_date)
         if problems:
             raise CohortError(problems)
@@ -103,17 +121,13 @@ class Cohort:
         def keep(frame: pd.DataFrame) -> pd.DataFrame:
             return frame[~frame["patient_id"].isin(ids)].reset_index(drop=True)
 
-        return dataclasses.replace(
-            self,
-            patients=keep(self.patients),
-            pain=keep(self.pain),
-            prescriptions=keep(self.prescriptions),
-            complications=keep(self.complications),
-        )
+        return dataclasses.replace(self, **{name: keep(frame) for name, frame in self.tables().items()})
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The four tables by name."""
-        return {name: getattr(self, name) for name in TABLES}
+        """The tables by name: the four of every cohort, then the pump's course where it has rows."""
+        out = {name: getattr(self, name) for name in TABLES}
+        out.update({name: getattr(self, name) for name in OPTIONAL_TABLES if len(getattr(self, name))})
+        return out
 
     def write(self, path: str | Path, *, format: Literal["csv", "parquet"] = "csv") -> Path:
         """Write the tables (and ``truth.json`` for synthetic cohorts) into the folder ``path``.
@@ -261,18 +275,19 @@ def read_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
     """Read the four tables of a folder as they are, with the problems of finding them."""
     raw: dict[str, pd.DataFrame] = {}
     problems: list[Problem] = []
-    expected = {f"{name}{ext}" for name in TABLES for ext in (".csv", ".csv.gz", ".parquet")}
+    expected = {f"{name}{ext}" for name in ALL_TABLES for ext in (".csv", ".csv.gz", ".parquet")}
     for file in sorted(folder.iterdir()):
         if (
             file.is_file()
             and file.name.endswith((".csv", ".csv.gz", ".parquet"))
             and file.name not in expected
         ):
-            split = next((t for t in TABLES if file.name.startswith(t)), None)
+            split = next((t for t in ALL_TABLES if file.name.startswith(t)), None)
             fix = (
                 f"it looks like part of {split}: merge its rows into {split}.csv"
                 if split
-                else "a cohort folder holds only patients, pain, prescriptions and complications"
+                else "a cohort folder holds only patients, pain, prescriptions, complications, refills and "
+                "components"
             )
             problems.append(
                 Problem(
@@ -283,9 +298,11 @@ def read_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
                     f"{fix}, or move it out of {folder}",
                 )
             )
-    for name in TABLES:
+    for name in ALL_TABLES:
         candidates = [folder / f"{name}{ext}" for ext in (".csv", ".csv.gz", ".parquet")]
         found = [c for c in candidates if c.exists()]
+        if not found and name in OPTIONAL_TABLES:
+            continue  # the pump's course is optional: an absent file is an empty table
         if not found:
             problems.append(
                 Problem(

@@ -425,3 +425,71 @@ def effects_plot(table: pd.DataFrame, *, ax: Any = None) -> Any:
     rows = rows.dropna(subset=["estimate", "ci_low", "ci_high"])
     rows["term"] = rows["outcome"].map(_OUTCOME_LABELS).fillna(rows["outcome"])
     return forest_plot(rows, ax=ax, label="Risk ratio, IDD against CMM")
+
+
+def interval_histogram(histogram: pd.DataFrame, *, ax: Any = None) -> Any:
+    """Bars of a released refill-interval histogram (``start``, ``end``, ``n``); a hidden bin is drawn
+    hatched at no height, so the figure shows nothing its table does not."""
+    ax = _axes(ax)
+    counts = pd.to_numeric(histogram["n"], errors="coerce")
+    starts = histogram["start"].to_numpy(float)
+    widths = np.append(np.diff(starts), 14.0)
+    ax.bar(
+        starts, counts.fillna(0).to_numpy(float), width=widths, align="edge", color="C0", edgecolor="white"
+    )
+    hidden = counts.isna().to_numpy()
+    if hidden.any():
+        ax.bar(
+            starts[hidden],
+            np.zeros(hidden.sum()),
+            width=widths[hidden],
+            align="edge",
+            hatch="//",
+            edgecolor="0.5",
+            label="hidden (small count)",
+        )
+        ax.legend(frameon=False)
+    for edge in (30, 90):
+        ax.axvline(edge, color="0.5", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("Days between refills (the last bar: 182 or more)")
+    ax.set_ylabel("Refill intervals")
+    return ax
+
+
+def dose_trajectory_plot(
+    table: pd.DataFrame, by_year: pd.DataFrame, *, by: str | None, ax: Any = None
+) -> Any:
+    """The population dose curve exp(intercept + slope x years) of each group with the observed median
+    and interquartile range of the patients' doses by year (released tables only)."""
+    ax = _axes(ax)
+    groups = [None] if by is None else list(pd.unique(table[by]))
+    for k, group in enumerate(groups):
+        rows = table if group is None else table[table[by] == group]
+        rows = rows.set_index("measure")
+        intercept = pd.to_numeric(rows["estimate"], errors="coerce").get("log_dose_intercept")
+        slope = pd.to_numeric(rows["estimate"], errors="coerce").get("log_dose_slope")
+        observed = by_year if group is None else by_year[by_year[by] == group]
+        years = pd.to_numeric(observed["time"], errors="coerce").to_numpy(float) + 0.5
+        color = f"C{k % 10}"
+        label = "All" if group is None else str(group)
+        if intercept is not None and slope is not None and np.isfinite([intercept, slope]).all():
+            grid = np.linspace(0, max(years.max() + 0.5 if len(years) else 1, 1), 50)
+            ax.plot(grid, np.exp(intercept + slope * grid), color=color, label=label)
+        median = pd.to_numeric(observed["median"], errors="coerce").to_numpy(float)
+        low = pd.to_numeric(observed["q1"], errors="coerce").to_numpy(float)
+        high = pd.to_numeric(observed["q3"], errors="coerce").to_numpy(float)
+        ax.errorbar(
+            years,
+            median,
+            yerr=[median - low, high - median],
+            fmt="o",
+            color=color,
+            markersize=3,
+            alpha=0.6,
+            linewidth=0.8,
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("Years since implant")
+    ax.set_ylabel("Intrathecal dose, mg/day (log scale)")
+    ax.legend(fontsize=8, frameon=False)
+    return ax

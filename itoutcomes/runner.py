@@ -62,7 +62,7 @@ _DEPENDENCIES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "patsy
 
 
 def _registry() -> dict[str, Callable[..., Analysis]]:
-    from itoutcomes import complications, conversion, opioids, overview, pain
+    from itoutcomes import complications, conversion, opioids, overview, pain, pump
     from itoutcomes.comparative import analysis as comparative
 
     return {
@@ -72,10 +72,11 @@ def _registry() -> dict[str, Callable[..., Analysis]]:
         "opioids": opioids.analysis,
         "complications": complications.analysis,
         "comparative": comparative.analysis,
+        "pump": pump.analysis,
     }
 
 
-ANALYSES = ("overview", "conversion", "pain", "opioids", "complications", "comparative")
+ANALYSES = ("overview", "conversion", "pain", "opioids", "complications", "comparative", "pump")
 """The registered analyses, in the order their reports present them."""
 
 

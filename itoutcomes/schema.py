@@ -12,8 +12,14 @@ from typing import Literal
 from itoutcomes import vocabulary as vocab
 
 TABLES = ("patients", "pain", "prescriptions", "complications")
+"""The tables every cohort has."""
 
-ColumnKind = Literal["id", "day", "number", "bool", "category"]
+OPTIONAL_TABLES = ("refills", "components")
+"""The pump's course, where it is recorded: a cohort without these files has them empty."""
+
+ALL_TABLES = TABLES + OPTIONAL_TABLES
+
+ColumnKind = Literal["id", "day", "number", "bool", "category", "text"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,59 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         Column("type", "category", vocabulary=vocab.COMPLICATION_TYPES, description="Complication type"),
         Column("serious", "bool", description="Serious adverse event"),
         Column("surgery_required", "bool", description="Needed surgery (revision, replacement or explant)"),
+    ),
+    "refills": (
+        Column("patient_id", "id", description="Patient"),
+        Column("day", "day", description="Day of the refill (and reprogramming)"),
+        Column(
+            "drug",
+            "category",
+            vocabulary=vocab.PUMP_DRUGS,
+            description="Drug put in the reservoir; an admixture is one row per drug of the same refill",
+        ),
+        Column("concentration", "number", description="Concentration of the drug in the refill"),
+        Column(
+            "concentration_unit", "category", vocabulary=vocab.CONCENTRATION_UNITS, description="Its unit"
+        ),
+        Column("volume_added", "number", description="Volume put in the reservoir, mL"),
+        Column(
+            "volume_expected_residual",
+            "number",
+            nullable=True,
+            description="Residual volume the pump reports before the refill, mL",
+        ),
+        Column(
+            "volume_observed_residual",
+            "number",
+            nullable=True,
+            description="Residual volume withdrawn before the refill, mL",
+        ),
+        Column("daily_dose", "number", description="Daily dose of the drug programmed at the refill"),
+        Column("dose_unit", "category", vocabulary=vocab.DOSE_UNITS, description="Its unit"),
+        Column("reservoir_ml", "number", description="Reservoir size of the pump, mL (20 or 40)"),
+    ),
+    "components": (
+        Column("patient_id", "id", description="Patient"),
+        Column("component", "category", vocabulary=vocab.COMPONENTS, description="pump or catheter"),
+        Column("model", "text", nullable=True, description="Manufacturer's model"),
+        Column(
+            "implant_day", "day", description="Day the component was implanted (before day 0 at enrolment)"
+        ),
+        Column("removal_day", "day", nullable=True, description="Day it was removed; empty if in place"),
+        Column(
+            "removal_reason",
+            "category",
+            nullable=True,
+            vocabulary=vocab.REMOVAL_REASONS,
+            description="Why it was removed (battery_depletion: the pump's normal end of life)",
+        ),
+        Column(
+            "related_event",
+            "category",
+            nullable=True,
+            vocabulary=vocab.COMPLICATION_TYPES,
+            description="The complication (its type, on or before the removal) the removal answers",
+        ),
     ),
 }
 

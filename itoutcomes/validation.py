@@ -16,7 +16,16 @@ import pandas as pd
 
 from itoutcomes.identifiers import AGE_TOP_CODE, screen_identifiers
 from itoutcomes.ids import patient_positions
-from itoutcomes.schema import _DATE_ALIASES, SCHEMA, TABLES, Column, IdentifierWarning, Problem
+from itoutcomes.schema import (
+    _DATE_ALIASES,
+    ALL_TABLES,
+    OPTIONAL_TABLES,
+    SCHEMA,
+    TABLES,
+    Column,
+    IdentifierWarning,
+    Problem,
+)
 from itoutcomes.vocabulary import SYSTEMIC_EVENT_TYPES
 
 MAX_PLAUSIBLE_DAY = 36_525
@@ -43,7 +52,7 @@ def validate_tables(
     """
     allowed = _parse_allowed(allow_identifiers)
     problems: list[Problem] = []
-    frames = {name: raw[name] for name in TABLES if name in raw}
+    frames = {name: raw[name] for name in ALL_TABLES if name in raw}
     if index_date is not None:
         frames, date_problems = _convert_dates(frames, index_date)
         problems += date_problems
@@ -65,11 +74,13 @@ def validate_tables(
     if "patients" in typed:
         patients = typed["patients"]
         problems += _check_patients(patients, age_allowed="age" in allowed.get("patients", ()))
-        for name in ("pain", "prescriptions", "complications"):
+        for name in ("pain", "prescriptions", "complications", *OPTIONAL_TABLES):
             if name in typed:
                 problems += _check_child(
                     name, typed[name], patients, duplicates=name in set(allow_duplicates)
                 )
+        if "components" in typed and "complications" in typed:
+            problems += _check_related_events(typed["components"], typed["complications"])
     return typed, problems
 
 
@@ -195,6 +206,14 @@ def _empty_like(column: Column, n: int) -> pd.Series:
     return pd.Series([None] * n, dtype=object)
 
 
+def _as_text(values: pd.Series) -> pd.Series:
+    """Each value as ``str(value)``, missing values as None: through the distinct values, so a column of
+    millions of rows costs one conversion per distinct value."""
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    text = np.array([str(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(text[np.where(codes >= 0, codes, len(uniques))], index=values.index, dtype=object)
+
+
 def _coerce(
     table: str, column: Column, values: pd.Series, frame: pd.DataFrame
 ) -> tuple[pd.Series, list[Problem]]:
@@ -216,7 +235,7 @@ def _coerce(
             values = values.astype(object)
         if pd.api.types.is_object_dtype(values) and not missing.any() and _all_str(values):
             return values, problems
-        out = values.astype(object).map(lambda v: None if pd.isna(v) else str(v))
+        out = _as_text(values)
         return out, problems
 
     # values reported here are set aside, so that they are not reported again as missing
@@ -291,12 +310,17 @@ def _coerce(
             report(values.isna(), "missing values", f"every row needs {label} (true or false)")
         return out, problems
 
+    if column.kind == "text":
+        if not column.nullable:
+            report(values.isna(), "missing values", f"every row needs {label}")
+        return _as_text(values), problems
+
     # Controlled vocabulary.
     allowed = column.vocabulary or ()
     if not column.nullable:
         report(values.isna(), "missing values", f"every row needs {label}, one of {', '.join(allowed)}")
     # compare as text, so that codes read as numbers (sex 1/2) are named, never lost as missing
-    text_values = values.astype(object).map(lambda v: None if pd.isna(v) else str(v))
+    text_values = _as_text(values)
     present = pd.unique(text_values.dropna())
     unknown = sorted(set(present) - set(allowed))
     for value in unknown:
@@ -515,6 +539,196 @@ def _near_misses(ids: pd.Series, known: pd.Index) -> dict[str, str]:
     return {str(v): by_norm[norm(v)] for v in pd.unique(ids) if norm(v) in by_norm}
 
 
+def _check_related_events(components: pd.DataFrame, complications: pd.DataFrame) -> list[Problem]:
+    """A removal's ``related_event`` must be a complication of that type of the patient, on or before
+    the removal."""
+    given = components["related_event"].notna().to_numpy(bool)
+    if not given.any():
+        return []
+    first = complications.groupby(["patient_id", "type"], observed=True)["day"].min()
+    keys = pd.MultiIndex.from_arrays(
+        [components["patient_id"].astype(object), components["related_event"].astype(object)]
+    )
+    day = first.reindex(keys).to_numpy(dtype=float, na_value=np.nan)
+    removal = _as_float(components["removal_day"])
+    with np.errstate(invalid="ignore"):
+        unmatched = given & ~(day <= removal)
+    return _problem(
+        "components",
+        "related_event",
+        components,
+        unmatched,
+        "related events with no such complication of the patient on or before the removal",
+        "add the complication to complications, or leave related_event empty",
+    )
+
+
+def _on_comparison(child: pd.DataFrame, patients: pd.DataFrame) -> np.ndarray:
+    """Whether each child row belongs to a comparison (CMM) patient."""
+    if "arm" not in patients:
+        return np.zeros(len(child), dtype=bool)
+    cmm_ids = patients.loc[(patients["arm"] == "cmm").fillna(False).to_numpy(bool), "patient_id"]
+    return child["patient_id"].isin(cmm_ids).to_numpy(bool)
+
+
+def _check_pump_course(
+    name: str, child: pd.DataFrame, per_row: Any, unknown: np.ndarray, on_cmm: np.ndarray
+) -> list[Problem]:
+    """The rules of the refills and components tables (docs/data-model.md)."""
+    problems: list[Problem] = []
+    implant, explant = per_row("implant_day"), per_row("explant_day")
+    device = "refill" if name == "refills" else "component"
+    problems += _problem(
+        name,
+        "patient_id",
+        child,
+        on_cmm,
+        f"{device} rows of comparison (CMM) patients",
+        "a CMM patient has no pump: remove the rows, or make the patient arm 'idd'",
+    )
+    problems += _problem(
+        name,
+        "patient_id",
+        child,
+        ~unknown & ~on_cmm & np.isnan(implant),
+        f"{device} rows of patients never implanted",
+        "set the patient's implant_day, or remove the rows",
+    )
+    if name == "refills":
+        day = _as_float(child["day"])
+        with np.errstate(invalid="ignore"):
+            problems += _problem(
+                name,
+                "day",
+                child,
+                day < implant,
+                "refills before the implant_day",
+                "check the day or the implant_day",
+            )
+            problems += _problem(
+                name,
+                "day",
+                child,
+                day > explant,
+                "refills after the explant_day",
+                "check the day or the explant_day",
+            )
+        problems += _refill_amounts(child)
+        return problems
+    implanted_at, removed_at = _as_float(child["implant_day"]), _as_float(child["removal_day"])
+    with np.errstate(invalid="ignore"):
+        problems += _problem(
+            name,
+            "removal_day",
+            child,
+            removed_at < implanted_at,
+            "removals before their implant_day",
+            "a component is removed on or after the day it was implanted",
+        )
+    problems += _problem(
+        name,
+        "removal_reason",
+        child,
+        child["removal_reason"].notna().to_numpy(bool) & np.isnan(removed_at),
+        "reasons for components never removed",
+        "give the removal_day, or leave the reason empty",
+    )
+    order = child.assign(_start=implanted_at, _end=np.where(np.isnan(removed_at), np.inf, removed_at))
+    order = order.sort_values(["patient_id", "component", "_start"], kind="stable")
+    same = (order["patient_id"].to_numpy() == np.roll(order["patient_id"].to_numpy(), 1)) & (
+        order["component"].astype(object).to_numpy()
+        == np.roll(order["component"].astype(object).to_numpy(), 1)
+    )
+    same[:1] = False
+    overlap = np.zeros(len(child), dtype=bool)
+    overlap[
+        order.index.to_numpy()[same & (order["_start"].to_numpy() < np.roll(order["_end"].to_numpy(), 1))]
+    ] = True
+    problems += _problem(
+        name,
+        "implant_day",
+        child,
+        overlap,
+        "components implanted before the one of the same kind was removed",
+        "one pump and one catheter at a time: give the earlier component its removal_day",
+    )
+    return problems
+
+
+PLAUSIBLE_MAXIMA = {
+    # drug: (largest concentration in mg/mL, largest daily dose in mg/day a pump can hold or give)
+    "morphine": (60.0, 100.0),
+    "hydromorphone": (100.0, 60.0),
+    "fentanyl": (20.0, 10.0),
+    "sufentanil": (10.0, 2.0),
+    "ziconotide": (0.1, 0.05),
+    "baclofen": (4.0, 3.0),
+    "bupivacaine": (75.0, 100.0),
+    "clonidine": (3.0, 2.0),
+    "admixture": (100.0, 100.0),
+    "other": (100.0, 100.0),
+}
+"""Physical limits beyond which a refill value is an error (usually mcg written as mg), well above the
+consensus maxima (PACC) the pump analyses flag: ziconotide is at most 100 mcg/mL, baclofen 4 mg/mL."""
+
+
+def _refill_amounts(child: pd.DataFrame) -> list[Problem]:
+    problems: list[Problem] = []
+    scale = {"mg/mL": 1.0, "mcg/mL": 1e-3, "mg/day": 1.0, "mcg/day": 1e-3}
+    concentration = _as_float(child["concentration"]) * child["concentration_unit"].astype(object).map(
+        scale
+    ).to_numpy(float)
+    dose = _as_float(child["daily_dose"]) * child["dose_unit"].astype(object).map(scale).to_numpy(float)
+    drug = child["drug"].astype(object)
+    top_concentration = drug.map({k: v[0] for k, v in PLAUSIBLE_MAXIMA.items()}).to_numpy(float)
+    top_dose = drug.map({k: v[1] for k, v in PLAUSIBLE_MAXIMA.items()}).to_numpy(float)
+    reservoir = _as_float(child["reservoir_ml"])
+    with np.errstate(invalid="ignore"):
+        for column, values, what in (
+            ("concentration", concentration, "concentrations"),
+            ("daily_dose", dose, "daily doses"),
+        ):
+            problems += _problem(
+                "refills", column, child, values <= 0, f"{what} of 0 or less", f"{column} must be positive"
+            )
+        problems += _problem(
+            "refills",
+            "concentration",
+            child,
+            concentration > top_concentration,
+            "concentrations above what the drug can be made up at",
+            "a unit that does not fit the drug (mcg/mL written as mg/mL?): ziconotide is at most 100 mcg/mL, "
+            "baclofen 4 mg/mL, morphine 60 mg/mL",
+        )
+        problems += _problem(
+            "refills",
+            "daily_dose",
+            child,
+            dose > top_dose,
+            "daily doses above what a pump gives",
+            "a unit that does not fit the drug (mcg/day written as mg/day?): check daily_dose and dose_unit",
+        )
+        problems += _problem(
+            "refills",
+            "reservoir_ml",
+            child,
+            (reservoir < 10) | (reservoir > 60),
+            "reservoir sizes outside 10-60 mL",
+            "pumps hold 20 or 40 mL",
+        )
+        for column in ("volume_added", "volume_expected_residual", "volume_observed_residual"):
+            volume = _as_float(child[column])
+            problems += _problem(
+                "refills",
+                column,
+                child,
+                (volume < 0) | (volume > reservoir),
+                "volumes below 0 or above the reservoir",
+                f"{column} is in mL, from 0 to reservoir_ml",
+            )
+    return problems
+
+
 def _check_child(
     name: str, child: pd.DataFrame, patients: pd.DataFrame, *, duplicates: bool = False
 ) -> list[Problem]:
@@ -565,7 +779,7 @@ def _check_child(
         out[~unknown] = values[codes[~unknown]]
         return out
 
-    day_column = "fill_day" if name == "prescriptions" else "day"
+    day_column = {"prescriptions": "fill_day", "components": "implant_day"}.get(name, "day")
     day = _as_float(child[day_column])
     death = per_row("death_day")
     last = per_row("last_contact_day")
@@ -605,12 +819,11 @@ def _check_child(
                 ("days_supply", "days supply must be a positive number of days"),
             ):
                 problems += _problem(name, column, child, _as_float(child[column]) <= 0, "values <= 0", fix)
+        elif name in ("refills", "components"):
+            problems += _check_pump_course(name, child, per_row, unknown, _on_comparison(child, patients))
         elif name == "complications":
             implant = per_row("implant_day")
-            on_cmm = np.zeros(len(child), dtype=bool)
-            if "arm" in patients:
-                cmm_ids = patients.loc[(patients["arm"] == "cmm").fillna(False).to_numpy(bool), "patient_id"]
-                on_cmm = child["patient_id"].isin(cmm_ids).to_numpy(bool)
+            on_cmm = _on_comparison(child, patients)
             systemic = child["type"].isin(SYSTEMIC_EVENT_TYPES).to_numpy(bool)
             problems += _problem(
                 name,
@@ -702,3 +915,9 @@ def _convert_dates(
         stacklevel=4,
     )
     return out, problems
+
+
+def empty_table(name: str) -> pd.DataFrame:
+    """A table of the data model with its documented columns and types and no rows."""
+    table, _ = _type_table(name, pd.DataFrame({c.name: [] for c in SCHEMA[name] if not c.optional}))
+    return table

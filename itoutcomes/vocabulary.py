@@ -80,3 +80,22 @@ COMPLICATION_TYPES = (
 )
 SYSTEMIC_EVENT_TYPES = ("overdose", "withdrawal", "other")
 """Complication types that are not device events: the only ones a comparison (CMM) patient can have."""
+
+COMPONENTS = ("pump", "catheter")
+"""Device components of the ``components`` table."""
+
+REMOVAL_REASONS = (
+    "battery_depletion",
+    "infection",
+    "malfunction",
+    "migration",
+    "occlusion",
+    "fracture",
+    "patient_choice",
+    "death",
+    "other",
+)
+"""Why a component was removed (``battery_depletion`` is the pump's normal end of life)."""
+
+CONCENTRATION_UNITS = ("mg/mL", "mcg/mL")
+DOSE_UNITS = ("mg/day", "mcg/day")

@@ -181,13 +181,20 @@ def edge_cohorts() -> dict[str, object]:
             pain=base.pain[base.pain["patient_id"].isin(ids)],
             prescriptions=base.prescriptions[base.prescriptions["patient_id"].isin(ids)],
             complications=base.complications[base.complications["patient_id"].isin(ids)],
+            refills=base.refills[base.refills["patient_id"].isin(ids)],
+            components=base.components[base.components["patient_id"].isin(ids)],
         )
 
     one = p.copy()
     one["indication"] = pd.Categorical(["fbss"] * len(p), categories=p["indication"].cat.categories)
     return {
         "no_prescriptions": dataclasses.replace(base, prescriptions=base.prescriptions.iloc[0:0]),
-        "no_complications": dataclasses.replace(base, complications=base.complications.iloc[0:0]),
+        "no_complications": dataclasses.replace(
+            base,
+            complications=base.complications.iloc[0:0],
+            # removals no longer answer a recorded complication
+            components=base.components.assign(related_event=base.components["related_event"].iloc[0:0]),
+        ),
         "no_pain": dataclasses.replace(base, pain=base.pain.iloc[0:0]),
         "nobody_trialled": keep(p[p["trial_type"] == "none"]),
         "nobody_implanted": keep(p[p["implant_day"].isna()]),

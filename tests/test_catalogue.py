@@ -28,6 +28,7 @@ from conftest import ROOT
 from identifier_cases import IDENTIFIERS
 
 from itoutcomes import CohortError, load_cohort
+from itoutcomes.schema import TABLES
 from itoutcomes.synthetic import generate
 
 N = 40
@@ -45,9 +46,14 @@ class Case:
 
 @pytest.fixture(scope="module")
 def base() -> dict[str, pd.DataFrame]:
-    """The generated cohort's tables as plain objects, the way a CSV export holds them."""
+    """The generated cohort's four core tables as plain objects, the way a CSV export holds them (the
+    pump's course has its own rules, tests/test_pump.py)."""
     cohort = generate(N, seed=12)
-    return {name: frame.astype(object).where(frame.notna(), None) for name, frame in cohort.tables().items()}
+    return {
+        name: frame.astype(object).where(frame.notna(), None)
+        for name, frame in cohort.tables().items()
+        if name in TABLES
+    }
 
 
 def _write(tables: dict[str, pd.DataFrame], folder: Path) -> None:
@@ -171,7 +177,7 @@ def _gzip(table: str) -> Callable:
 
 def _parquet(table: str) -> Callable:
     def change(t, folder):
-        generated = generate(N, seed=12).tables()[table]
+        generated = generate(N, seed=12).tables()[table]  # a core table
         folder.mkdir(parents=True, exist_ok=True)
         generated.to_parquet(folder / f"{table}.parquet", index=False)
         t[table] = None

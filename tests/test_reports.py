@@ -156,6 +156,7 @@ def test_report_numbers_equal_the_run_csvs(rendered, tmp_path):
         "opioids": "opioids",
         "complications": "complications",
         "comparative": "comparative",
+        "pump": "pump",
     }
     compared = 0
     for plan, page in pages.items():

@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 
 import itoutcomes
-from itoutcomes import complications, conversion, opioids, overview, pain, survival
+from itoutcomes import complications, conversion, opioids, overview, pain, pump, survival
 from itoutcomes.results import Frame, Result, Suppression, Withheld
 
 VOCABULARY_DOC = ROOT / "docs" / "results.md"
@@ -115,6 +115,10 @@ def walked(bundled):
             by="indication",
         ),
         **_comparative(bundled),
+        "refill_intervals": pump.refill_intervals(bundled),
+        "refill_flags": pump.refill_flags(bundled),
+        "dose_trajectory": pump.dose_trajectory(bundled, by="indication"),
+        "device_performance": pump.device_performance(bundled, component="catheter"),
         "baseline_table": overview.baseline_table(bundled),
         "follow_up": overview.follow_up(bundled),
         "missing_overview": overview.missing_overview(bundled),

@@ -29,7 +29,7 @@ def first_run(tmp_path_factory):
 
 
 def test_every_plan_writes_tables_figures_and_provenance(first_run):
-    expected = {"overview", "conversion", "pain", "opioids", "complications", "comparative"}
+    expected = {"overview", "conversion", "pain", "opioids", "complications", "comparative", "pump"}
     assert {p.stem for p in PLANS} == expected
     for plan in PLANS:
         folder = first_run / plan.stem

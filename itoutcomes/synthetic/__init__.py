@@ -27,6 +27,7 @@ import pandas as pd
 from itoutcomes.cohort import Cohort, validate_tables
 from itoutcomes.params import invalid
 from itoutcomes.synthetic.comparison import cmm_covariates, cmm_follow_up, cmm_outcomes, cmm_patient_table
+from itoutcomes.synthetic.course import draw_components, draw_refills
 from itoutcomes.synthetic.draws import conversion_linear_predictor, draw_idd, patient_ids, patient_table
 from itoutcomes.synthetic.truth import age_distribution, comparative_truth, true_values
 
@@ -74,12 +75,18 @@ def generate(n_patients: int = 1000, *, n_controls: int = 0, seed: int = 2026112
         raise invalid("seed", "generate", "a non-negative integer", seed)
     if isinstance(n_controls, bool) or not isinstance(n_controls, (int, np.integer)) or n_controls < 0:
         raise invalid("n_controls", "generate", "a non-negative integer", n_controls)
-    sequences = np.random.SeedSequence(int(seed)).spawn(8)
+    sequences = np.random.SeedSequence(int(seed)).spawn(10)  # children 0-7 as before: spawn keys
     streams = [np.random.default_rng(s) for s in sequences]
     idd = draw_idd(int(n_patients), streams)
     base = idd["base"]
     patients = patient_table(base, idd["follow"])
     parts = {name: [idd[name]] for name in ("pain", "prescriptions", "complications")}
+    # the pump's course, from streams 8 and 9: nothing drawn before changes
+    refills, course = draw_refills(base, idd["follow"], streams[8])
+    parts["refills"] = [refills]
+    parts["components"] = [
+        draw_components(base, idd["follow"], idd["complications"], course["reservoir_ml"], streams[9])
+    ]
     if n_controls:
         n_controls = int(n_controls)
         cov = cmm_covariates(n_controls, streams[5])

@@ -334,3 +334,60 @@ hazard of the indication group times ``death_hr``; relative pain reduction ~ Nor
 [0, 1]; non-informative visit drop-out; systemic opioids taper or stop as after implant but with the CMM
 shares; opioid overdose at ``overdose_per_year`` + ``overdose_per_year_per_100_mme`` x MME / 100 a year
 (implanted patients: the pump's ``overdose`` complication)."""
+
+PUMP_COURSE = {
+    "reservoir_ml": {"sizes": (20.0, 40.0), "p": (0.3, 0.7)},
+    "residual_alarm_ml": 2.0,
+    "refill_at_share": (0.75, 0.95),
+    "target_interval_days": (45, 90),
+    "max_interval_days": 180,
+    "min_interval_days": 28,
+    "largest_concentration_mg_ml": {
+        "morphine": 25.0,
+        "hydromorphone": 18.0,
+        "fentanyl": 2.0,
+        "ziconotide": 0.1,
+        "baclofen": 2.0,
+        "bupivacaine": 30.0,
+    },
+    "largest_dose_mg_day": {
+        "morphine": 60.0,
+        "hydromorphone": 40.0,
+        "fentanyl": 5.0,
+        "ziconotide": 0.04,
+        "baclofen": 2.0,
+    },
+    "escalation_per_year": {
+        "fbss": 0.15,
+        "other_spine": 0.12,
+        "crps": 0.17,
+        "other_noncancer": 0.12,
+        "cancer": 0.15,
+        "spasticity": 0.10,
+    },
+    "slope_sd": 0.08,
+    "dose_noise_sd": 0.05,
+    "admixture_second_drug": ("bupivacaine", 4.0, "mg/mL"),
+    "discrepancy_rate": 0.02,
+    "discrepancy_ml": {"20": (1.5, 4.0), "40": (2.5, 6.0)},
+    "residual_noise_ml": 0.3,
+    "enrolled_at_replacement": 0.15,
+    "previous_catheter_years": (2.0, 6.0),
+    "pump_models": {"40": ("SynchroMed II 8637-40", "Prometra II 40"), "20": ("SynchroMed II 8637-20",)},
+    "catheter_models": ("Ascenda 8780", "8709SC"),
+}
+"""The pump's course after implant. Reservoir 20 or 40 mL. The daily dose escalates from the implant dose
+at a known rate a year by indication, log dose = log dose0 + (log(1 + rate) + b) years + e with a patient
+slope b ~ Normal(0, slope_sd) and programming noise e ~ Normal(0, dose_noise_sd), programmed at each refill.
+The concentration is made up so that a full reservoir lasts a target interval (at most the drug's
+``largest_concentration_mg_ml``, a quarter above the consensus maxima, so some refills exceed them), and
+made up again when escalation brings the interval under ``min_interval_days``; doses stop rising at
+``largest_dose_mg_day``. A refill comes when a share of the usable volume
+(reservoir minus the alarm) is used, at most ``max_interval_days`` after the last. Residual volumes: the
+pump's expected residual, observed with Normal noise, and at ``discrepancy_rate`` of refills short by a
+discrepancy above the pocket-fill threshold (1 mL for 20 mL pumps, 2 mL for 40 mL). Admixture patients
+get a second row of bupivacaine at each refill, four times the morphine concentration (at most 30 mg/mL),
+its dose following from the shared flow. Components: the pump and catheter implanted at implant;
+the pump replaced at battery end of life (``battery_eol``) and at pump failure, the catheter at catheter
+complications needing surgery, both removed at explant. ``enrolled_at_replacement`` of implanted patients
+enter at a pump replacement, their catheter implanted years before (delayed entry)."""

@@ -37,6 +37,7 @@ from itoutcomes.synthetic.parameters import (
     INDICATION_MIX,
     OPIOIDS,
     PAIN,
+    PUMP_COURSE,
     PUMP_DOSE_MEDIAN_MG,
     PUMP_DRUG,
     TRIAL_TYPE,
@@ -68,6 +69,7 @@ def true_values() -> dict[str, Any]:
         "explant": EXPLANT,
         "censoring": CENSORING,
         "days_per_month": DAYS_PER_MONTH,
+        "pump_course": PUMP_COURSE,
     }
     truth["conversion_population_rate"] = _population_conversion()
     truth["conversion_population_rate_by_group"] = {g: _population_conversion(g) for g in GROUPS}
