@@ -29,6 +29,7 @@ __all__ = [
     "DoseTrajectoryResult",
     "RefillFlagsResult",
     "RefillIntervalsResult",
+    "RevisionRatesResult",
     "device_episodes",
     "device_performance",
     "dose_episodes",
@@ -36,6 +37,7 @@ __all__ = [
     "granuloma_dose",
     "refill_flags",
     "refill_intervals",
+    "revision_rates",
 ]
 
 PACC_MAXIMA = {
@@ -59,6 +61,12 @@ another surgery). Battery depletion (the pump's normal end of life), infection, 
 and loss to follow-up are censored, as the manufacturers' product surveillance registries count them."""
 
 _MICROGRAMS = {"mcg/mL": 1e-3, "mg/mL": 1.0, "mcg/day": 1e-3, "mg/day": 1.0}
+
+
+def _poisson_limits(k: int, alpha: float) -> tuple[float, float]:
+    """The exact Poisson interval of a count k (R's ``poisson.test(k)$conf.int``)."""
+    low = sps.chi2.ppf(alpha / 2, 2 * k) / 2 if k > 0 else 0.0
+    return float(low), float(sps.chi2.ppf(1 - alpha / 2, 2 * (k + 1)) / 2)
 
 
 def _refill_days(cohort: Cohort) -> pd.DataFrame:
@@ -224,8 +232,7 @@ def refill_flags(
         ("concentration_above_maximum", int((~np.isnan(top_c)).sum()), int((concentration > top_c).sum())),
         ("dose_above_maximum", int((~np.isnan(top_d)).sum()), int((dose > top_d).sum())),
     ):
-        low = sps.chi2.ppf(alpha / 2, 2 * k) / 2 if k > 0 else 0.0
-        high = sps.chi2.ppf(1 - alpha / 2, 2 * (k + 1)) / 2
+        low, high = _poisson_limits(k, alpha)
         scale = 1000 / n if n else np.nan
         rows.append(
             {
@@ -517,6 +524,8 @@ def analysis(
         figures["dose_trajectory"] = lambda tables, threshold: plots.dose_trajectory_plot(
             tables["dose_trajectory"], tables["dose_trajectory_by_year"], by=by
         )
+    if not cohort.components.empty:
+        results["revision_rates"] = revision_rates(cohort, conf_level=conf_level)
     for component in ("pump", "catheter"):
         name = f"{component}_performance"
         if cohort.components.empty:
@@ -613,4 +622,66 @@ def granuloma_dose(cohort: Cohort, *, formula: str = "log2_dose", conf_level: fl
         formula=formula,
         id="patient_id",
         conf_level=conf_level,
+    )
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class RevisionRatesResult(Result):
+    """Replacements of each component per 100 component-years.
+
+    ``table``: ``component``, ``measure`` (``performance_event``: removals for a product performance
+    event, the catheter revisions; ``battery_depletion``: pump replacements at the end of battery life),
+    ``n`` (components), ``n_event`` (removals), ``patient_years`` (component-years at risk from entry),
+    ``estimate`` (per 100 component-years), ``ci_low``, ``ci_high`` (exact Poisson).
+    """
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+
+
+def revision_rates(cohort: Cohort, *, conf_level: float = 0.95) -> RevisionRatesResult:
+    """Revision (and battery replacement) rates of pumps and catheters per 100 component-years.
+
+    Notes
+    -----
+    Time at risk runs from each component's entry (its implant, or the patient's enrolment for an older
+    one) to its removal or the end of follow-up. The interval is the exact Poisson one of the count over
+    the time, R's ``poisson.test(k, T)$conf.int * 100`` with T in years.
+    """
+    conf_level = check_conf_level(conf_level, "revision_rates")
+    alpha = 1 - conf_level
+    rows = []
+    for component in ("pump", "catheter"):
+        data = device_episodes(cohort, component)
+        data = data[data["duration"] > data["entry"]]
+        years = float((data["duration"] - data["entry"]).sum()) / 365.25
+        measures = [("performance_event", "event")] + (
+            [("battery_depletion", "replaced")] if component == "pump" else []
+        )
+        for measure, column in measures:
+            k = int(data[column].sum())
+            low, high = _poisson_limits(k, alpha)
+            scale = 100 / years if years > 0 else np.nan
+            rows.append(
+                {
+                    "component": component,
+                    "measure": measure,
+                    "n": len(data),
+                    "n_event": k,
+                    "patient_years": years,
+                    "estimate": k * scale,
+                    "ci_low": low * scale,
+                    "ci_high": high * scale,
+                }
+            )
+    return RevisionRatesResult(
+        table=pd.DataFrame(rows),
+        options={"conf_level": conf_level},
+        counts={"n": len(cohort.components)},
+        suppression=Suppression(
+            counts=("n", "n_event"),
+            derived={
+                "n_event": ("estimate", "ci_low", "ci_high"),
+                "n": ("patient_years", "estimate", "ci_low", "ci_high"),
+            },
+        ),
     )

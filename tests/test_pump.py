@@ -297,3 +297,25 @@ def test_dose_episodes_by_hand():
     assert episodes["log2_dose"].tolist() == [1.0, 2.0]
     last = tables["patients"].set_index("patient_id").loc[pid, "last_contact_day"]
     assert episodes["stop"].iloc[1] == last - day and episodes["event"].sum() == 0
+
+
+def test_revision_rates_by_hand_and_against_poisson_test():
+    cohort = load_cohort(BUNDLED_DIR)
+    table = pump.revision_rates(cohort).table.set_index(["component", "measure"])
+    devices = pd.read_csv(REFERENCE / "bundled_devices.csv")
+    catheters = devices[devices["component"] == "catheter"]
+    years = float((catheters["duration"] - catheters["entry"]).sum()) / 365.25
+    row = table.loc[("catheter", "performance_event")]
+    assert row["n_event"] == catheters["event"].sum() and row["patient_years"] == pytest.approx(
+        years, rel=1e-12
+    )
+    assert row["estimate"] == pytest.approx(100 * row["n_event"] / years, rel=1e-12)
+    from scipy import stats
+
+    k = int(row["n_event"])
+    close(
+        [row["ci_low"], row["ci_high"]],
+        [stats.chi2.ppf(0.025, 2 * k) / 2 * 100 / years, stats.chi2.ppf(0.975, 2 * k + 2) / 2 * 100 / years],
+        1e-12,
+    )
+    assert ("pump", "battery_depletion") in table.index

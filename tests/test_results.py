@@ -117,6 +117,7 @@ def walked(bundled):
         **_comparative(bundled),
         "refill_intervals": pump.refill_intervals(bundled),
         "refill_flags": pump.refill_flags(bundled),
+        "revision_rates": pump.revision_rates(bundled),
         "dose_trajectory": pump.dose_trajectory(bundled, by="indication"),
         "device_performance": pump.device_performance(bundled, component="catheter"),
         "baseline_table": overview.baseline_table(bundled),
