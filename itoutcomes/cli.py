@@ -39,8 +39,18 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     run = sub.add_parser("run", help="execute analysis plans: CSV tables, PNG/SVG figures, provenance")
-    run.add_argument("plans", nargs="*", help="plan files (default: every analyses/*.yaml)")
-    run.add_argument("--cohort", default="data/synthetic", help="cohort folder (default data/synthetic)")
+    run.add_argument(
+        "plans", nargs="*", help="plan files (default: every *.yaml of --plans, else of analyses/)"
+    )
+    run.add_argument(
+        "--plans",
+        dest="plans_dir",
+        help="folder of plans (default analyses/, or the plans shipped with the package)",
+    )
+    run.add_argument(
+        "--cohort",
+        help="cohort folder (default data/synthetic, or the bundled cohort shipped with the package)",
+    )
     run.add_argument("--out", default="build/results", help="output folder (default build/results)")
     run.add_argument(
         "--overwrite", action="store_true", help="replace a non-empty output folder (its files are removed)"
@@ -53,9 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     report = sub.add_parser("report", help="render the Quarto reports on a cohort (HTML)")
-    report.add_argument("--cohort", default="data/synthetic", help="cohort folder (default data/synthetic)")
+    report.add_argument(
+        "--cohort",
+        help="cohort folder (default data/synthetic, or the bundled cohort shipped with the package)",
+    )
     report.add_argument("--out", default="build/reports", help="output folder (default build/reports)")
-    report.add_argument("--reports", default="reports", help="folder of .qmd reports (default reports)")
+    report.add_argument(
+        "--reports", help="folder of .qmd reports (default reports/, or the reports shipped with the package)"
+    )
     report.add_argument(
         "-P",
         dest="params",
@@ -125,14 +140,26 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shipped(name: str):
+    """The working folder's ``name`` when it has one, else the copy shipped with the package."""
+    from pathlib import Path
+
+    from itoutcomes.resources import resource
+
+    local = Path(name)
+    return local if local.is_dir() else resource(name)
+
+
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from itoutcomes.runner import AnalysisError, ReleaseError, run
 
-    plans = args.plans or sorted(str(p) for p in Path("analyses").glob("*.yaml"))
+    args.cohort = args.cohort or str(_shipped("data/synthetic"))
+    folder = Path(args.plans_dir) if args.plans_dir else _shipped("analyses")
+    plans = args.plans or sorted(str(p) for p in folder.glob("*.yaml"))
     if not plans:
-        print("itoutcomes run: no plans given and none in analyses/.", file=sys.stderr)
+        print(f"itoutcomes run: no plans given and none in {folder}.", file=sys.stderr)
         return 2
     try:
         written = run(
@@ -191,6 +218,8 @@ def _report(args: argparse.Namespace) -> int:
 
     from itoutcomes.reports import ReportError, render_reports
 
+    args.cohort = args.cohort or str(_shipped("data/synthetic"))
+    args.reports = args.reports or str(_shipped("reports"))
     try:
         load_cohort(args.cohort)  # a cohort that fails validation stops here, with the full message
     except CohortError as error:
