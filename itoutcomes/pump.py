@@ -17,6 +17,7 @@ from scipy import stats as sps
 from itoutcomes.cohort import Cohort
 from itoutcomes.params import check_option, invalid
 from itoutcomes.results import Analysis, Frame, Published, Result, Suppression, Withheld
+from itoutcomes.schema import in_milligrams
 from itoutcomes.stats import check_by, check_conf_level, proportion_ci
 from itoutcomes.survival import NoEventsWarning, kaplan_meier
 from itoutcomes.survival.km import KaplanMeierResult
@@ -59,8 +60,6 @@ PERFORMANCE_EVENTS = ("malfunction", "migration", "occlusion", "fracture")
 """Removal reasons that are product performance events (related to the pump or catheter, leading to
 another surgery). Battery depletion (the pump's normal end of life), infection, patient choice, death
 and loss to follow-up are censored, as the manufacturers' product surveillance registries count them."""
-
-_MICROGRAMS = {"mcg/mL": 1e-3, "mg/mL": 1.0, "mcg/day": 1e-3, "mg/day": 1.0}
 
 
 def _poisson_limits(k: int, alpha: float) -> tuple[float, float]:
@@ -217,12 +216,8 @@ def refill_flags(
     checked = ~np.isnan(observed) & ~np.isnan(expected)
     short = checked & (expected - observed > threshold)
     drug = refills["drug"].astype(object)
-    concentration = refills["concentration"].to_numpy(float) * refills["concentration_unit"].astype(
-        object
-    ).map(_MICROGRAMS).to_numpy(float)
-    dose = refills["daily_dose"].to_numpy(float) * refills["dose_unit"].astype(object).map(
-        _MICROGRAMS
-    ).to_numpy(float)
+    concentration = in_milligrams(refills["concentration"], refills["concentration_unit"])
+    dose = in_milligrams(refills["daily_dose"], refills["dose_unit"])
     top_c = drug.map({k: v[0] for k, v in maxima.items()}).to_numpy(float)
     top_d = drug.map({k: (np.nan if v[1] is None else v[1]) for k, v in maxima.items()}).to_numpy(float)
     rows = []
@@ -289,9 +284,7 @@ def dose_data(cohort: Cohort) -> pd.DataFrame:
     main = refills.drop_duplicates(["patient_id", "day"])  # the first drug row of each refill
     patients = cohort.patients.set_index("patient_id")
     implant = patients["implant_day"].astype("Float64").reindex(main["patient_id"]).to_numpy(float)
-    dose = main["daily_dose"].to_numpy(float) * main["dose_unit"].astype(object).map(_MICROGRAMS).to_numpy(
-        float
-    )
+    dose = in_milligrams(main["daily_dose"], main["dose_unit"])
     out = pd.DataFrame(
         {
             "patient_id": main["patient_id"].to_numpy(),
@@ -569,12 +562,8 @@ def dose_episodes(cohort: Cohort) -> pd.DataFrame:
     following = main.groupby("patient_id")["day"].shift(-1).to_numpy(float)
     start = main["day"].to_numpy(float)
     stop = np.fmin(np.where(np.isnan(following), np.inf, following), end)
-    dose = main["daily_dose"].to_numpy(float) * main["dose_unit"].astype(object).map(_MICROGRAMS).to_numpy(
-        float
-    )
-    concentration = main["concentration"].to_numpy(float) * main["concentration_unit"].astype(object).map(
-        _MICROGRAMS
-    ).to_numpy(float)
+    dose = in_milligrams(main["daily_dose"], main["dose_unit"])
+    concentration = in_milligrams(main["concentration"], main["concentration_unit"])
     keep = stop > start
     event = keep & (stop == first_g)
     out = pd.DataFrame(

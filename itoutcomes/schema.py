@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
 
 from itoutcomes import vocabulary as vocab
 
@@ -18,6 +21,16 @@ OPTIONAL_TABLES = ("refills", "components")
 """The pump's course, where it is recorded: a cohort without these files has them empty."""
 
 ALL_TABLES = TABLES + OPTIONAL_TABLES
+
+MILLIGRAMS_PER_UNIT = {"mg/mL": 1.0, "mcg/mL": 1e-3, "mg/day": 1.0, "mcg/day": 1e-3}
+"""The refill units in milligrams (per mL, per day)."""
+
+
+def in_milligrams(values: Any, units: Any) -> np.ndarray:
+    """Refill concentrations or doses in mg/mL or mg/day, from their values and unit columns."""
+    scale = pd.Series(np.asarray(units, dtype=object)).map(MILLIGRAMS_PER_UNIT).to_numpy(float)
+    return pd.to_numeric(pd.Series(np.asarray(values, dtype=object)), errors="coerce").to_numpy(float) * scale
+
 
 ColumnKind = Literal["id", "day", "number", "bool", "category", "text"]
 

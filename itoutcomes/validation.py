@@ -25,6 +25,7 @@ from itoutcomes.schema import (
     Column,
     IdentifierWarning,
     Problem,
+    in_milligrams,
 )
 from itoutcomes.vocabulary import SYSTEMIC_EVENT_TYPES
 
@@ -674,11 +675,8 @@ consensus maxima (PACC) the pump analyses flag: ziconotide is at most 100 mcg/mL
 
 def _refill_amounts(child: pd.DataFrame) -> list[Problem]:
     problems: list[Problem] = []
-    scale = {"mg/mL": 1.0, "mcg/mL": 1e-3, "mg/day": 1.0, "mcg/day": 1e-3}
-    concentration = _as_float(child["concentration"]) * child["concentration_unit"].astype(object).map(
-        scale
-    ).to_numpy(float)
-    dose = _as_float(child["daily_dose"]) * child["dose_unit"].astype(object).map(scale).to_numpy(float)
+    concentration = in_milligrams(child["concentration"], child["concentration_unit"])
+    dose = in_milligrams(child["daily_dose"], child["dose_unit"])
     drug = child["drug"].astype(object)
     top_concentration = drug.map({k: v[0] for k, v in PLAUSIBLE_MAXIMA.items()}).to_numpy(float)
     top_dose = drug.map({k: v[1] for k, v in PLAUSIBLE_MAXIMA.items()}).to_numpy(float)

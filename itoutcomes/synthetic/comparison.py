@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from itoutcomes.synthetic.draws import VisitPlan, death_time, draw_patients, scored_visits
+from itoutcomes.synthetic.draws import (
+    VisitPlan,
+    _lognormal,
+    death_time,
+    draw_patients,
+    observe,
+    scored_visits,
+)
 from itoutcomes.synthetic.draws import draw_prescriptions as _draw_prescriptions
 from itoutcomes.synthetic.parameters import AGE, CENSORING, COMPARISON, DAYS_PER_YEAR, GROUPS, OPIOIDS, PAIN
 
@@ -47,28 +54,22 @@ def _logit_floor() -> float:
     )
 
 
-def _observe(level: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(level + PAIN["measurement_sd"] * noise), 0, 10)
-
-
 def baseline_draws(group: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Latent and recorded baseline pain and baseline MME, by the IDD generator's laws."""
     n = len(group)
     mean = np.array([PAIN["baseline"][g][0] for g in group])
     sd = np.array([PAIN["baseline"][g][1] for g in group])
     latent = np.clip(mean + sd * rng.standard_normal(n), 0, 10)
-    score = _observe(latent, rng.standard_normal(n))
+    score = observe(latent, rng.standard_normal(n))
     u_zero, z = rng.random(n), rng.standard_normal(n)
     mme = np.zeros(n)
     for g in GROUPS:
         m = group == g
-        mean_g, sd_g = OPIOIDS["baseline_mme"][g]
-        sigma2 = math.log1p((sd_g / mean_g) ** 2)
-        mu = math.log(mean_g) - sigma2 / 2
+        mu, sigma = _lognormal(*OPIOIDS["baseline_mme"][g])
         mme[m] = np.where(
             u_zero[m] < OPIOIDS["zero_share"][g],
             0.0,
-            np.minimum(np.exp(mu + math.sqrt(sigma2) * z[m]), OPIOIDS["baseline_mme_cap"]),
+            np.minimum(np.exp(mu + sigma * z[m]), OPIOIDS["baseline_mme_cap"]),
         )
     return {"latent_pain": latent, "baseline_nrs": score, "baseline_mme": mme}
 
@@ -151,7 +152,7 @@ def cmm_outcomes(
             {
                 "patient_idx": np.flatnonzero(early),
                 "day": early_day[early],
-                "nrs": _observe(latent, rng.standard_normal(n))[early],
+                "nrs": observe(latent, rng.standard_normal(n))[early],
             }
         ),
     ]

@@ -352,6 +352,12 @@ def _complication_rows(
 # Pain
 
 
+def observe(level: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """A recorded NRS score: the true level plus measurement noise (standard normal ``noise`` times
+    ``measurement_sd``), rounded and clipped to 0-10."""
+    return np.clip(np.rint(level + PAIN["measurement_sd"] * noise), 0, 10)
+
+
 def draw_pain(
     base: dict[str, np.ndarray], follow: dict[str, np.ndarray], rng: np.random.Generator
 ) -> pd.DataFrame:
@@ -368,10 +374,6 @@ def draw_pain(
     )
     reduction = np.clip(reduction, 0, 1)
     base["latent_pain"], base["pain_reduction"] = latent, reduction
-    noise_sd = PAIN["measurement_sd"]
-
-    def observe(level: np.ndarray, u: np.ndarray) -> np.ndarray:
-        return np.clip(np.rint(level + noise_sd * u), 0, 10)
 
     last = follow["last_contact_day"]
     # Baseline: one score in [-30, 0]; some missing, some outside the window, some with an earlier one.
