@@ -403,15 +403,19 @@ def _cox_score_residuals(
 
 
 def _stratum_cumsum(values: np.ndarray, stratum: np.ndarray) -> np.ndarray:
-    """Cumulative sums down the rows, restarting where the stratum changes."""
-    total = np.cumsum(values, axis=0)
+    """Cumulative sums down the rows, restarting where the stratum changes.
+
+    Each stratum is summed on its own: a running total across strata, less the total before each
+    stratum, would lose a small stratum's sums in a large one's (risk scores of one stratum can be
+    1e-12 of another's), which is how a false divergence arose.
+    """
     starts = np.flatnonzero(np.append(True, stratum[1:] != stratum[:-1]))
     if len(starts) == 1:
-        return total
-    before = total[starts[1:] - 1]
-    index = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(stratum))))
-    base = np.concatenate([np.zeros((1, *total.shape[1:])), before])
-    return total - base[index]
+        return np.cumsum(values, axis=0)
+    segment = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(stratum))))
+    flat = values.reshape(len(values), -1)
+    summed = pd.DataFrame(flat).groupby(segment, sort=False).cumsum().to_numpy()
+    return summed.reshape(values.shape)
 
 
 def _block_sums(block: np.ndarray, values: np.ndarray, n_blocks: int) -> np.ndarray:
