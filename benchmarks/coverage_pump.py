@@ -6,7 +6,9 @@ holds the generator's truth (``PUMP_COURSE``, ``BATTERY``):
 - the annual dose escalation of each indication but cancer (``dose_trajectory(by="indication")``;
   cancer patients die before enough refills);
 - residual-volume discrepancies per 1,000 refills (``refill_flags``);
-- the median time to battery replacement of pumps (``device_performance(component="pump").battery``).
+- the median time to battery replacement of pumps (``device_performance(component="pump").battery``);
+- the granuloma hazard ratio per doubling of the programmed dose (``granuloma_dose``, a baseline per
+  drug; ``COMPLICATIONS["granuloma"]``).
 
 Writes ``benchmarks/results/coverage_pump.json``.
 
@@ -27,7 +29,7 @@ import pandas as pd
 
 from itoutcomes import pump
 from itoutcomes.synthetic import generate
-from itoutcomes.synthetic.parameters import BATTERY, PUMP_COURSE
+from itoutcomes.synthetic.parameters import BATTERY, COMPLICATIONS, PUMP_COURSE
 
 
 def estimates(cohort) -> list[tuple[str, float, float, float, float]]:
@@ -55,6 +57,9 @@ def estimates(cohort) -> list[tuple[str, float, float, float, float]]:
             median["ci_high"],
         )
     )
+    hr = pump.granuloma_dose(cohort).table.set_index("measure").loc["hazard_ratio"]
+    truth = COMPLICATIONS["granuloma"]["hr"]["pump_dose_doubling"]
+    out.append(("granuloma_hr_per_doubling", truth, hr["estimate"], hr["ci_low"], hr["ci_high"]))
     return out
 
 

@@ -24,6 +24,7 @@ from itoutcomes.survival.km import KaplanMeierResult
 from itoutcomes.vocabulary import DAYS_PER_MONTH
 
 __all__ = [
+    "ADJUVANTS",
     "PACC_MAXIMA",
     "PERFORMANCE_EVENTS",
     "DevicePerformanceResult",
@@ -36,6 +37,7 @@ __all__ = [
     "dose_episodes",
     "dose_trajectory",
     "granuloma_dose",
+    "life_table",
     "refill_flags",
     "refill_intervals",
     "revision_rates",
@@ -68,10 +70,18 @@ def _poisson_limits(k: int, alpha: float) -> tuple[float, float]:
     return float(low), float(sps.chi2.ppf(1 - alpha / 2, 2 * (k + 1)) / 2)
 
 
+ADJUVANTS = ("bupivacaine", "clonidine")
+"""Drugs added to an admixture beside its main drug: a refill's main drug is its first other row."""
+
+
 def _refill_days(cohort: Cohort) -> pd.DataFrame:
-    """One row per refill (patient and day; an admixture's rows are one refill), in order."""
+    """One row per refill (patient and day; an admixture's rows are one refill), in order: the row of
+    the refill's main drug, its first drug that is not one of the :data:`ADJUVANTS` (the first row when
+    all are)."""
     refills = cohort.refills
-    first = refills.drop_duplicates(["patient_id", "day"]).sort_values(["patient_id", "day"], kind="stable")
+    adjuvant = refills["drug"].astype(object).isin(ADJUVANTS).to_numpy()
+    order = np.lexsort((adjuvant, refills["day"].to_numpy(), refills["patient_id"].to_numpy()))
+    first = refills.iloc[order].drop_duplicates(["patient_id", "day"])
     return first.reset_index(drop=True)
 
 
@@ -278,10 +288,10 @@ class DoseTrajectoryResult(Result):
 
 def dose_data(cohort: Cohort) -> pd.DataFrame:
     """Each refill row of a patient's main drug: ``patient_id``, ``years`` since implant, ``dose_mg``
-    (mg/day), ``log_dose``, and the patients' columns. An admixture's main drug is its first drug
-    row (the opioid); its other drugs follow the shared flow and are left out."""
-    refills = cohort.refills
-    main = refills.drop_duplicates(["patient_id", "day"])  # the first drug row of each refill
+    (mg/day), ``log_dose``, ``drug``, and the patients' columns. An admixture's main drug is its first
+    drug that is not an adjuvant (:data:`ADJUVANTS`: the opioid); the adjuvants follow the shared flow
+    and are left out."""
+    main = _refill_days(cohort)
     patients = cohort.patients.set_index("patient_id")
     implant = patients["implant_day"].astype("Float64").reindex(main["patient_id"]).to_numpy(float)
     dose = in_milligrams(main["daily_dose"], main["dose_unit"])
@@ -418,16 +428,132 @@ def device_episodes(cohort: Cohort, component: Literal["pump", "catheter"]) -> p
 class DevicePerformanceResult(Result):
     """Product-performance-event-free survival of one component.
 
-    ``table``: the life table, one row per year (and ``model`` with ``by="model"``): ``time`` (years),
-    ``n_risk``, ``n_event`` (cumulative to the time), ``estimate``, ``std_error``, ``ci_low``,
-    ``ci_high``. ``curve``: the Kaplan-Meier result (delayed entry at enrolment; its own ``table``).
+    ``table``: the Kaplan-Meier curve read at whole years (and ``model`` with ``by="model"``): ``time``
+    (years), ``n_risk`` (components at risk then), ``estimate``, ``std_error``, ``ci_low``, ``ci_high``.
+    ``life_table``: the annual (actuarial) life table the registries publish, one row per year of
+    component life: ``time`` (the year, 1 for the first), ``n`` (components under observation in the
+    year), ``n_risk`` (at risk at its start), ``n_entered`` (entering during it: enrolled at a
+    replacement), ``n_event`` (product performance events in it), ``n_censor`` (removed for another
+    reason or followed no further), ``n_effective`` (n_risk + (n_entered - n_censor) / 2),
+    ``estimate`` (survival at the year's end), ``std_error``, ``ci_low``, ``ci_high``.
+    ``curve``: the Kaplan-Meier result (delayed entry at enrolment; its own ``table``).
     ``battery``: the pump's replacement at battery depletion as its own curve (pumps only).
     """
 
     table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    life_table: pd.DataFrame = Frame()  # type: ignore[assignment]
     curve: KaplanMeierResult
     battery: KaplanMeierResult | None = None
     component: str
+
+    def published(self) -> list[Published]:
+        table = self._frame("table")
+        life = self._frame("life_table")
+        return [
+            Published("table", table, self.suppression.restricted(table.columns)),
+            Published("life_table", life, _life_table_spec(life, self.component, self.options["by"])),
+        ]
+
+
+_LIFE_COUNTS = ("n", "n_risk", "n_entered", "n_event", "n_censor")
+_LIFE_DERIVED = ("n_effective", "estimate", "std_error", "ci_low", "ci_high")
+
+
+def _at_risk_key(component: str, model: str | None, year: int) -> str:
+    """The population key of the components at risk at a whole year: the Kaplan-Meier table's and the
+    life table's cells of it are one number."""
+    return f"components.{component}.{'all' if model is None else model}.at_risk_year_{year}"
+
+
+def _life_table_spec(life: pd.DataFrame, component: str, by: str | None) -> Suppression:
+    """The life table's relations: within a row n = n_risk + n_entered; across rows, the components
+    under observation in a year are those at risk at the next one's start plus the year's exits; the
+    next year's n_risk is the Kaplan-Meier table's n_risk at the year's end (the same key); by model,
+    each column adds up over the models to the whole cohort's table."""
+    relations, keys = [], []
+    models = life["model"].tolist() if by else [None] * len(life)
+    times = life["time"].tolist()
+    for i in range(len(life)):
+        nxt = i + 1
+        if nxt < len(life) and models[nxt] == models[i]:
+            relations.append(((i, "n"), ((nxt, "n_risk"), (i, "n_event"), (i, "n_censor"))))
+        if times[i] > 1:
+            keys.append(((i, "n_risk"), _at_risk_key(component, models[i], times[i] - 1)))
+    return Suppression(
+        counts=_LIFE_COUNTS,
+        totals={"n": ("n_risk", "n_entered")},
+        derived={count: _LIFE_DERIVED for count in _LIFE_COUNTS},
+        relations=tuple(relations),
+        keys=tuple(keys),
+        column_totals=_LIFE_COUNTS if by else (),
+        within=("time",) if by else (),
+    )
+
+
+def life_table(
+    data: pd.DataFrame, *, years: int, conf_level: float = 0.95, by: str | None = None
+) -> pd.DataFrame:
+    """The annual actuarial life table of (entry, duration] rows in days (``entry``, ``duration``,
+    ``event`` columns; :func:`device_episodes`), one row per year (and group of ``by``).
+
+    Year j covers days [365.25 (j - 1), 365.25 j). A component is at risk at the start of year j > 1
+    when entry < start <= duration (the Kaplan-Meier convention, so ``n_risk`` is the curve's number at
+    risk then); in year 1 the components followed from their implant (entry 0) are. It enters during
+    the year when its entry falls in it (after day 0 in year 1), and leaves it, by an event or
+    censored, when its duration does. The effective number at risk counts entries and censorings as
+    half a year each (the actuarial rule extended to late entry), q = n_event / n_effective, the
+    survival is the product of 1 - q, its variance Greenwood's, S^2 sum q / (n_effective (1 - q)),
+    and the interval is log-log like :func:`~itoutcomes.survival.kaplan_meier`'s default.
+    """
+    z = float(sps.norm.ppf(0.5 + conf_level / 2))
+    groups = [(None, data)] if by is None else list(data.groupby(by, sort=True))
+    rows = []
+    for group, part in groups:
+        entry = part["entry"].to_numpy(float)
+        stop = part["duration"].to_numpy(float)
+        event = part["event"].to_numpy(bool)
+        survival, greenwood = 1.0, 0.0
+        for year in range(1, years + 1):
+            lo, hi = 365.25 * (year - 1), 365.25 * year
+            if year == 1:
+                at_start = entry <= 0
+                entered = (entry > 0) & (entry < hi)
+            else:
+                at_start = (entry < lo) & (stop >= lo)
+                entered = (entry >= lo) & (entry < hi)
+            inside = at_start | entered
+            leaving = inside & (stop < hi)
+            d = int((leaving & event).sum())
+            w = int((leaving & ~event).sum())
+            n_risk, n_in = int(at_start.sum()), int(entered.sum())
+            effective = n_risk + (n_in - w) / 2
+            q = d / effective if effective > 0 else 0.0
+            survival *= 1 - q
+            if d:
+                greenwood += q / (effective * (1 - q)) if q < 1 else np.inf
+            se = survival * np.sqrt(greenwood) if survival > 0 else np.nan
+            if 0 < survival < 1 and greenwood > 0:
+                half = z * np.sqrt(greenwood) / abs(np.log(survival))
+                low, high = survival ** np.exp(half), survival ** np.exp(-half)
+            else:
+                low = high = np.nan if survival == 0 else 1.0
+            rows.append(
+                {
+                    **({by: group} if by else {}),
+                    "time": year,
+                    "n": n_risk + n_in,
+                    "n_risk": n_risk,
+                    "n_entered": n_in,
+                    "n_event": d,
+                    "n_censor": w,
+                    "n_effective": effective,
+                    "estimate": survival,
+                    "std_error": se,
+                    "ci_low": low,
+                    "ci_high": high,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def device_performance(
@@ -436,8 +562,26 @@ def device_performance(
     component: Literal["pump", "catheter"],
     by: Literal["model"] | None = None,
     years: int = 5,
+    conf_level: float = 0.95,
 ) -> DevicePerformanceResult:
     """Survival free of product performance events by component (and model), with delayed entry.
+
+    Parameters
+    ----------
+    component
+        ``"pump"`` or ``"catheter"``.
+    by
+        ``"model"`` for a curve and a life table per device model.
+    years
+        Whole years of the tables.
+    conf_level
+        Confidence level of the intervals.
+
+    Returns
+    -------
+    DevicePerformanceResult
+        ``table`` (the Kaplan-Meier curve at whole years), ``life_table`` (the annual actuarial table,
+        :func:`life_table`), ``curve`` and, for pumps, ``battery``: see the class for every column.
 
     Notes
     -----
@@ -445,18 +589,29 @@ def device_performance(
     registry (a catheter kept at the pump replacement at which the patient enrolled) is at risk only
     from entry, R's ``survfit(Surv(entry, duration, event) ~ 1)``. The life table reads the curve at
     whole years with the numbers at risk then.
+
+    Examples
+    --------
+    >>> from itoutcomes import pump
+    >>> from itoutcomes.synthetic import generate
+    >>> result = pump.device_performance(generate(500, seed=2), component="catheter", years=3)
+    >>> result.life_table["time"].tolist()
+    [1, 2, 3]
     """
     component = check_option(component, device_performance, "component")
     if by is not None:
         by = check_option(by, device_performance, "by")
     if isinstance(years, bool) or not isinstance(years, int) or years < 1:
         raise invalid("years", "device_performance", "a positive whole number of years", years)
+    conf_level = check_conf_level(conf_level, "device_performance")
     data = device_episodes(cohort, component)
     if data.empty:
         raise ValueError(f"device_performance: the cohort has no {component} rows in components.")
     # a component removed on the day it entered is never at risk: it cannot enter the curve
     data = data[data["duration"] > data["entry"]].reset_index(drop=True)
-    curve = kaplan_meier(data, duration="duration", event="event", entry="entry", by=by)
+    curve = kaplan_meier(
+        data, duration="duration", event="event", entry="entry", by=by, conf_level=conf_level
+    )
     times = [365.25 * k for k in range(1, years + 1)]
     at = curve.at(times)
     risk = curve.at_risk(times)
@@ -465,19 +620,32 @@ def device_performance(
     )
     table = table.rename(columns={"group": "model"}) if by else table
     columns = [*(["model"] if by else []), "time", "n_risk", "estimate", "std_error", "ci_low", "ci_high"]
-    table = table[columns]
+    table = table[columns].reset_index(drop=True)
+    life = life_table(data, years=years, conf_level=conf_level, by=by)
+    models = table["model"].tolist() if by else [None] * len(table)
+    keys = tuple(
+        ((i, "n_risk"), _at_risk_key(component, m, int(t)))
+        for i, (m, t) in enumerate(zip(models, table["time"], strict=True))
+    )
     battery = None
     if component == "pump":
-        battery = kaplan_meier(data, duration="duration", event="replaced", entry="entry")
+        battery = kaplan_meier(
+            data, duration="duration", event="replaced", entry="entry", conf_level=conf_level
+        )
     return DevicePerformanceResult(
-        table=table.reset_index(drop=True),
+        table=table,
+        life_table=life,
         curve=curve,
         battery=battery,
         component=component,
-        options={"component": component, "by": by, "years": years},
+        options={"component": component, "by": by, "years": years, "conf_level": conf_level},
         counts={"n": len(data), "n_event": int(data["event"].sum())},
         suppression=Suppression(
-            counts=("n_risk",), derived={"n_risk": ("estimate", "std_error", "ci_low", "ci_high")}
+            counts=("n_risk",),
+            derived={"n_risk": ("estimate", "std_error", "ci_low", "ci_high")},
+            keys=keys,
+            column_totals=("n_risk",) if by else (),
+            within=("time",) if by else (),
         ),
     )
 
@@ -490,7 +658,9 @@ def analysis(
     conf_level: float = 0.95,
 ) -> Analysis:
     """The pump plan: refill intervals, refill flags, the dose trajectory, granuloma against the dose over
-    time, device performance.
+    time, device performance by component (``pump_performance``, ``catheter_performance``: the curve at
+    whole years and the annual life table) and by component and model (``..._by_model``), battery
+    replacement, revision rates.
 
     Without a ``refills`` (or ``components``) table the results that need it are withheld, saying so.
     """
@@ -522,16 +692,20 @@ def analysis(
     for component in ("pump", "catheter"):
         name = f"{component}_performance"
         if cohort.components.empty:
-            results[name] = Withheld.because("no components table in this cohort (components.csv)")
+            note = Withheld.because("no components table in this cohort (components.csv)")
+            results[name] = results[f"{name}_by_model"] = note
             continue
         try:
             with warnings.catch_warnings():  # no events yet: a flat curve, shown as such
                 warnings.simplefilter("ignore", NoEventsWarning)
-                result = device_performance(cohort, component=component, years=years)
+                result = device_performance(cohort, component=component, years=years, conf_level=conf_level)
+                by_model = device_performance(
+                    cohort, component=component, by="model", years=years, conf_level=conf_level
+                )
         except ValueError as problem:
-            results[name] = Withheld.because(problem)
+            results[name] = results[f"{name}_by_model"] = Withheld.because(problem)
             continue
-        results[name] = result
+        results[name], results[f"{name}_by_model"] = result, by_model
         times = [0.0, *(365.25 * k for k in range(1, years + 1))]
         if result.battery is not None:  # pump replacement at battery depletion, its own curve
             results["battery_replacement"] = result.battery.summary(times)
@@ -547,10 +721,11 @@ def analysis(
 def dose_episodes(cohort: Cohort) -> pd.DataFrame:
     """(start, stop] rows of each implanted patient with refills, split at every refill: ``patient_id``,
     ``start``, ``stop`` (days since implant), ``event`` (1 on the row that ends at the patient's first
-    granuloma), ``dose_mg`` and ``concentration_mg_ml`` of the main drug programmed at the row's start,
-    and their base-2 logarithms ``log2_dose``, ``log2_concentration``. Follow-up ends at the first
-    granuloma, the explant, death or last contact."""
-    main = cohort.refills.drop_duplicates(["patient_id", "day"])
+    granuloma), ``drug`` (the refill's main drug, as in :func:`dose_data`), ``dose_mg`` and
+    ``concentration_mg_ml`` of the main drug programmed at the row's start, and their base-2 logarithms
+    ``log2_dose``, ``log2_concentration``. Follow-up ends at the first granuloma, the explant, death or
+    last contact."""
+    main = _refill_days(cohort)
     patients = cohort.patients.set_index("patient_id")
     implant = patients["implant_day"].astype("Float64").reindex(main["patient_id"]).to_numpy(float)
     explant = patients["explant_day"].astype("Float64").reindex(main["patient_id"]).to_numpy(float)
@@ -572,6 +747,7 @@ def dose_episodes(cohort: Cohort) -> pd.DataFrame:
             "start": (start - implant)[keep],
             "stop": (stop - implant)[keep],
             "event": event[keep].astype(np.int64),
+            "drug": main["drug"].astype(object).to_numpy()[keep],
             "dose_mg": dose[keep],
             "concentration_mg_ml": concentration[keep],
         }
@@ -581,23 +757,47 @@ def dose_episodes(cohort: Cohort) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def granuloma_dose(cohort: Cohort, *, formula: str = "log2_dose", conf_level: float = 0.95) -> Any:
+def granuloma_dose(
+    cohort: Cohort, *, formula: str = "log2_dose", strata: str | None = "drug", conf_level: float = 0.95
+) -> Any:
     """Granuloma against the time-varying intrathecal dose: a Cox model on (start, stop] rows split at
     every refill (:func:`dose_episodes`), hazard ratios per doubling of the dose (and of the
     concentration with ``formula="log2_dose + log2_concentration"``).
 
+    Parameters
+    ----------
+    formula
+        Right-hand side over the columns of :func:`dose_episodes`.
+    strata
+        A baseline hazard per main drug by default: doses of different drugs are on different scales
+        (a milligram of fentanyl is not one of morphine), so the ratio compares doublings within a
+        drug. ``None`` pools the drugs.
+    conf_level
+        Confidence level of the intervals.
+
     Returns
     -------
     CoxResult
-        The ratio table of :func:`~itoutcomes.survival.cox` (``hazard_ratio`` rows per doubling).
+        The ratio table of :func:`~itoutcomes.survival.cox` (``log_hazard_ratio`` and ``hazard_ratio``
+        rows per doubling).
 
     Notes
     -----
-    The same numbers as R's ``coxph(Surv(start, stop, event) ~ log2_dose, data = episodes)`` (Efron
-    ties; ``tests/reference/reference_issue15.R``). The generator's granuloma hazard follows the
-    implant dose (hazard ratio 1.74 per doubling, ``truth``), of which the dose over time is a
-    drifting copy: the time-varying estimate is near it, not equal to it.
+    The same numbers as R's ``coxph(Surv(start, stop, event) ~ log2_dose + strata(drug), data =
+    episodes)`` (Efron ties; ``tests/reference/reference_issue15.R``). The generator's granuloma hazard
+    follows the dose programmed at each refill with a known ratio per doubling (1.74, ``truth``), which
+    this model estimates.
+
+    Examples
+    --------
+    >>> from itoutcomes import pump
+    >>> from itoutcomes.synthetic import generate
+    >>> fit = pump.granuloma_dose(generate(2000, seed=3)).table
+    >>> fit.loc[fit["measure"] == "hazard_ratio", "term"].tolist()
+    ['log2_dose']
     """
+    if strata is not None and strata != "drug":
+        raise invalid("strata", "granuloma_dose", '"drug" or None', strata)
     from itoutcomes.survival import cox
 
     episodes = dose_episodes(cohort)
@@ -609,6 +809,7 @@ def granuloma_dose(cohort: Cohort, *, formula: str = "log2_dose", conf_level: fl
         entry="start",
         event="event",
         formula=formula,
+        strata=strata,
         id="patient_id",
         conf_level=conf_level,
     )

@@ -11,7 +11,7 @@ from conftest import REFERENCE, close, r_reference, valid_tables
 from itoutcomes import Cohort, load_cohort, pump
 from itoutcomes.cohort import validate_tables
 from itoutcomes.synthetic import generate
-from itoutcomes.synthetic.parameters import BATTERY, PUMP_COURSE
+from itoutcomes.synthetic.parameters import BATTERY, COMPLICATIONS, PUMP_COURSE
 
 
 def _refill(**values):
@@ -188,6 +188,34 @@ def test_the_generator_s_truth_is_recovered(large):
     # battery depletion: the replacement curve's median is the stated 5.9 years
     battery = pump.device_performance(large, component="pump").battery.median().iloc[0]
     assert battery["ci_low"] <= BATTERY["median_years"] * 365.25 <= battery["ci_high"]
+    # granuloma: the hazard ratio per doubling of the programmed dose, within drugs
+    fit = pump.granuloma_dose(large).table.set_index("measure").loc["hazard_ratio"]
+    true_hr = COMPLICATIONS["granuloma"]["hr"]["pump_dose_doubling"]
+    assert fit["ci_low"] < true_hr < fit["ci_high"] and fit["estimate"] != true_hr
+
+
+def test_admixture_changes_come_at_the_stated_rate(large):
+    patients = large.patients.set_index("patient_id")
+    single = patients.index[patients["pump_drug"].isin(["morphine", "hydromorphone"])]
+    refills = large.refills[large.refills["patient_id"].isin(single)]
+    added = refills[refills["drug"] == "bupivacaine"].groupby("patient_id")["day"].min()
+    first = refills.groupby("patient_id")["day"].min()
+    assert (added > first.reindex(added.index)).all()  # never at the implant fill
+    # from the first refill with the adjuvant on, every refill has it
+    after = refills.merge(added.rename("added"), left_on="patient_id", right_index=True)
+    after = after[after["day"] >= after["added"]]
+    assert after.groupby(["patient_id", "day"]).size().eq(2).all()
+    # additions per patient-year on a single opioid: the exact Poisson interval holds the rate
+    end = added.reindex(first.index).fillna(refills.groupby("patient_id")["day"].max())
+    years = float((end - patients["implant_day"].astype(float).reindex(first.index)).sum()) / 365.25
+    from scipy import stats
+
+    k = len(added)
+    low, high = stats.chi2.ppf(0.025, 2 * k) / 2 / years, stats.chi2.ppf(0.975, 2 * k + 2) / 2 / years
+    assert k > 100 and low < PUMP_COURSE["adjuvant_added_per_year"] < high
+    # the dose model and the granuloma rows follow the opioid, not the adjuvant
+    main = pump.dose_data(large)
+    assert not main["drug"].isin(pump.ADJUVANTS).any()
 
 
 # ---- against R
@@ -272,10 +300,16 @@ def test_granuloma_against_the_time_varying_dose_equals_coxph():
     for column in ("start", "stop", "event"):
         np.testing.assert_array_equal(episodes[column].to_numpy(float), ours[column].to_numpy(float))
     np.testing.assert_array_equal(episodes["log2_dose"].to_numpy(), ours["log2_dose"].to_numpy())
+    assert episodes["drug"].tolist() == ours["drug"].tolist()
     ref = r_reference("reference_issue15", "coxph")
-    fit = pump.granuloma_dose(cohort).table.set_index("measure")
+    fit = pump.granuloma_dose(cohort).table.set_index("measure")  # strata(drug)
     close(fit.loc["log_hazard_ratio", "estimate"], ref["coef"], 1e-7)
     close(fit.loc["log_hazard_ratio", "std_error"], ref["se"], 1e-7)
+    pooled = pump.granuloma_dose(cohort, strata=None).table.set_index("measure")
+    close(pooled.loc["log_hazard_ratio", "estimate"], ref["pooled_coef"], 1e-7)
+    close(pooled.loc["log_hazard_ratio", "std_error"], ref["pooled_se"], 1e-7)
+    with pytest.raises(ValueError, match="strata"):
+        pump.granuloma_dose(cohort, strata="indication")
     both = pump.granuloma_dose(cohort, formula="log2_dose + log2_concentration").table
     log = both[both["measure"] == "log_hazard_ratio"]
     close(log["estimate"], [ref["coef2[1]"], ref["coef2[2]"]], 1e-7)
@@ -319,3 +353,69 @@ def test_revision_rates_by_hand_and_against_poisson_test():
         1e-12,
     )
     assert ("pump", "battery_depletion") in table.index
+
+
+def _life_cohort(rows):
+    """Device episodes as :func:`pump.device_episodes` returns them: (entry, duration] in days."""
+    return pd.DataFrame(rows, columns=["entry", "duration", "event"])
+
+
+def test_the_life_table_by_hand():
+    y = 365.25
+    data = _life_cohort(
+        [
+            (0, 100, 1),  # year 1: an event
+            (0, 200, 0),  # year 1: censored
+            (0, 500, 1),  # year 2: an event
+            (0, 900, 0),  # followed into year 3
+            (400, 800, 1),  # enters in year 2, an event in year 3
+            (800, 1000, 0),  # enters in year 3, censored in it
+            (0, 1461, 1),  # an event on the first day of year 5 (1461 = 4 x 365.25)
+        ]
+    )
+    table = pump.life_table(data, years=4).set_index("time")
+    assert table["n_risk"].tolist() == [5, 3, 3, 1]
+    assert table["n_entered"].tolist() == [0, 1, 1, 0]
+    assert table["n_event"].tolist() == [1, 1, 1, 0] and table["n_censor"].tolist() == [1, 0, 2, 0]
+    assert table["n"].tolist() == [5, 4, 4, 1]
+    effective = np.array([5 - 0.5, 3 + 0.5, 3 + (1 - 2) / 2, 1.0])
+    np.testing.assert_array_equal(table["n_effective"].to_numpy(), effective)
+    q = np.array([1, 1, 1, 0]) / effective
+    survival = np.cumprod(1 - q)
+    close(table["estimate"], survival, 1e-15)
+    greenwood = np.cumsum(q / (effective * (1 - q)))
+    close(table["std_error"], survival * np.sqrt(greenwood), 1e-14)
+    from scipy import stats
+
+    z = stats.norm.ppf(0.975)
+    half = z * np.sqrt(greenwood) / np.abs(np.log(survival))
+    close(table["ci_low"], survival ** np.exp(half), 1e-12)
+    close(table["ci_high"], survival ** np.exp(-half), 1e-12)
+    # at risk at a year's start = the Kaplan-Meier number at risk at the previous year's end
+    from itoutcomes.survival import kaplan_meier
+
+    km = kaplan_meier(data, duration="duration", event="event", entry="entry")
+    assert km.at_risk([y, 2 * y, 3 * y])["n_risk"].tolist() == table["n_risk"].tolist()[1:]
+    assert y * 4 == 1461
+
+
+def test_device_life_tables_add_up_and_are_released_together():
+    cohort = load_cohort(BUNDLED_DIR)
+    for component in ("pump", "catheter"):
+        whole = pump.device_performance(cohort, component=component)
+        life = whole.life_table
+        # each year's components: at risk at the next year's start, or out by an event or censoring
+        np.testing.assert_array_equal(
+            life["n"].iloc[:-1].to_numpy(),
+            (life["n_risk"].shift(-1) + life["n_event"] + life["n_censor"]).iloc[:-1].to_numpy(),
+        )
+        assert (life["n"] == life["n_risk"] + life["n_entered"]).all()
+        assert life["n_risk"].iloc[1:].tolist() == whole.table["n_risk"].iloc[:-1].tolist()
+        by = pump.device_performance(cohort, component=component, by="model")
+        summed = by.life_table.groupby("time")[["n", "n_risk", "n_entered", "n_event", "n_censor"]].sum()
+        assert (summed.to_numpy() == life.set_index("time")[summed.columns].to_numpy()).all()
+        assert by.table.groupby("time")["n_risk"].sum().tolist() == whole.table["n_risk"].tolist()
+        names = [p.name for p in whole.published()]
+        assert names == ["table", "life_table"]
+        spec = whole.published()[1].suppression
+        assert spec.relations and spec.keys and "n_effective" in spec.derived["n_entered"]

@@ -27,7 +27,7 @@ import pandas as pd
 from itoutcomes.cohort import Cohort, validate_tables
 from itoutcomes.params import invalid
 from itoutcomes.synthetic.comparison import cmm_covariates, cmm_follow_up, cmm_outcomes, cmm_patient_table
-from itoutcomes.synthetic.course import draw_components, draw_refills
+from itoutcomes.synthetic.course import draw_components, draw_granulomas, draw_refills
 from itoutcomes.synthetic.draws import conversion_linear_predictor, draw_idd, patient_ids, patient_table
 from itoutcomes.synthetic.truth import age_distribution, comparative_truth, true_values
 
@@ -84,6 +84,14 @@ def generate(n_patients: int = 1000, *, n_controls: int = 0, seed: int = 2026112
     # the pump's course, from streams 8 and 9: nothing drawn before changes
     refills, course = draw_refills(base, idd["follow"], streams[8])
     parts["refills"] = [refills]
+    # granulomas follow the programmed dose: drawn from the course, from a stream of stream 8's own
+    granulomas = draw_granulomas(
+        base, idd["follow"], course["main"], np.random.default_rng(sequences[8].spawn(1)[0])
+    )
+    complications = pd.concat([idd["complications"], granulomas], ignore_index=True)
+    parts["complications"] = [
+        complications.sort_values(["patient_idx", "day", "type"], kind="stable").reset_index(drop=True)
+    ]
     parts["components"] = [
         draw_components(base, idd["follow"], idd["complications"], course["reservoir_ml"], streams[9])
     ]

@@ -11,9 +11,15 @@ import math
 import numpy as np
 import pandas as pd
 
-from itoutcomes.synthetic.parameters import DAYS_PER_YEAR, PUMP_COURSE
+from itoutcomes.synthetic.parameters import (
+    _OPIOID_PUMP_DRUGS,
+    COMPLICATIONS,
+    DAYS_PER_YEAR,
+    PUMP_COURSE,
+    PUMP_DOSE_MEDIAN_MG,
+)
 
-__all__ = ["draw_components", "draw_refills"]
+__all__ = ["draw_components", "draw_granulomas", "draw_refills"]
 
 _MICROGRAM_DRUGS = ("ziconotide", "baclofen", "clonidine", "sufentanil")
 """Drugs whose refills are written in mcg (concentration mcg/mL, dose mcg/day)."""
@@ -29,8 +35,9 @@ def _pharmacy(value: np.ndarray) -> np.ndarray:
 def draw_refills(
     base: dict[str, np.ndarray], follow: dict[str, np.ndarray], rng: np.random.Generator
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Refill rows of every implanted patient (``patient_idx`` = position), and the patients' course
-    (reservoir, escalation slope) for the truth."""
+    """Refill rows of every implanted patient (``patient_idx`` = position), and the patients' course:
+    reservoir, escalation slope and ``main``, the main drug's programmed dose in mg/day at each refill
+    (``patient_idx``, ``day``, ``dose``: what the granuloma hazard follows)."""
     spec = PUMP_COURSE
     n = base["n"]
     implanted = base["implanted"]
@@ -43,6 +50,10 @@ def draw_refills(
     lo, hi = spec["target_interval_days"]
     dose0 = np.where(implanted, base["pump_dose"], np.nan)
     drug = pd.Series(np.where(base["pump_drug"] == "admixture", "morphine", base["pump_drug"]))
+    single_opioid = implanted & np.isin(base["pump_drug"], ("morphine", "hydromorphone"))
+    added_after = rng.exponential(size=n) * DAYS_PER_YEAR / spec["adjuvant_added_per_year"]
+    added_after = np.where(single_opioid, added_after, np.inf)
+    mixed_from_start = base["pump_drug"] == "admixture"
     top_concentration = drug.map(spec["largest_concentration_mg_ml"]).fillna(np.inf).to_numpy(float)
     top_dose = drug.map(spec["largest_dose_mg_day"]).fillna(np.inf).to_numpy(float)
 
@@ -77,6 +88,7 @@ def draw_refills(
                 "volume_observed_residual": np.round(residual[a], 1),
                 "daily_dose": dose,
                 "reservoir_ml": reservoir[a],
+                "mixed": mixed_from_start[a] | (day[a] - implant[a] >= added_after[a]),
             }
         )
         share = rng.uniform(*spec["refill_at_share"], m)
@@ -95,12 +107,20 @@ def draw_refills(
         residual[a] = observed
         day[a] = day[a] + days
         active[a] = day[a] <= stop[a]
-    table = _refill_table(rows, base["pump_drug"])
-    return table, {"reservoir_ml": reservoir, "slope": slope}
-
-
-def _refill_table(rows: list[dict[str, np.ndarray]], pump_drug: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame({k: np.concatenate([r[k] for r in rows]) for k in rows[0]}) if rows else None
+    main = (
+        frame[["patient_idx", "day", "daily_dose"]].rename(columns={"daily_dose": "dose"})
+        if frame is not None
+        else pd.DataFrame({"patient_idx": [], "day": [], "dose": []})
+    )
+    return _refill_table(frame, drug.to_numpy(object)), {
+        "reservoir_ml": reservoir,
+        "slope": slope,
+        "main": main,
+    }
+
+
+def _refill_table(frame: pd.DataFrame | None, main_drug: np.ndarray) -> pd.DataFrame:
     if frame is None:
         return pd.DataFrame(
             columns=[
@@ -117,18 +137,17 @@ def _refill_table(rows: list[dict[str, np.ndarray]], pump_drug: np.ndarray) -> p
                 "reservoir_ml",
             ]
         )
-    drug = pump_drug[frame["patient_idx"].to_numpy()].astype(object)
+    mixed = frame.pop("mixed").to_numpy(bool)
+    frame.insert(2, "drug", main_drug[frame["patient_idx"].to_numpy()])
     second, ratio, _unit = PUMP_COURSE["admixture_second_drug"]
-    mixed = drug == "admixture"
-    frame.insert(2, "drug", np.where(mixed, "morphine", drug))
     top = PUMP_COURSE["largest_concentration_mg_ml"][second]
-    extra = frame[mixed].assign(
+    extra = frame[mixed]
+    second_concentration = np.minimum(extra["concentration"] * ratio, top)
+    # one flow for both drugs: dose = concentration x (main dose / main concentration)
+    extra = extra.assign(
         drug=second,
-        concentration=lambda f: np.minimum(f["concentration"] * ratio, top),
-        # one flow for both drugs: dose = concentration x (morphine dose / morphine concentration)
-        daily_dose=lambda f: (
-            np.minimum(f["concentration"] * ratio, top) * f["daily_dose"] / f["concentration"]
-        ),
+        concentration=second_concentration,
+        daily_dose=second_concentration * extra["daily_dose"] / extra["concentration"],
     )
     frame = pd.concat([frame, extra], ignore_index=True)
     micro = frame["drug"].isin(_MICROGRAM_DRUGS).to_numpy()
@@ -230,3 +249,60 @@ def _component_rows(
     else:
         rows.append((i, component, model, start, end, end_reason[0], end_reason[1]))
     return rows
+
+
+def draw_granulomas(
+    base: dict[str, np.ndarray], follow: dict[str, np.ndarray], main: pd.DataFrame, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Complication rows of type ``granuloma`` whose hazard follows the dose programmed at each refill.
+
+    Between refills k and k+1 (days s_k < t <= s_{k+1} since implant; the last stretch ends at the
+    explant or last contact) the daily hazard is the type's piecewise rate times ``non_opioid_pump_drug``
+    (pump drugs other than opioids) times ``pump_dose_doubling`` ** log2(d_k / the drug's median), with
+    d_k the dose programmed at refill k. One exponential draw per patient is inverted through the
+    cumulative hazard; the event is recorded on day ceil(t), in the stretch the hazard came from.
+    """
+    spec = COMPLICATIONS["granuloma"]
+    (origin, lag), (early_rate, late_rate) = spec["breaks"], spec["rates"]
+    if early_rate != 0.0 or origin != 0:  # the inversion below assumes rate 0, then a constant
+        raise ValueError("draw_granulomas expects a zero rate before its second break")
+    columns = ["patient_idx", "day", "type", "serious", "surgery_required"]
+    n = base["n"]
+    threshold = rng.exponential(size=n)
+    serious_u, surgery_u = rng.random(n), rng.random(n)
+    if main.empty:
+        return pd.DataFrame({c: [] for c in columns})
+    main = main.sort_values(["patient_idx", "day"], kind="stable")
+    who = main["patient_idx"].to_numpy()
+    implant = base["implant_day"][who]
+    start = main["day"].to_numpy(float) - implant
+    explant = np.where(np.isnan(follow["explant_day"]), np.inf, follow["explant_day"])
+    end = np.minimum(follow["last_contact_day"], explant)[who] - implant
+    following = np.r_[start[1:], np.nan]
+    last_of_patient = np.r_[who[1:] != who[:-1], True]
+    stop = np.where(last_of_patient, end, np.minimum(following, end))
+    drug = base["pump_drug"][who]
+    median = pd.Series(drug).map(PUMP_DOSE_MEDIAN_MG).to_numpy(float)
+    hr = spec["hr"]["pump_dose_doubling"] ** np.log2(main["dose"].to_numpy(float) / median)
+    hr = np.where(np.isin(drug, _OPIOID_PUMP_DRUGS), hr, hr * spec["hr"]["non_opioid_pump_drug"])
+    rate = late_rate * hr
+    a, b = np.maximum(start, lag), np.maximum(stop, lag)
+    piece = rate * np.maximum(b - a, 0.0)
+    cumulative = np.cumsum(piece)
+    first_row = np.r_[True, who[1:] != who[:-1]]
+    before = cumulative - piece  # the patient's cumulative hazard at the start of the row
+    before = before - np.maximum.accumulate(np.where(first_row, before, 0.0))
+    crossed = (before < threshold[who]) & (before + piece >= threshold[who]) & (piece > 0)
+    rows = np.flatnonzero(crossed)
+    t = a[rows] + (threshold[who[rows]] - before[rows]) / rate[rows]
+    day = np.clip(np.ceil(t), a[rows] + 1, b[rows])  # (a, b]: rounding cannot leave the stretch
+    owner = who[rows]
+    return pd.DataFrame(
+        {
+            "patient_idx": owner,
+            "day": implant[rows] + day,
+            "type": "granuloma",
+            "serious": serious_u[owner] < spec["serious"],
+            "surgery_required": surgery_u[owner] < spec["surgery"],
+        }
+    )

@@ -307,6 +307,10 @@ def draw_complications(
             times = _piecewise_inverse(u, spec["breaks"], spec["rates"])
         serious_u = rng.random(len(owner))
         surgery_u = rng.random(len(owner))
+        if spec.get("time_varying_dose"):
+            # drawn only to keep every later draw of this stream in place: the cohort's rows of this
+            # type follow the dose over time and come with the pump's course (course.draw_granulomas)
+            continue
         rows.append(
             pd.DataFrame(
                 {

@@ -229,6 +229,7 @@ COMPLICATIONS: dict[str, dict[str, Any]] = {
         "hr": {"non_opioid_pump_drug": 0.15, "pump_dose_doubling": 1.74},
         "serious": 0.9,
         "surgery": 0.5,
+        "time_varying_dose": True,
     },
     "pump_failure": {
         "breaks": [0, 3 * 365],
@@ -275,7 +276,12 @@ COMPLICATIONS: dict[str, dict[str, Any]] = {
 ratios of each covariate: ``cancer``/``spasticity`` (indication group vs non-cancer pain), ``female``,
 ``age_per_10_years`` (per 10 years above 55), ``non_opioid_pump_drug`` and ``pump_dose_doubling`` (per
 doubling of the pump dose over the drug's median). Recurrent types are Poisson processes; the others end
-at their first event. Death, explant and the end of follow-up end every complication process."""
+at their first event. Death, explant and the end of follow-up end every complication process. A type
+with ``time_varying_dose`` (granuloma) follows the daily dose programmed at each refill of the pump's
+course, not the implant dose: its hazard on each stretch between refills is the rate times
+``pump_dose_doubling`` ** log2(programmed dose / the drug's median), and its rows are drawn with the
+course (:func:`itoutcomes.synthetic.course.draw_granulomas`), the event on the first whole day at or
+after the continuous time."""
 
 BATTERY = {"median_years": 5.9, "sd_years": 0.45, "max_years": 7.0}
 INFECTION_EXPLANT = {"probability_if_surgery": 1.0, "delay_days": (0, 14)}
@@ -368,6 +374,7 @@ PUMP_COURSE = {
     "slope_sd": 0.08,
     "dose_noise_sd": 0.05,
     "admixture_second_drug": ("bupivacaine", 4.0, "mg/mL"),
+    "adjuvant_added_per_year": 0.08,
     "discrepancy_rate": 0.02,
     "discrepancy_ml": {"20": (1.5, 4.0), "40": (2.5, 6.0)},
     "residual_noise_ml": 0.3,
@@ -387,7 +394,10 @@ made up again when escalation brings the interval under ``min_interval_days``; d
 pump's expected residual, observed with Normal noise, and at ``discrepancy_rate`` of refills short by a
 discrepancy above the pocket-fill threshold (1 mL for 20 mL pumps, 2 mL for 40 mL). Admixture patients
 get a second row of bupivacaine at each refill, four times the morphine concentration (at most 30 mg/mL),
-its dose following from the shared flow. Components: the pump and catheter implanted at implant;
-the pump replaced at battery end of life (``battery_eol``) and at pump failure, the catheter at catheter
-complications needing surgery, both removed at explant. ``enrolled_at_replacement`` of implanted patients
-enter at a pump replacement, their catheter implanted years before (delayed entry)."""
+its dose following from the shared flow. Patients on morphine or hydromorphone alone have bupivacaine
+added at ``adjuvant_added_per_year`` (an exponential time from implant): from the first refill after it,
+each refill has the second row too (an admixture change). Components: the pump and catheter implanted
+at implant; the pump replaced at battery end of life (``battery_eol``) and at pump failure, the
+catheter at catheter complications needing surgery, both removed at explant.
+``enrolled_at_replacement`` of implanted patients enter at a pump replacement, their catheter
+implanted years before (delayed entry)."""

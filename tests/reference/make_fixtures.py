@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from itoutcomes import load_cohort
+from itoutcomes import load_cohort, pump
 from itoutcomes.complications import first_complication, recurrent_events
 from itoutcomes.pain import long_scores, pain_pairs
 
@@ -36,9 +37,27 @@ def fixtures() -> dict[str, object]:
     }
 
 
+def pump_fixtures() -> dict[str, pd.DataFrame]:
+    """The pump's course (reference_issue15.R), written with 17 significant digits."""
+    cohort = load_cohort(ROOT / "data" / "synthetic")
+    devices = []
+    for component in ("pump", "catheter"):
+        e = pump.device_episodes(cohort, component)
+        e = e[e["duration"] > e["entry"]]
+        devices.append(e.assign(component=component)[["component", "entry", "duration", "event", "replaced"]])
+    return {
+        "bundled_dose.csv": pump.dose_data(cohort)[["patient_id", "years", "log_dose"]],
+        "bundled_devices.csv": pd.concat(devices, ignore_index=True),
+        "bundled_episodes.csv": pump.dose_episodes(cohort),
+    }
+
+
 def main() -> None:
     for name, frame in fixtures().items():
         frame.to_csv(HERE / name, index=False, lineterminator="\n")
+        print(f"wrote {HERE / name} ({len(frame)} rows)")
+    for name, frame in pump_fixtures().items():
+        frame.to_csv(HERE / name, index=False, lineterminator="\n", float_format="%.17g")
         print(f"wrote {HERE / name} ({len(frame)} rows)")
 
 

@@ -3,7 +3,7 @@
 #   bundled_dose.csv:    itoutcomes.pump.dose_data(cohort)[patient_id, years, log_dose]
 #   bundled_devices.csv: itoutcomes.pump.device_episodes(cohort, component) with duration > entry
 #   bundled_episodes.csv: itoutcomes.pump.dose_episodes(cohort)
-# (both written by tests/test_pump.py::test_the_reference_inputs_are_the_bundled_cohort_s).
+# (written by tests/reference/make_fixtures.py; tests/test_pump.py checks the package still gives them).
 #   cd tests/reference && Rscript reference_issue15.R > reference_issue15.csv
 suppressPackageStartupMessages({library(lme4); library(survival)})
 source("reference_out.R")
@@ -54,10 +54,15 @@ for (k in c(0, 3, 382)) {
 # granuloma against the time-varying dose: (start, stop] rows split at every refill
 #   bundled_episodes.csv: itoutcomes.pump.dose_episodes(cohort)
 episodes <- read.csv("bundled_episodes.csv")
-tv <- coxph(Surv(start, stop, event) ~ log2_dose, data = episodes, id = patient_id, ties = "efron")
+tv <- coxph(Surv(start, stop, event) ~ log2_dose + strata(drug), data = episodes, id = patient_id,
+            ties = "efron")
 out("coxph", "coef", unname(coef(tv)))
 out("coxph", "se", unname(sqrt(diag(vcov(tv)))))
 out("coxph", "loglik", tv$loglik)
-tv2 <- coxph(Surv(start, stop, event) ~ log2_dose + log2_concentration, data = episodes, id = patient_id)
+tv2 <- coxph(Surv(start, stop, event) ~ log2_dose + log2_concentration + strata(drug), data = episodes,
+             id = patient_id)
+pooled <- coxph(Surv(start, stop, event) ~ log2_dose, data = episodes, id = patient_id)
+out("coxph", "pooled_coef", unname(coef(pooled)))
+out("coxph", "pooled_se", unname(sqrt(diag(vcov(pooled)))))
 out("coxph", "coef2", unname(coef(tv2)))
 out("coxph", "se2", unname(sqrt(diag(vcov(tv2)))))
