@@ -62,12 +62,17 @@ def _parser() -> argparse.ArgumentParser:
         "--protection", type=float, default=0.0, help="smallest width of a hidden cell's interval (tau-Argus)"
     )
 
-    report = sub.add_parser("report", help="render the Quarto reports on a cohort (HTML)")
+    report = sub.add_parser("report", help="render the Quarto reports on a cohort (HTML, DOCX, PDF)")
     report.add_argument(
         "--cohort",
         help="cohort folder (default data/synthetic, or the bundled cohort shipped with the package)",
     )
     report.add_argument("--out", default="build/reports", help="output folder (default build/reports)")
+    report.add_argument(
+        "--format",
+        default="html",
+        help="comma-separated formats: html (always written), docx, pdf (default html)",
+    )
     report.add_argument(
         "--reports", help="folder of .qmd reports (default reports/, or the reports shipped with the package)"
     )
@@ -216,7 +221,7 @@ def _audit(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from itoutcomes.reports import ReportError, render_reports
+    from itoutcomes.reports import FORMATS, ReportError, render_reports
 
     args.cohort = args.cohort or str(_shipped("data/synthetic"))
     args.reports = args.reports or str(_shipped("reports"))
@@ -232,13 +237,21 @@ def _report(args: argparse.Namespace) -> int:
             print(f"itoutcomes report: -P takes NAME=VALUE. Got {item!r}.", file=sys.stderr)
             return 2
         params[name] = int(value) if value.lstrip("-").isdigit() else value
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in args.format.split(",") if f.strip()))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        print(
+            f"itoutcomes report: --format takes {', '.join(FORMATS)} (comma-separated). Got {args.format!r}.",
+            file=sys.stderr,
+        )
+        return 2
     try:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     except OSError as error:
         print(f"itoutcomes report: {args.out} cannot be written: {error.strerror or error}.", file=sys.stderr)
         return 2
     try:
-        pages = render_reports(args.reports, args.out, params=params)
+        pages = render_reports(args.reports, args.out, params=params, formats=formats)
     except ReportError as error:
         print(f"itoutcomes report: {error}", file=sys.stderr)
         return 1

@@ -21,7 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Cell", "ReportError", "expand_includes", "parse_qmd", "render_report", "render_reports"]
+__all__ = [
+    "FORMATS",
+    "Cell",
+    "ReportError",
+    "chromium",
+    "expand_includes",
+    "parse_qmd",
+    "render_report",
+    "render_reports",
+    "to_docx",
+    "to_pdf",
+]
 
 _FENCE = re.compile(r"^```\{python[^}]*\}\s*$")
 _INCLUDE = re.compile(r"^\{\{<\s*include\s+(\S+)\s*>\}\}\s*$")
@@ -140,22 +151,32 @@ def _execute(cells: list[Cell], cwd: Path, name: str, timeout: int) -> list[list
     sockets = tempfile.TemporaryDirectory(prefix="itoutcomes-kernel-")
     manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets.name) / "kernel"))
     client = NotebookClient(notebook, timeout=timeout, km=manager, resources={"metadata": {"path": str(cwd)}})
-    with sockets, client.setup_kernel():
-        for index, cell in enumerate(notebook.cells):
-            try:
-                client.execute_cell(cell, index)
-            except CellExecutionError as error:
-                source = code_cells[index]
-                first = source.source.strip().splitlines()[0] if source.source.strip() else ""
-                message = str(error).strip().splitlines()
-                last = next((m for m in reversed(message) if m.strip()), "")
-                raise ReportError(
-                    f"{name}: the cell on line {source.line} ({first!r}) failed: {last}"
-                ) from None
+    with sockets:
+        try:
+            with client.setup_kernel():
+                for index, cell in enumerate(notebook.cells):
+                    try:
+                        client.execute_cell(cell, index)
+                    except CellExecutionError as error:
+                        source = code_cells[index]
+                        first = source.source.strip().splitlines()[0] if source.source.strip() else ""
+                        message = str(error).strip().splitlines()
+                        last = next((m for m in reversed(message) if m.strip()), "")
+                        raise ReportError(
+                            f"{name}: the cell on line {source.line} ({first!r}) failed: {last}"
+                        ) from None
+        finally:
+            # the client does not own a kernel manager it was given: shut the kernel down here, or it
+            # outlives the command and warns "Parent appears to have exited" when the command ends
+            if manager.has_kernel:
+                manager.shutdown_kernel(now=False)
+            manager.cleanup_resources()
     return [cell.get("outputs", []) for cell in notebook.cells]
 
 
-def _output_html(outputs: list[dict[str, Any]], options: dict[str, Any]) -> str:
+def _output_html(outputs: list[dict[str, Any]], options: dict[str, Any], numbers: dict[str, int]) -> str:
+    """A cell's outputs as HTML; figures and table captions numbered in order (``numbers`` counts them
+    across the report)."""
     parts = []
     for output in outputs:
         kind = output.get("output_type")
@@ -169,10 +190,18 @@ def _output_html(outputs: list[dict[str, Any]], options: dict[str, Any]) -> str:
                 alt = html.escape(str(caption or "figure"))
                 figure = f"<img src='data:image/png;base64,{image}' alt='{alt}'/>"
                 if caption:
-                    figure += f"<figcaption>{html.escape(str(caption))}</figcaption>"
+                    numbers["figure"] += 1
+                    figure += (
+                        f"<figcaption>Figure {numbers['figure']}: {html.escape(str(caption))}</figcaption>"
+                    )
                 parts.append(f"<figure>{figure}</figure>")
             elif "text/html" in data:
-                parts.append(f"<div class='output'>{data['text/html']}</div>")
+
+                def number(match: re.Match[str]) -> str:
+                    numbers["table"] += 1
+                    return f"<caption>Table {numbers['table']}: "
+
+                parts.append(f"<div class='output'>{re.sub('<caption>', number, data['text/html'])}</div>")
             elif "text/markdown" in data:
                 import mistune
 
@@ -189,6 +218,9 @@ nav{background:#f5f5f5;padding:.5rem 1rem;border-radius:4px}nav ul{margin:.2rem 
 pre{background:#f7f7f7;padding:.6rem;overflow-x:auto}table{border-collapse:collapse;margin:.5rem 0}
 td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}figure{margin:1rem 0}
 img{max-width:100%}figcaption{font-size:.9rem;color:#555}
+caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
+@media print{body{max-width:none;margin:0}nav{display:none}table{font-size:.75rem}
+figure,table{break-inside:avoid}}
 """
 
 
@@ -230,6 +262,7 @@ def render_report(
     cells = _parameter_cell(cells, dict(params or {}))
     outputs = iter(_execute(cells, qmd.parent, qmd.name, timeout))
     body = []
+    numbers = {"figure": 0, "table": 0}
     for cell in cells:
         if cell.kind == "markdown":
             body.append(_markdown(cell.source))
@@ -242,7 +275,7 @@ def render_report(
         if cell.options.get("echo", False):
             block.append(f"<pre class='code'><code>{html.escape(cell.source)}</code></pre>")
         if cell.options.get("output", True) is not False:
-            block.append(_output_html(produced, cell.options))
+            block.append(_output_html(produced, cell.options, numbers))
         anchor = f" id='{html.escape(str(label))}'" if label else ""
         body.append(f"<section{anchor}>{''.join(block)}</section>")
     target = Path(out)
@@ -259,8 +292,18 @@ def render_reports(
     params: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] = print,
     use_quarto: bool | None = None,
+    formats: tuple[str, ...] = ("html",),
 ) -> list[Path]:
-    """Render every ``.qmd`` of ``folder``, index first: with Quarto where installed, else ourselves."""
+    """Render every ``.qmd`` of ``folder``, index first: with Quarto where installed, else ourselves.
+
+    ``formats`` (of :data:`FORMATS`; HTML is always written) adds a ``.docx`` and a ``.pdf`` of each
+    page beside it. ``progress`` gets one line per report. Returns the HTML pages.
+    """
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ReportError(f"unknown format {', '.join(unknown)}: choose from {', '.join(FORMATS)}.")
+    if "pdf" in formats:
+        chromium()  # before rendering anything: say now that PDF cannot be made
     folder = Path(folder)
     documents = sorted(
         (p for p in folder.glob("*.qmd") if not p.name.startswith("_")),  # _*.qmd are includes, as in Quarto
@@ -279,8 +322,89 @@ def render_reports(
         else:
             page = render_report(qmd, out, params=params)
         pages.append(page)
-        progress(f"rendered {qmd.name} -> {page} ({time.perf_counter() - started:.1f} s)")
+        written = [page.name]
+        if "docx" in formats:
+            written.append(to_docx(page).name)
+        if "pdf" in formats:
+            written.append(to_pdf(page).name)
+        shown = ", ".join(written)
+        progress(f"rendered {qmd.name} -> {page.parent}/{shown} ({time.perf_counter() - started:.1f} s)")
     return pages
+
+
+FORMATS = ("html", "docx", "pdf")
+"""What ``itoutcomes report --format`` writes: the self-contained HTML page, and from it a Word document
+(pandoc, shipped as the ``pypandoc_binary`` wheel) and a PDF (printed by headless Chromium)."""
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",  # local files this package wrote; Chromium refuses to sandbox as root
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-pdf-header-footer",
+)
+
+
+def chromium() -> str:
+    """The Chromium (or Chrome) executable: ``$ITOUTCOMES_CHROMIUM``, else the first on the path."""
+    import os
+
+    named = os.environ.get("ITOUTCOMES_CHROMIUM")
+    found = named or next(
+        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+    )
+    if not found:
+        raise ReportError(
+            "PDF needs Chromium, which prints the HTML page: install it (apt-get install chromium) or "
+            "set ITOUTCOMES_CHROMIUM to its path; or leave pdf out of --format."
+        )
+    return found
+
+
+def to_docx(page: str | Path) -> Path:
+    """The rendered HTML ``page`` as a Word document beside it (``.docx``): headings, tables with their
+    numbered captions, figures with theirs (pandoc's HTML reader and DOCX writer)."""
+    import pypandoc
+
+    page = Path(page)
+    target = page.with_suffix(".docx")
+    pypandoc.convert_file(
+        str(page),
+        "docx",
+        format="html",
+        outputfile=str(target),
+        extra_args=["--resource-path", str(page.parent)],
+    )
+    return target
+
+
+def to_pdf(page: str | Path, *, timeout: int = 120) -> Path:
+    """The rendered HTML ``page`` printed to PDF beside it by headless Chromium (A4 or Letter as the
+    browser's locale says; the page's print style hides the contents box and keeps figures and tables
+    whole)."""
+    page = Path(page).resolve()
+    target = page.with_suffix(".pdf")
+    with tempfile.TemporaryDirectory(prefix="itoutcomes-chromium-") as profile:
+        done = subprocess.run(
+            [
+                chromium(),
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--print-to-pdf={target}",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    if done.returncode != 0 or not target.exists():
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ReportError(f"{page.name}: Chromium could not print it to PDF ({last}).")
+    return target
 
 
 def embedded_images(page: str | Path) -> list[bytes]:

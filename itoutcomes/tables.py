@@ -46,6 +46,10 @@ def html_table(
     return page.replace('class="dataframe"', f'class="dataframe" data-counts="{marked}"', 1)
 
 
+PAGE_WIDTH = 110
+"""Characters of table a report page holds across (cell text and padding, at the page's font size)."""
+
+
 def html_released(
     released: pd.DataFrame,
     *,
@@ -53,12 +57,16 @@ def html_released(
     raw: pd.DataFrame | None = None,
     title: str | None = None,
     digits: int = 3,
+    width: int = PAGE_WIDTH,
 ) -> str:
     """A released table (as its CSV holds it) as HTML, numbers rounded to ``digits``.
 
     ``counts`` are listed in the table's ``data-counts`` attribute; ``raw`` (the table before release)
-    tells which text columns were numbers. With ``title``, the table is headed by it, underscores as
-    spaces.
+    tells which text columns were numbers. With ``title``, the table has it as its caption, underscores
+    as spaces (a rendered report numbers the captions). A table wider than ``width`` characters (its
+    widest cell or heading per column) is split into parts that each fit, every part repeating the
+    leading text columns that name its rows; each part says which it is (``data-part="k/m"``, its
+    caption "(k of m)") and how many columns it repeats (``data-keys``).
     """
     safe = released.copy()
     for column in safe.columns:
@@ -68,12 +76,50 @@ def html_released(
             safe[column] = safe[column].map(lambda v: _number(v, digits))
         elif raw is not None and column in raw and pd.api.types.is_float_dtype(raw[column]):
             safe[column] = safe[column].map(lambda v: v if isinstance(v, str) else _number(v, digits))
-    page = safe.astype(object).where(safe.notna(), "").to_html(index=False, escape=True)
-    marked = ",".join(html.escape(c) for c in counts)
-    page = page.replace('class="dataframe"', f'class="dataframe" data-counts="{marked}"', 1)
-    if title is not None:
-        page = f"<h4>{html.escape(title.replace('_', ' '))}</h4>" + page
-    return page
+    safe = safe.astype(object).where(safe.notna(), "")
+    parts = _split_columns(safe, counts, raw, width)
+    pages = []
+    for k, (keys, columns) in enumerate(parts, start=1):
+        page = safe[[*keys, *columns]].to_html(index=False, escape=True)
+        marked = ",".join(html.escape(c) for c in counts if c in columns or c in keys)
+        attributes = f'class="dataframe" data-counts="{marked}"'
+        if len(parts) > 1:
+            attributes += f' data-part="{k}/{len(parts)}" data-keys="{len(keys)}"'
+        page = page.replace('class="dataframe"', attributes, 1)
+        if title is not None:  # a caption, which reports number and DOCX and PDF keep with the table
+            shown = title.replace("_", " ") + (f" ({k} of {len(parts)})" if len(parts) > 1 else "")
+            opening = page.index(">", page.index("<table")) + 1
+            page = page[:opening] + f"<caption>{html.escape(shown)}</caption>" + page[opening:]
+        pages.append(page)
+    return "".join(pages)
+
+
+def _split_columns(
+    table: pd.DataFrame, counts: Sequence[str], raw: pd.DataFrame | None, width: int
+) -> list[tuple[list[str], list[str]]]:
+    """The columns of ``table`` in parts that each fit ``width``: (repeated key columns, own columns)."""
+    columns = list(table.columns)
+    size = {c: max([len(str(c)), *(len(str(v)) for v in table[c])]) + 3 for c in columns}
+    if sum(size.values()) <= width:
+        return [([], columns)]
+
+    def is_key(column: str) -> bool:
+        numeric = raw is not None and column in raw and pd.api.types.is_numeric_dtype(raw[column])
+        return column not in counts and not numeric
+
+    keys = []
+    for column in columns:
+        if not is_key(column) or sum(size[k] for k in [*keys, column]) > width / 2:
+            break
+        keys.append(column)
+    rest = [c for c in columns if c not in keys]
+    budget = width - sum(size[k] for k in keys)
+    parts: list[list[str]] = [[]]
+    for column in rest:
+        if parts[-1] and sum(size[c] for c in parts[-1]) + size[column] > budget:
+            parts.append([])
+        parts[-1].append(column)
+    return [(keys, part) for part in parts]
 
 
 def html_release(view: Any, plan: str, names: Sequence[str], *, digits: int = 3) -> str:

@@ -8,7 +8,8 @@ import tomllib
 
 from conftest import ROOT
 
-IMPORT_NAMES = {"pyyaml": "yaml"}  # distribution name -> import name, where they differ
+# distribution name -> import name, where they differ
+IMPORT_NAMES = {"pyyaml": "yaml", "pypandoc_binary": "pypandoc"}
 RUNTIME_ONLY = {"ipykernel"}  # declared, started as the reports' Jupyter kernel, never imported
 
 

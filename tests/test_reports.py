@@ -6,6 +6,8 @@ import html
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -36,10 +38,30 @@ def test_parse_qmd_options_and_errors():
         parse_qmd("```{python}\nx = 1\n")
 
 
+CONSOLE: dict[str, str] = {}
+"""What the module's render printed (the command runs in a process of its own, kernels included)."""
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    assert main(["report", "--cohort", str(BUNDLED), "--out", str(out), "--reports", str(REPORTS)]) == 0
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from itoutcomes.cli import main; sys.exit(main())",
+        "report",
+        "--cohort",
+        str(BUNDLED),
+        "--out",
+        str(out),
+        "--reports",
+        str(REPORTS),
+        "--format",
+        "html,docx,pdf",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr
+    CONSOLE.update(stdout=done.stdout, stderr=done.stderr)
     return out
 
 
@@ -122,10 +144,12 @@ def test_invalid_cohort_stops_the_report(tmp_path, tables, capsys):
 
 
 def _report_tables(page: Path) -> dict[str, tuple[list[str], list[list[str]], set[str]]]:
-    """Each table of a report under its <h4> title: (headers, rows of cell texts, count columns)."""
-    out = {}
+    """Each table of a report by its caption's title: (headers, rows of cell texts, count columns); the
+    parts of a table split to fit the page joined again (each repeats its ``data-keys`` columns)."""
+    out: dict[str, tuple[list[str], list[list[str]], set[str]]] = {}
     text = page.read_text()
-    for title, attributes, body in re.findall(r"<h4>(.*?)</h4>\s*<table([^>]*)>(.*?)</table>", text, re.S):
+    found = re.findall(r"<table([^>]*)>\s*<caption>Table \d+: (.*?)</caption>(.*?)</table>", text, re.S)
+    for attributes, title, body in found:
         marked = re.search(r'data-counts="([^"]*)"', attributes)
         counts = set(html.unescape(marked.group(1)).split(",")) if marked else set()
         heads = [
@@ -139,7 +163,24 @@ def _report_tables(page: Path) -> dict[str, tuple[list[str], list[list[str]], se
             ]
             for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
         ]
-        out[html.unescape(title)] = (heads, [r for r in rows if r], counts)
+        rows = [r for r in rows if r]
+        title = html.unescape(title)
+        part = re.search(r'data-part="(\d+)/(\d+)" data-keys="(\d+)"', attributes)
+        if part is None:
+            out[title] = (heads, rows, counts)
+            continue
+        title = re.sub(r" \(\d+ of \d+\)$", "", title)
+        keys = int(part.group(3))
+        if part.group(1) == "1":
+            out[title] = (heads, rows, counts)
+        else:  # the next part: its own columns after the repeated keys
+            before, rows_before, counts_before = out[title]
+            assert [r[:keys] for r in rows] == [r[:keys] for r in rows_before], title
+            out[title] = (
+                before + heads[keys:],
+                [a + b[keys:] for a, b in zip(rows_before, rows, strict=True)],
+                counts_before | counts,
+            )
     return out
 
 
@@ -193,8 +234,16 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def _open_in_chromium(files):
-    """Open each page in headless Chromium: every figure loads and the console shows no error."""
+_TABLES_OUTSIDE = """Array.from(document.querySelectorAll('table')).filter(t => {
+  const box = t.getBoundingClientRect(), page = document.body.getBoundingClientRect();
+  return box.left < page.left || box.right > page.right;
+}).map(t => (t.querySelector('caption') || {}).textContent || 'a table without a caption')"""
+
+
+def _open_in_chromium(files, screenshots=None):
+    """Open each page in headless Chromium 1,280 px wide: every figure loads, the console shows no
+    error, the page does not scroll sideways and no table reaches outside the page's text column; with
+    ``screenshots`` (a folder), a full-page screenshot of each page is saved there."""
     chromium = shutil.which("chromium")
     if chromium is None:
         message = "Chromium is not installed (apt-get install chromium)"
@@ -207,7 +256,7 @@ def _open_in_chromium(files):
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
             for file in files:
-                page = browser.new_page()
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
                 errors: list[str] = []
                 page.on(
                     "console",
@@ -225,13 +274,20 @@ def _open_in_chromium(files):
                 assert images == len(embedded_images(file)) and images >= 1, file.name
                 assert loaded, f"{file.name}: a figure did not load"
                 assert errors == [], (file.name, errors)
+                assert page.evaluate("document.documentElement.scrollWidth") <= 1280, file.name
+                assert page.evaluate(_TABLES_OUTSIDE) == [], file.name
+                if screenshots is not None:
+                    screenshots.mkdir(exist_ok=True)
+                    page.screenshot(path=str(screenshots / f"{file.stem}.png"), full_page=True)
                 page.close()
         finally:
             browser.close()
 
 
 def test_reports_open_in_headless_chromium(rendered):
-    _open_in_chromium(sorted(rendered.glob("*.html")))
+    _open_in_chromium(sorted(rendered.glob("*.html")), screenshots=rendered / "screenshots")
+    shots = sorted(p.stem for p in (rendered / "screenshots").glob("*.png"))
+    assert shots == _pages()
 
 
 def test_rendering_twice_gives_the_same_tables(rendered, tmp_path):
@@ -279,3 +335,90 @@ def test_reports_render_on_legal_edge_cohorts(name, tmp_path):
         "No figure:"
         in (out / ("conversion.html" if name == "nobody_trialled" else "complications.html")).read_text()
     )
+
+
+def _pages():
+    return sorted(q.stem for q in REPORTS.glob("[!_]*.qmd"))
+
+
+def test_a_clean_render_prints_one_line_per_report_and_no_warnings(rendered):
+    lines = CONSOLE["stdout"].splitlines()
+    assert len(lines) == len(_pages()) + 1 and lines[-1].startswith(f"{len(_pages())} report(s) in")
+    for page, line in zip(sorted(_pages(), key=lambda p: (p != "index", p)), lines, strict=False):
+        assert line.startswith(f"rendered {page}.qmd -> ") and f"{page}.docx, {page}.pdf" in line, line
+    assert CONSOLE["stderr"] == ""  # no warning, from the package, the kernel or the converters
+    for page in _pages():
+        assert "class='stream'" not in (rendered / f"{page}.html").read_text(), page
+
+
+def _html_captions(page: Path) -> list[str]:
+    text = page.read_text()
+    found = re.findall(r"<(figcaption|caption)>(.*?)</\1>", text, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for _, c in found]
+
+
+def _html_tables(page: Path) -> list[list[list[str]]]:
+    """Each table's rows of cell texts (header row first), as a reader sees them."""
+    tables = []
+    for body in re.findall(r"<table[^>]*>(.*?)</table>", page.read_text(), re.S):
+        rows = []
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S):
+            cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+            rows.append([html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in cells])
+        tables.append(rows)
+    return tables
+
+
+def test_every_report_is_written_as_docx_with_the_same_tables_and_captions(rendered):
+    import docx
+
+    for page in _pages():
+        document = docx.Document(str(rendered / f"{page}.docx"))
+        ours = [[[cell.text.strip() for cell in row.cells] for row in t.rows] for t in document.tables]
+        assert ours == _html_tables(rendered / f"{page}.html"), page
+        captions = [
+            p.text.strip()
+            for p in document.paragraphs
+            if p.style.name in ("Table Caption", "Image Caption") and p.text.strip()
+        ]
+        assert captions == _html_captions(rendered / f"{page}.html"), page
+        assert len(document.inline_shapes) == len(embedded_images(rendered / f"{page}.html")) >= 1
+
+
+def test_every_report_is_written_as_pdf_with_its_captions(rendered):
+    import pypdfium2
+
+    for page in _pages():
+        pdf = pypdfium2.PdfDocument(str(rendered / f"{page}.pdf"))
+        images = [pdf[i].render(scale=0.5).to_pil() for i in range(len(pdf))]
+        assert len(images) == len(pdf) >= 1 and all(im.size[0] > 100 for im in images), page
+        # the text layer splits words where glyphs are placed apart: compare without white space
+        text = "".join("".join(pdf[i].get_textpage().get_text_range().split()) for i in range(len(pdf)))
+        for caption in _html_captions(rendered / f"{page}.html"):
+            assert "".join(caption.split()) in text, (page, caption)
+        pdf.close()
+
+
+def test_report_refuses_an_unknown_format(tmp_path, capsys):
+    code = main(["report", "--cohort", str(BUNDLED), "--out", str(tmp_path), "--format", "html,odt"])
+    assert code == 2 and "--format takes html, docx, pdf" in capsys.readouterr().err
+
+
+def test_a_table_wider_than_the_page_is_split_into_parts_that_fit():
+    from itoutcomes.tables import PAGE_WIDTH, html_released
+
+    wide = pd.DataFrame(
+        {"outcome": ["death", "pain"], **{f"estimate_{i}": [0.123456, 1.5] for i in range(14)}, "n": [40, 50]}
+    )
+    page = html_released(wide, counts=["n"], raw=wide, title="effects")
+    parts = re.findall(r'data-part="(\d)/(\d)" data-keys="(\d)"', page)
+    assert len(parts) >= 2 and all(keys == "1" for _, _, keys in parts)
+    assert re.findall(r"<caption>(.*?)</caption>", page)[0] == f"effects (1 of {len(parts)})"
+    for body in re.findall(r"<table.*?</table>", page, re.S):
+        heads = re.findall(r"<th[^>]*>(.*?)</th>", body)
+        assert heads[0] == "outcome"
+        cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", body)]
+        width = sum(max(len(h), 6) + 3 for h in heads)
+        assert width <= PAGE_WIDTH + 10 and cells
+    narrow = html_released(wide.iloc[:, :3], counts=[], raw=wide, title="effects")
+    assert "data-part" not in narrow and "<caption>effects</caption>" in narrow
