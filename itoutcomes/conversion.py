@@ -667,9 +667,14 @@ def analysis(
     except ValueError as problem:  # nobody trialed, or nobody implanted after a trial
         results["implant_incidence"] = Withheld.because(problem)
         return Analysis("conversion", results, figures)
-    times = list(incidence_times)
+    from itoutcomes.plots import curve_breaks
+
+    # the figure's breaks are published with the plan's times: every number at risk it shows is a
+    # released one
+    breaks = curve_breaks(incidence)
+    times = sorted({*(float(t) for t in incidence_times), *breaks})
     results["implant_incidence"] = incidence.summary(times, start_key="patients.trialed")
     figures["implant_incidence"] = lambda tables, threshold: incidence.plot(
-        times=times, threshold=threshold, released=tables["implant_incidence"]
+        times=breaks, threshold=threshold, released=tables["implant_incidence"], origin="the trial"
     )
     return Analysis("conversion", results, figures)

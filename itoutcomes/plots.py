@@ -10,14 +10,57 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+"""Okabe and Ito's colour-blind-safe palette, the house colours of every figure."""
+
+FONT_SIZE = 9
+"""Tick labels, legends and annotations (axis labels one point larger): legible at print size."""
+
 
 def _axes(ax: Any, size: tuple[float, float] = (6.4, 4.0)) -> Any:
+    """The axes to draw on: ``ax``, or a new figure's in the house theme (constrained layout, so that
+    no label is cut by the figure's edge; the palette; no top and right spines)."""
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
 
-    _, ax = plt.subplots(figsize=size)
+    _, ax = plt.subplots(figsize=size, layout="constrained")
+    _style(ax)
     return ax
+
+
+def _style(ax: Any) -> None:
+    """The house theme on one axes, set on the axes themselves (no global matplotlib state)."""
+    ax.set_prop_cycle(color=PALETTE)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.tick_params(labelsize=FONT_SIZE)
+    ax.xaxis.label.set_size(FONT_SIZE + 1)
+    ax.yaxis.label.set_size(FONT_SIZE + 1)
+    ax.title.set_size(FONT_SIZE + 1)
+
+
+def time_breaks(end: float) -> tuple[np.ndarray, list[str], str]:
+    """Axis breaks in days from 0 to at least ``end``: whole years beyond two years of follow-up,
+    months (every 1, 3 or 6) beyond 90 days, else weeks; their labels in that unit and the unit's name.
+
+    Examples
+    --------
+    >>> days, labels, unit = time_breaks(3000)
+    >>> labels, unit
+    (['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], 'Years')
+    """
+    end = max(float(end), 1.0)
+    if end > 2 * 365.25:
+        step = 1 if end <= 10 * 365.25 else 2
+        k = np.arange(0, np.ceil(end / 365.25 / step) * step + step / 2, step)
+        return k * 365.25, [f"{v:g}" for v in k], "Years"
+    if end > 90:
+        step = 1 if end <= 8 * 30.4375 else 3 if end <= 24 * 30.4375 else 6
+        k = np.arange(0, np.ceil(end / 30.4375 / step) * step + step / 2, step)
+        return k * 30.4375, [f"{v:g}" for v in k], "Months"
+    step = 7 if end <= 56 else 14
+    k = np.arange(0, np.ceil(end / step) * step + step / 2, step)
+    return k, [f"{v:g}" for v in k], "Days"
 
 
 def _released(table: pd.DataFrame, released: pd.DataFrame | None) -> pd.DataFrame:
@@ -72,51 +115,103 @@ def conversion_plot(result: Any, ax: Any = None) -> Any:
     return ax
 
 
+_FLOW_ROWS = (
+    ("cohort",),
+    ("trialed", "implanted_without_trial"),
+    ("trial_success", "trial_failure", "trial_unknown"),
+    ("implanted_in_window", "implanted_after_window", "success_not_implanted", "implanted_after_failure"),
+    ("implanted",),
+    ("died", "explanted_alive", "in_follow_up"),
+)
+"""The flow diagram's rows, top to bottom. Rows 3 and 4 keep to the left three quarters, so that the
+arrow from the patients implanted without a trial runs down the right margin, past every box."""
+
+_FLOW_EDGES = (
+    ("cohort", "trialed"),
+    ("cohort", "implanted_without_trial"),
+    ("trialed", "trial_success"),
+    ("trialed", "trial_failure"),
+    ("trialed", "trial_unknown"),
+    ("trial_success", "implanted_in_window"),
+    ("trial_success", "implanted_after_window"),
+    ("trial_success", "success_not_implanted"),
+    ("trial_failure", "implanted_after_failure"),
+    ("implanted_in_window", "implanted"),
+    ("implanted_after_window", "implanted"),
+    ("implanted_after_failure", "implanted"),
+    ("implanted", "died"),
+    ("implanted", "explanted_alive"),
+    ("implanted", "in_follow_up"),
+)
+
+
+def _flow_layout() -> dict[str, tuple[float, float]]:
+    """Box centres in axes fractions: rows evenly spaced, boxes evenly spaced within their row."""
+    layout = {}
+    heights = np.linspace(0.94, 0.06, len(_FLOW_ROWS))
+    for row, (steps, y) in enumerate(zip(_FLOW_ROWS, heights, strict=True)):
+        span = 0.76 if row in (2, 3) else 1.0
+        for i, step in enumerate(steps):
+            layout[step] = ((i + 0.5) / len(steps) * span, float(y))
+    layout["trialed"] = (0.38, layout["trialed"][1])
+    layout["implanted_without_trial"] = (0.88, layout["implanted_without_trial"][1])
+    return layout
+
+
 def flow_diagram(flow: Any, ax: Any = None, *, shown: dict[str, str] | None = None) -> Any:
     """A STROBE/RECORD flow diagram of the :class:`itoutcomes.conversion.Flow` counts.
 
     ``shown`` maps steps to the text drawn for their counts (for example after small-cell suppression,
-    see :meth:`itoutcomes.conversion.Flow.suppressed`); by default the counts themselves.
+    see :meth:`itoutcomes.conversion.Flow.suppressed`); by default the counts themselves. Each box's
+    label is wrapped to fit it, boxes are laid out in rows that cannot overlap, and every arrow leaves
+    and enters a box at its edge.
     """
-    ax = _axes(ax, (8.0, 6.0))
+    import textwrap
+
+    ax = _axes(ax, (9.5, 8.0))
     table = flow.table.set_index("step")
-    layout = {
-        "cohort": (0.5, 0.92),
-        "trialed": (0.3, 0.75),
-        "implanted_without_trial": (0.8, 0.75),
-        "trial_success": (0.15, 0.57),
-        "trial_failure": (0.45, 0.57),
-        "trial_unknown": (0.72, 0.57),
-        "implanted_in_window": (0.15, 0.39),
-        "implanted_after_window": (0.45, 0.39),
-        "success_not_implanted": (0.75, 0.39),
-        "implanted": (0.5, 0.22),
-        "died": (0.15, 0.06),
-        "explanted_alive": (0.5, 0.06),
-        "in_follow_up": (0.85, 0.06),
-    }
+    layout = {step: xy for step, xy in _flow_layout().items() if step in table.index}
+    boxes = {}
     for step, (x, y) in layout.items():
         row = table.loc[step]
         count = shown.get(step, str(row["n"])) if shown else str(row["n"])
-        ax.text(
+        text = "\n".join(textwrap.wrap(str(row["label"]), 24))
+        boxes[step] = ax.text(
             x,
             y,
-            f"{row['label']}\nn = {count}",
+            f"{text}\nn = {count}",
             ha="center",
             va="center",
-            fontsize=8,
-            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "black"},
+            fontsize=FONT_SIZE - 1,
+            transform=ax.transAxes,
+            bbox={"boxstyle": "round,pad=0.4", "facecolor": "white", "edgecolor": "black", "linewidth": 0.8},
         )
-        parent = row["parent"]
-        if parent in layout and step != "implanted":
-            px, py = layout[parent]
+    arrow = {"arrowstyle": "->", "lw": 0.8, "shrinkA": 1, "shrinkB": 1}
+    for parent, child in _FLOW_EDGES:
+        if parent in boxes and child in boxes:
             ax.annotate(
-                "", xy=(x, y + 0.045), xytext=(px, py - 0.045), arrowprops={"arrowstyle": "->", "lw": 0.8}
+                "",
+                xy=layout[child],
+                xytext=layout[parent],
+                xycoords="axes fraction",
+                arrowprops={
+                    **arrow,
+                    "patchA": boxes[parent].get_bbox_patch(),
+                    "patchB": boxes[child].get_bbox_patch(),
+                },
             )
-    for source in ("implanted_in_window", "implanted_after_window", "implanted_without_trial"):
-        sx, sy = layout[source]
+    if "implanted_without_trial" in boxes and "implanted" in boxes:  # down the right margin, then left
         ax.annotate(
-            "", xy=(0.5, 0.22 + 0.045), xytext=(sx, sy - 0.045), arrowprops={"arrowstyle": "->", "lw": 0.8}
+            "",
+            xy=layout["implanted"],
+            xytext=layout["implanted_without_trial"],
+            xycoords="axes fraction",
+            arrowprops={
+                **arrow,
+                "connectionstyle": "angle,angleA=-90,angleB=180,rad=0",
+                "patchA": boxes["implanted_without_trial"].get_bbox_patch(),
+                "patchB": boxes["implanted"].get_bbox_patch(),
+            },
         )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -124,15 +219,64 @@ def flow_diagram(flow: Any, ax: Any = None, *, shown: dict[str, str] | None = No
     return ax
 
 
+def _ratio_ticks(low: float, high: float) -> list[float]:
+    """Plain ratio ticks for a log axis spanning [low, high]: 1-2-5 steps, finer when the span is
+    narrow."""
+    coarse = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
+    fine = [0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10]
+    finer = [0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2]
+    for candidates in (coarse, fine, finer):
+        ticks = [t for t in candidates if low <= t <= high]
+        if len(ticks) >= 3:
+            return ticks
+    return [t for t in finer if low <= t <= high] or [1.0]
+
+
 def forest_plot(table: pd.DataFrame, *, ax: Any = None, label: str = "Estimate") -> Any:
-    """Forest plot of ratio rows (``term``, ``estimate``, ``ci_low``, ``ci_high``; log axis), no intercept."""
-    ax = _axes(ax)
+    """Forest plot of ratio rows (``term``, ``estimate``, ``ci_low``, ``ci_high``; log axis), no intercept.
+
+    Terms are shown by their labels (:func:`itoutcomes.labels.term_label`); the reference level of
+    each categorical variable is a row of its own at 1, marked "(reference)"; the axis has plain ratio
+    ticks (0.5, 1, 2) and no minor labels.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    from itoutcomes import labels
+
     rows = table[table["term"] != "Intercept"].reset_index(drop=True)
-    y = np.arange(len(rows))[::-1]
-    _intervals(ax, y, rows["estimate"], rows["ci_low"], rows["ci_high"], horizontal=True, fmt="s")
+    terms = [str(t) for t in rows["term"]]
+    references = labels.reference_levels(terms)
+    entries: list[tuple[str, float, float, float]] = []
+    introduced: set[str] = set()
+    for term, (_, row) in zip(terms, rows.iterrows(), strict=True):
+        parts = labels._parts(term)
+        if parts is not None and parts[0] in references and parts[0] not in introduced:
+            introduced.add(parts[0])
+            variable = parts[0]
+            name = f"{labels.variable_label(variable)}: {labels.label(variable, references[variable])}"
+            entries.append((f"{name} (reference)", 1.0, np.nan, np.nan))
+        entries.append(
+            (labels.term_label(term), float(row["estimate"]), float(row["ci_low"]), float(row["ci_high"]))
+        )
+    ax = _axes(ax, (7.0, max(2.4, 0.32 * len(entries) + 1.2)))
+    y = np.arange(len(entries))[::-1]
+    estimate = np.array([e[1] for e in entries])
+    low = np.array([e[2] for e in entries])
+    high = np.array([e[3] for e in entries])
+    model = ~np.isnan(low)
+    _intervals(ax, y[model], estimate[model], low[model], high[model], horizontal=True, fmt="s")
+    if (~model).any():
+        ax.plot(estimate[~model], y[~model], "o", markerfacecolor="white", markeredgecolor="black")
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
-    ax.set_yticks(y, list(rows["term"]))
+    values = np.concatenate([estimate, low[model], high[model], [1.0]])
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    ticks = _ratio_ticks(lo / 1.05, hi * 1.05)
+    ax.set_xlim(min(lo, ticks[0]) / 1.15, max(hi, ticks[-1]) * 1.15)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_yticks(y, [e[0] for e in entries])
     ax.set_xlabel(f"{label} (log scale)")
     return ax
 
@@ -227,36 +371,64 @@ def survival_plot(
     ci: bool = True,
     threshold: int | None = None,
     released: pd.DataFrame | None = None,
+    origin: str = "the start",
 ) -> Any:
     """Step curves with censor marks, CI bands and the number-at-risk table under the time axis.
 
     ``result`` is a Kaplan-Meier or cumulative-incidence result; the at-risk numbers are the result's own
-    ``at_risk(times)`` table, never recomputed here. ``times`` are the at-risk columns (default: six
-    round ticks over follow-up). ``failure=True`` draws 1 - S for a Kaplan-Meier result. With
-    ``threshold`` (a published figure), the curve is ``result.pooled(threshold)``: every step carries at
-    least ``threshold`` events, the curve stops where fewer than ``threshold`` remain at risk, no censor
-    marks are drawn, and the at-risk numbers are the released ones (``result.summary(times)`` after
-    small-cell suppression, :mod:`itoutcomes.privacy`). Without it (internal use) every step is drawn.
+    ``at_risk(times)`` table, never recomputed here. ``times`` (days) are the axis breaks and the
+    at-risk columns; by default whole years, months or weeks spanning everything drawn
+    (:func:`time_breaks`), labelled in that unit ("Years since ``origin``"). ``failure=True`` draws
+    1 - S for a Kaplan-Meier result. With ``threshold`` (a published figure), the curve is
+    ``result.pooled(threshold)``: every step carries at least ``threshold`` events, the curve stops
+    where fewer than ``threshold`` remain at risk, no censor marks are drawn, and the at-risk numbers
+    are the released ones (``released``, the curve's summary as published, or else
+    ``result.summary(times)`` after small-cell suppression, :mod:`itoutcomes.privacy`); a break the
+    release holds no number for shows none. Without it (internal use) every step is drawn. The axis
+    runs from 0 to the last break or the last time drawn, whichever is later.
+
+    The at-risk table is an axes of its own under the curve (``ax.risk_table``), as ggsurvfit draws
+    it: one row per group, named in its margin, the numbers under the breaks.
     """
-    ax = _axes(ax, (7.0, 4.8))
+    import matplotlib.pyplot as plt
+
     table = result.table
     cif = "n_competing" in table.columns
     failure = cif if failure is None else failure
     curves = list(result._curves())
+    groups = [g for g, _ in curves]
+    if ax is None:
+        rows = max(len(groups), 1)
+        fig, (ax, risk_ax) = plt.subplots(
+            2,
+            1,
+            figsize=(7.0, 4.4 + 0.22 * rows),
+            height_ratios=[4.0, 0.25 + 0.22 * rows],
+            sharex=True,
+            layout="constrained",
+        )
+        _style(ax)
+        if not at_risk_table:
+            fig.delaxes(risk_ax)
+            risk_ax = None
+    else:
+        risk_ax = ax.inset_axes([0.0, -0.42, 1.0, 0.2], sharex=ax) if at_risk_table else None
     drawn = curves
     if threshold is not None:
         steps = result.pooled(threshold)
         drawn = [(g, steps[steps["group"] == g] if "group" in steps else steps) for g, _ in curves]
-    for g, t in drawn:
+    end = 0.0
+    for k, (g, t) in enumerate(drawn):
         x = np.concatenate([[0.0], t["time"].to_numpy(float)])
+        end = max(end, float(x.max()))
         start = 0.0 if cif else 1.0
         y = np.concatenate([[start], t["estimate"].to_numpy(float)])
         low = np.concatenate([[start], t["ci_low"].to_numpy(float)])
         high = np.concatenate([[start], t["ci_high"].to_numpy(float)])
         if failure and not cif:
             y, low, high = 1 - y, 1 - high, 1 - low
-        label = "All" if g is None else str(g)
-        (line,) = ax.step(x, y, where="post", label=label)
+        color = PALETTE[k % len(PALETTE)]
+        ax.step(x, y, where="post", label="All" if g is None else _group_label(g), color=color)
         if ci:
             ax.fill_between(
                 x,
@@ -264,57 +436,87 @@ def survival_plot(
                 np.nan_to_num(high, nan=start),
                 step="post",
                 alpha=0.15,
-                color=line.get_color(),
+                color=color,
             )
         censored = t[t["n_censor"] > 0] if "n_censor" in t else t.iloc[0:0]
         if len(censored):
             marks = censored["estimate"].to_numpy(float)
             if failure and not cif:
                 marks = 1 - marks
-            ax.plot(censored["time"], marks, "|", color=line.get_color(), markersize=6)
+            ax.plot(censored["time"], marks, "|", color=color, markersize=6)
     ax.set_ylim(0, 1)
-    ax.set_xlim(left=0)
     ax.set_ylabel("Cumulative incidence" if failure else "Survival probability")
     if len(curves) > 1:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=FONT_SIZE, frameon=False)
+    if end <= 0 and len(table):  # a published curve with no step yet: the axis spans the follow-up
+        end = float(pd.to_numeric(table["time"]).max())
     if times is None:
-        end = float(table["time"].max()) if len(table) else 1.0
-        times = np.unique(np.round(np.linspace(0, end, 6)))
+        times, labels, unit = time_breaks(end)
+    else:
+        times = np.asarray(times, dtype=float)
+        _, _, unit = time_breaks(float(times.max()) if len(times) else end)
+        scale = {"Years": 365.25, "Months": 30.4375, "Days": 1.0}[unit]
+        labels = [f"{t / scale:.3g}" for t in times]
     times = np.asarray(times, dtype=float)
-    ax.set_xticks(times)
-    if at_risk_table:
+    ax.set_xticks(times, labels)
+    ax.set_xlim(0, max(float(times.max()), end))
+    ax.set_xlabel(f"{unit} since {origin}")
+    if risk_ax is not None:
+        ax.tick_params(labelbottom=True)
         risk = result.at_risk(times)
         if released is not None:
             risk = released
         elif threshold is not None:
             risk = result.summary(times).release(threshold=threshold)["table"]
-        groups = [g for g, _ in curves]
-        for row, g in enumerate(groups):
-            counts = risk if g is None else risk[risk["group"] == g]
-            name = "At risk" if g is None else str(g)
-            ax.annotate(
-                name,
-                xy=(0, 0),
-                xycoords=("axes fraction", "axes fraction"),
-                xytext=(-5, -45 - 14 * row),
-                textcoords="offset points",
-                ha="right",
-                va="center",
-                fontsize=8,
-            )
-            for t_, n in zip(counts["time"], counts["n_risk"], strict=True):
-                ax.annotate(
-                    str(n),
-                    xy=(t_, 0),
-                    xycoords=("data", "axes fraction"),
-                    xytext=(0, -45 - 14 * row),
-                    textcoords="offset points",
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                )
-        ax.figure.subplots_adjust(bottom=0.18 + 0.04 * len(groups))
+        _risk_table(risk_ax, risk, groups, times)
+        ax.risk_table = risk_ax
     return ax
+
+
+def curve_breaks(curve: Any) -> list[float]:
+    """The breaks (days) of a published figure of ``curve``: :func:`time_breaks` up to its last event
+    (where a published curve, whose steps carry a minimum of events, ends at the latest), or up to its
+    last time when it has no event. An analysis publishes the curve's summary at these times, so that
+    every number at risk under the figure is a released one."""
+    table = curve.table
+    if not len(table):
+        return [0.0]
+    times = pd.to_numeric(table["time"]).to_numpy(float)
+    events = table["n_event"].to_numpy(float) > 0 if "n_event" in table else np.zeros(len(table), bool)
+    end = float(times[events].max()) if events.any() else float(times.max())
+    return [float(t) for t in time_breaks(end)[0]]
+
+
+def _group_label(group: Any) -> str:
+    """A group's label for a legend or a risk table (its indication's name, where it is one)."""
+    from itoutcomes.labels import label
+
+    text = str(group)
+    shown = label("indication", text)
+    return shown if shown != text.replace("_", " ") else text
+
+
+def _risk_table(ax: Any, risk: pd.DataFrame, groups: list[Any], times: np.ndarray) -> None:
+    """Numbers at risk, one row per group named in the margin, each number under its break."""
+    ax.set_ylim(len(groups) - 0.5, -0.5)
+    ax.set_yticks(range(len(groups)), ["All" if g is None else _group_label(g) for g in groups])
+    # the group names sit in the margin, clear of the numbers centred under the first break
+    ax.tick_params(axis="y", length=0, labelsize=FONT_SIZE, pad=18)
+    ax.tick_params(axis="x", labelbottom=False, length=0)  # the breaks are labelled on the curve's axis
+    for side in ("top", "right", "left", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.set_title("Number at risk", loc="left", fontsize=FONT_SIZE, pad=2)
+    at = pd.to_numeric(risk["time"], errors="coerce").to_numpy(float)
+    for row, g in enumerate(groups):
+        mine = (
+            np.ones(len(risk), dtype=bool) if g is None else (risk["group"].astype(str) == str(g)).to_numpy()
+        )
+        for t in times:
+            hit = np.flatnonzero(mine & np.isclose(at, t, rtol=0, atol=1e-6))
+            if len(hit):
+                ax.text(
+                    t, row, str(risk["n_risk"].iloc[hit[0]]), ha="center", va="center", fontsize=FONT_SIZE
+                )
 
 
 def mme_trajectory(result: Any, ax: Any = None, *, released: pd.DataFrame | None = None) -> Any:
@@ -394,26 +596,18 @@ def love_plot(result: Any, *, ax: Any = None) -> Any:
     of each term before (open circles) and after (filled) weighting, with the flag threshold."""
     table = result.table
     smd = table[table["measure"] == "smd"].reset_index(drop=True)
-    ax = _axes(ax, size=(6.4, max(2.5, 0.3 * len(smd) + 1)))
+    ax = _axes(ax, size=(7.0, max(2.5, 0.3 * len(smd) + 1)))
     y = np.arange(len(smd))[::-1]
     ax.scatter(smd["before"].abs(), y, facecolors="none", edgecolors="0.3", label="Before")
     if smd["after"].notna().any():
         ax.scatter(smd["after"].abs(), y, color="C0", label="After")
     ax.axvline(result.threshold, color="0.5", linestyle="--", linewidth=0.8)
-    ax.set_yticks(y)
-    ax.set_yticklabels(smd["term"])
+    from itoutcomes.labels import term_label
+
+    ax.set_yticks(y, [term_label(str(t)) for t in smd["term"]])
     ax.set_xlabel(f"Absolute standardized mean difference ({result.sd} SD)")
-    ax.legend(frameon=False, loc="lower right")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the points, not on them
     return ax
-
-
-_OUTCOME_LABELS = {
-    "mme_change": "MME change",
-    "opioid_free": "Off systemic opioids",
-    "nrs_change": "Pain change",
-    "death": "Death",
-    "overdose": "Opioid overdose",
-}
 
 
 def effects_plot(table: pd.DataFrame, *, ax: Any = None) -> Any:
@@ -423,7 +617,9 @@ def effects_plot(table: pd.DataFrame, *, ax: Any = None) -> Any:
     for column in ("estimate", "ci_low", "ci_high"):
         rows[column] = pd.to_numeric(rows[column], errors="coerce")
     rows = rows.dropna(subset=["estimate", "ci_low", "ci_high"])
-    rows["term"] = rows["outcome"].map(_OUTCOME_LABELS).fillna(rows["outcome"])
+    from itoutcomes.labels import label
+
+    rows["term"] = [label("outcome", o) for o in rows["outcome"]]
     return forest_plot(rows, ax=ax, label="Risk ratio, IDD against CMM")
 
 
@@ -488,8 +684,14 @@ def dose_trajectory_plot(
             alpha=0.6,
             linewidth=0.8,
         )
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(left=0)
     ax.set_xlabel("Years since implant")
     ax.set_ylabel("Intrathecal dose, mg/day (log scale)")
-    ax.legend(fontsize=8, frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # nothing drawn when the release withholds every value
+        ax.legend(fontsize=FONT_SIZE, frameon=False)
     return ax

@@ -710,9 +710,11 @@ def analysis(
         if result.battery is not None:  # pump replacement at battery depletion, its own curve
             results["battery_replacement"] = result.battery.summary(times)
 
-        def draw(tables, threshold, result=result, name=name, times=times):
+        def draw(tables, threshold, result=result, name=name):
+            # whole years over the follow-up; the numbers at risk are the released table's (years 1 to
+            # ``years``), blank beyond
             released = tables[name].assign(time=lambda t: pd.to_numeric(t["time"]) * 365.25)
-            return result.curve.plot(times=times, threshold=threshold, released=released)
+            return result.curve.plot(threshold=threshold, released=released, origin="the component's implant")
 
         figures[name] = draw
     return Analysis("pump", results, figures)

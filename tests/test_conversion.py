@@ -250,7 +250,12 @@ def test_plots_draw_results(bundled):
     texts = [t.get_text() for t in ax.texts]
     assert any(t.startswith("Patients in the cohort\nn = 1000") for t in texts)
     ax = predictors(bundled, formula="age + sex").plot()
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["sex[T.male]", "age"]
+    # labelled terms, the reference level as a row of its own
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "Sex: Female (reference)",
+        "Sex: Male",
+        "Age, per year",
+    ]
     assert isinstance(ax.figure, matplotlib.figure.Figure)
     pd.testing.assert_frame_equal(flow(bundled).table, flow(bundled).table)
 

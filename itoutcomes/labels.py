@@ -1,0 +1,128 @@
+"""Human labels for the codes, columns and model terms that results hold.
+
+Results keep their codes (``fbss``, ``C(indication)[T.crps]``, ``n_risk``): they are what scripts and
+the CSVs rely on. Figures and tables show labels instead: ``label("indication", "fbss")`` is "Failed
+back surgery syndrome", ``term_label("C(indication)[T.crps]")`` is "Indication: Complex regional pain
+syndrome". The registry is filled here for the data model's vocabularies and by the analyses for their
+own codes (:func:`register`); a code nobody registered is shown as itself, underscores as spaces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+__all__ = ["VARIABLES", "label", "reference_levels", "register", "term_label", "variable_label"]
+
+_VALUES: dict[str, dict[str, str]] = {
+    "indication": {
+        "fbss": "Failed back surgery syndrome",
+        "other_spine": "Other spinal pain",
+        "crps": "Complex regional pain syndrome",
+        "other_noncancer": "Other non-cancer pain",
+        "cancer": "Cancer pain",
+        "spasticity": "Spasticity",
+    },
+    "sex": {"female": "Female", "male": "Male"},
+    "arm": {"idd": "Intrathecal drug delivery", "cmm": "Conventional medical management"},
+    "component": {"pump": "Pump", "catheter": "Catheter"},
+    "outcome": {
+        "mme_change": "MME change",
+        "opioid_free": "Off systemic opioids",
+        "nrs_change": "Pain change",
+        "responder_30": "Pain reduced by 30% or more",
+        "death": "Death",
+        "overdose": "Opioid overdose",
+    },
+}
+
+VARIABLES: dict[str, str] = {
+    "age": "Age, per year",
+    "sex": "Sex",
+    "indication": "Indication",
+    "trial_type": "Trial type",
+    "baseline_nrs": "Baseline pain (NRS), per point",
+    "np.log1p(baseline_mme)": "log(1 + baseline MME/day)",
+    "log2_dose": "Daily dose, per doubling",
+    "log2_concentration": "Concentration, per doubling",
+    "visit": "Visit (months)",
+    "arm": "Arm",
+}
+"""Labels of model variables (as a formula names them)."""
+
+_TERM = re.compile(r"^(?:C\((?P<wrapped>[^)]+)\)|(?P<plain>[A-Za-z_][\w.]*))\[T\.(?P<level>.+)\]$")
+
+
+def register(kind: str, labels: Mapping[str, str]) -> None:
+    """Add (or replace) the labels of the codes of ``kind`` (``"outcome"``, ``"measure"``, ...)."""
+    _VALUES.setdefault(kind, {}).update(labels)
+
+
+def label(kind: str, code: object) -> str:
+    """The label of ``code`` among the codes of ``kind``; an unknown code as itself, underscores as
+    spaces.
+
+    Examples
+    --------
+    >>> label("indication", "fbss")
+    'Failed back surgery syndrome'
+    >>> label("indication", "new_code")
+    'new code'
+    """
+    text = str(code)
+    return _VALUES.get(kind, {}).get(text, text.replace("_", " "))
+
+
+def variable_label(name: str) -> str:
+    """The label of a model variable: ``"age"`` is "Age, per year"."""
+    return VARIABLES.get(name, name.replace("_", " "))
+
+
+def _parts(term: str) -> tuple[str, str] | None:
+    """(variable, level) of a treatment-coded term such as ``C(indication)[T.crps]``."""
+    match = _TERM.match(term)
+    if match is None:
+        return None
+    return (match.group("wrapped") or match.group("plain")), match.group("level")
+
+
+def term_label(term: str) -> str:
+    """The label of a model term: a level of a categorical variable as "Variable: level", a numeric
+    variable by :func:`variable_label`.
+
+    Examples
+    --------
+    >>> term_label("C(indication)[T.crps]")
+    'Indication: Complex regional pain syndrome'
+    >>> term_label("sex[T.male]")
+    'Sex: Male'
+    >>> term_label("age")
+    'Age, per year'
+    """
+    parts = _parts(term)
+    if parts is None:
+        return variable_label(term)
+    variable, level = parts
+    return f"{variable_label(variable)}: {label(variable, level)}"
+
+
+def reference_levels(terms: list[str]) -> dict[str, str]:
+    """For each categorical variable among ``terms`` whose codes are registered, the one level that no
+    term names: the model's reference level (treatment coding leaves it out).
+
+    Examples
+    --------
+    >>> reference_levels(["sex[T.male]", "age"])
+    {'sex': 'female'}
+    """
+    seen: dict[str, set[str]] = {}
+    for term in terms:
+        parts = _parts(term)
+        if parts is not None:
+            seen.setdefault(parts[0], set()).add(parts[1])
+    out = {}
+    for variable, levels in seen.items():
+        missing = [code for code in _VALUES.get(variable, {}) if code not in levels]
+        if len(missing) == 1:
+            out[variable] = missing[0]
+    return out
