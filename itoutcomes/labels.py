@@ -12,7 +12,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["VARIABLES", "label", "reference_levels", "register", "term_label", "variable_label"]
+__all__ = [
+    "COLUMNS",
+    "VARIABLES",
+    "column_label",
+    "label",
+    "reference_levels",
+    "register",
+    "term_label",
+    "variable_label",
+]
 
 _VALUES: dict[str, dict[str, str]] = {
     "indication": {
@@ -26,6 +35,19 @@ _VALUES: dict[str, dict[str, str]] = {
     "sex": {"female": "Female", "male": "Male"},
     "arm": {"idd": "Intrathecal drug delivery", "cmm": "Conventional medical management"},
     "component": {"pump": "Pump", "catheter": "Catheter"},
+    "measure": {
+        "log_hazard_ratio": "log hazard ratio",
+        "hazard_ratio": "hazard ratio",
+        "odds_ratio": "odds ratio",
+        "log_odds_ratio": "log odds ratio",
+        "risk_ratio": "risk ratio",
+        "risk_ratio_ci_limit": "risk ratio, CI limit nearer 1",
+        "rmst_difference": "RMST difference",
+        "smd": "SMD",
+        "ks": "Kolmogorov-Smirnov",
+        "annual_escalation_pct": "annual escalation (%)",
+        "within_30_90": "within 30-90 days",
+    },
     "outcome": {
         "mme_change": "MME change",
         "opioid_free": "Off systemic opioids",
@@ -126,3 +148,61 @@ def reference_levels(terms: list[str]) -> dict[str, str]:
         if len(missing) == 1:
             out[variable] = missing[0]
     return out
+
+
+COLUMNS: dict[str, str] = {
+    "n": "N",
+    "n_risk": "At risk",
+    "n_event": "Events",
+    "n_censor": "Censored",
+    "n_competing": "Competing events",
+    "n_failure": "Failures",
+    "n_observed": "Observed",
+    "n_died": "Died",
+    "n_explanted": "Explanted",
+    "n_follow_up_ended": "Follow-up ended",
+    "n_missing": "Missing",
+    "n_treated": "N (IDD)",
+    "n_comparison": "N (CMM)",
+    "n_event_treated": "Events (IDD)",
+    "n_event_comparison": "Events (CMM)",
+    "n_entered": "Entered",
+    "n_effective": "Effective at risk",
+    "n_observations": "Observations",
+    "n_matched": "Matched",
+    "n_outside": "Outside support",
+    "estimate": "Estimate",
+    "std_error": "SE",
+    "ci_low": "CI low",
+    "ci_high": "CI high",
+    "p_value": "p",
+    "statistic": "Statistic",
+    "df": "df",
+    "patient_years": "Patient-years",
+    "time": "Time",
+    "timepoint": "Month",
+    "q1": "Q1",
+    "q3": "Q3",
+    "sd": "SD",
+    "smd": "SMD",
+    "e_value": "E-value",
+    "ess": "Effective sample size",
+    "reservoir_ml": "Reservoir (mL)",
+    "pump_drug": "Pump drug",
+}
+"""Headings of the result columns (``docs/results.md``) in report tables; any other column is shown by
+its name with spaces, capitalised."""
+
+
+def column_label(column: str) -> str:
+    """The heading of a result column: ``n_risk`` is "At risk", ``p_value`` "p".
+
+    Examples
+    --------
+    >>> column_label("n_risk"), column_label("reference")
+    ('At risk', 'Reference')
+    """
+    if column in COLUMNS:
+        return COLUMNS[column]
+    text = column.replace("_", " ")
+    return text[:1].upper() + text[1:]

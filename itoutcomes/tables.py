@@ -1,14 +1,18 @@
 """Tables for reports. Presentation only: results go in, publishable HTML comes out.
 
-Every count passes through :func:`itoutcomes.privacy.suppress_small_counts` before it is shown.
+Every count passes through :func:`itoutcomes.privacy.suppress_small_counts` before it is shown. Report
+tables are built with great_tables (gt's model: column labels, alignment, source notes) from cells
+formatted here (:func:`cell_text`), so the same release reads the same in HTML, DOCX and PDF.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from itoutcomes.privacy import SMALL_CELL_THRESHOLD, publishable
@@ -49,6 +53,85 @@ def html_table(
 PAGE_WIDTH = 110
 """Characters of table a report page holds across (cell text and padding, at the page's font size)."""
 
+CODE_COLUMNS = ("indication", "sex", "arm", "outcome", "component", "group", "measure", "flag")
+"""Columns whose cells are codes shown by their labels (:func:`itoutcomes.labels.label`)."""
+
+INTERVAL = ("estimate", "ci_low", "ci_high")
+
+
+def cell_text(column: str, value: Any, *, counts: Sequence[str] = (), digits: int = 3) -> str:
+    """How a released cell reads in a report table.
+
+    Counts as released (whole numbers, or the suppression mark); p-values as journals print them
+    ("<0.001", "0.087"); patient-years with one decimal; whole days and months as integers; codes by
+    their labels; times with at most two decimals (365.25 days is a year); every other number with
+    ``digits`` significant digits (:func:`_number`).
+
+    Examples
+    --------
+    >>> cell_text("p_value", 4.85e-146), cell_text("p_value", 0.0871), cell_text("patient_years", 2420.456)
+    ('<0.001', '0.087', '2420.5')
+    >>> cell_text("time", 90.0), cell_text("time", 1095.75), cell_text("indication", "fbss")
+    ('90', '1095.75', 'Failed back surgery syndrome')
+    """
+    from itoutcomes.labels import label, term_label
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
+        return ""
+    if isinstance(value, str):
+        if value == "—" or column not in (*CODE_COLUMNS, "term"):
+            return value
+        return (
+            term_label(value)
+            if column == "term"
+            else label("indication" if column == "group" else column, value)
+        )
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    number = float(value)
+    if column in counts:
+        return str(int(number)) if number.is_integer() else f"{number:g}"
+    if column == "p_value":
+        return "<0.001" if number < 0.001 else (">0.999" if number > 0.999 else f"{number:.3f}")
+    if column == "patient_years":
+        return f"{number:.1f}"
+    if column in ("time", "timepoint", "start", "end", "df"):  # days (365.25: a year), months
+        return str(int(number)) if number.is_integer() else f"{number:.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return _number(number, digits)
+
+
+def _shown(
+    released: pd.DataFrame, counts: Sequence[str], raw: pd.DataFrame | None, digits: int
+) -> pd.DataFrame:
+    """The released table as the text of its cells, the interval merged into the estimate's cell."""
+    out = pd.DataFrame(index=released.index)
+    for column in released.columns:
+        values = released[column]
+        numeric_raw = raw is not None and column in raw and pd.api.types.is_numeric_dtype(raw[column])
+        texts = []
+        for v in values:
+            if isinstance(v, str) and numeric_raw and v not in ("", "—"):
+                try:
+                    v = float(v)
+                except ValueError:
+                    pass
+            texts.append(cell_text(column, v, counts=counts, digits=digits))
+        out[column] = texts
+    if all(c in out for c in INTERVAL):
+        merged = []
+        for e, lo, hi in zip(out["estimate"], out["ci_low"], out["ci_high"], strict=True):
+            if e in ("", "—") or (lo == "" and hi == ""):
+                merged.append(e)
+            elif "—" in (lo, hi):
+                merged.append(f"{e} (—)")
+            else:
+                merged.append(f"{e} ({lo} to {hi})")
+        out["estimate"] = merged
+        out = out.drop(columns=["ci_low", "ci_high"])
+    return out
+
 
 def html_released(
     released: pd.DataFrame,
@@ -58,56 +141,100 @@ def html_released(
     title: str | None = None,
     digits: int = 3,
     width: int = PAGE_WIDTH,
+    conf_level: float = 0.95,
+    threshold: int | None = None,
 ) -> str:
-    """A released table (as its CSV holds it) as HTML, numbers rounded to ``digits``.
+    """A released table (as its CSV holds it) as a journal-style table (great_tables), in HTML.
 
-    ``counts`` are listed in the table's ``data-counts`` attribute; ``raw`` (the table before release)
-    tells which text columns were numbers. With ``title``, the table has it as its caption, underscores
-    as spaces (a rendered report numbers the captions). A table wider than ``width`` characters (its
-    widest cell or heading per column) is split into parts that each fit, every part repeating the
-    leading text columns that name its rows; each part says which it is (``data-part="k/m"``, its
-    caption "(k of m)") and how many columns it repeats (``data-keys``).
+    Cells read as :func:`cell_text` says, the interval in the estimate's cell ("0.45 (0.38 to
+    0.52)"), columns and codes by their labels (:mod:`itoutcomes.labels`), and a note under a table
+    with suppressed cells saying what the mark means. ``counts`` are listed in the table's
+    ``data-counts`` attribute, and each heading's ``id`` ends with its column's name after the
+    table's ``data-id``, so that a reader (or a test) can tell counts from other whole numbers.
+    ``raw`` (the table before release) tells which text columns were numbers. With ``title``, the
+    table has it as its caption (a rendered report numbers the captions). A table wider than
+    ``width`` characters is split into parts that each fit, every part repeating the leading text
+    columns that name its rows; each part says which it is (``data-part="k/m"``, its caption "(k of
+    m)") and how many columns it repeats (``data-keys``).
     """
-    safe = released.copy()
-    for column in safe.columns:
-        if column in counts:
-            continue
-        if pd.api.types.is_float_dtype(safe[column]):
-            safe[column] = safe[column].map(lambda v: _number(v, digits))
-        elif raw is not None and column in raw and pd.api.types.is_float_dtype(raw[column]):
-            safe[column] = safe[column].map(lambda v: v if isinstance(v, str) else _number(v, digits))
-    safe = safe.astype(object).where(safe.notna(), "")
-    parts = _split_columns(safe, counts, raw, width)
+    import great_tables as gt
+
+    from itoutcomes.labels import column_label
+
+    shown = _shown(released, counts, raw, digits)
+    merged = all(c in released for c in INTERVAL)
+    heading = {c: column_label(c) for c in shown.columns}
+    if merged:
+        heading["estimate"] = f"Estimate ({conf_level:.0%} CI)"
+    parts = _split_columns(shown, heading, counts, raw, width)
+    base = re.sub(r"[^a-z0-9]+", "-", (title or "table").lower()).strip("-") or "table"
+    note = None
+    if (shown == "—").to_numpy().any():
+        below = f"from 1 to {threshold - 1}" if threshold else "below the small-cell threshold"
+        note = (
+            f"— hidden: a count {below}, or a cell from which one could be worked out "
+            "(small-cell suppression)."
+        )
     pages = []
     for k, (keys, columns) in enumerate(parts, start=1):
-        page = safe[[*keys, *columns]].to_html(index=False, escape=True)
-        marked = ",".join(html.escape(c) for c in counts if c in columns or c in keys)
-        attributes = f'class="dataframe" data-counts="{marked}"'
+        tid = base if len(parts) == 1 else f"{base}-{k}"
+        frame = shown[[*keys, *columns]].reset_index(drop=True)
+        table = gt.GT(frame, id=tid).cols_label(**{c: heading[c] for c in frame.columns})
+        table = table.cols_align(
+            "left", columns=[c for c in frame.columns if c in keys or _text(released, c)]
+        )
+        numbers = [c for c in frame.columns if c not in keys and not _text(released, c)]
+        table = table.cols_align("right", columns=numbers) if numbers else table
+        if note:
+            table = table.tab_source_note(note)
+        page = table.as_raw_html(inline_css=False)
+        marked = ",".join(html.escape(c) for c in counts if c in frame.columns)
+        attributes = f' data-id="{tid}" data-counts="{marked}"'
         if len(parts) > 1:
             attributes += f' data-part="{k}/{len(parts)}" data-keys="{len(keys)}"'
-        page = page.replace('class="dataframe"', attributes, 1)
+        opening = page.index(">", page.index("<table")) + 1
+        caption = ""
         if title is not None:  # a caption, which reports number and DOCX and PDF keep with the table
-            shown = title.replace("_", " ") + (f" ({k} of {len(parts)})" if len(parts) > 1 else "")
-            opening = page.index(">", page.index("<table")) + 1
-            page = page[:opening] + f"<caption>{html.escape(shown)}</caption>" + page[opening:]
+            text = title.replace("_", " ") + (f" ({k} of {len(parts)})" if len(parts) > 1 else "")
+            text = text[:1].upper() + text[1:]
+            caption = f"<caption>{html.escape(text)}</caption>"
+        page = page[: opening - 1] + attributes + ">" + caption + page[opening:]
         pages.append(page)
     return "".join(pages)
 
 
+def _text(released: pd.DataFrame, column: str) -> bool:
+    """Whether a released column holds text (codes, labels) rather than numbers (or suppressed ones)."""
+    if column == "estimate":
+        return False
+
+    def number(v: Any) -> bool:
+        if not isinstance(v, str):
+            return True
+        try:
+            float(v)
+        except ValueError:
+            return False
+        return True
+
+    values = [v for v in released[column] if not (isinstance(v, str) and v in ("", "—"))]
+    return not all(number(v) for v in values)
+
+
 def _split_columns(
-    table: pd.DataFrame, counts: Sequence[str], raw: pd.DataFrame | None, width: int
+    table: pd.DataFrame, heading: dict[str, str], counts: Sequence[str], raw: pd.DataFrame | None, width: int
 ) -> list[tuple[list[str], list[str]]]:
     """The columns of ``table`` in parts that each fit ``width``: (repeated key columns, own columns)."""
     columns = list(table.columns)
-    size = {c: max([len(str(c)), *(len(str(v)) for v in table[c])]) + 3 for c in columns}
+    size = {c: max([len(heading[c]), *(len(str(v)) for v in table[c])]) + 3 for c in columns}
     if sum(size.values()) <= width:
         return [([], columns)]
 
     def is_key(column: str) -> bool:
         numeric = raw is not None and column in raw and pd.api.types.is_numeric_dtype(raw[column])
-        return column not in counts and not numeric
+        return column not in counts and not numeric and column != "estimate"
 
-    keys = []
+    keys: list[str] = []
     for column in columns:
         if not is_key(column) or sum(size[k] for k in [*keys, column]) > width / 2:
             break
@@ -136,6 +263,8 @@ def html_release(view: Any, plan: str, names: Sequence[str], *, digits: int = 3)
                     raw=p.table,
                     title=file,
                     digits=digits,
+                    conf_level=float(result.options.get("conf_level", 0.95)),
+                    threshold=view.threshold,
                 )
             )
     return "".join(pages)

@@ -9,7 +9,7 @@ import tomllib
 from conftest import ROOT
 
 # distribution name -> import name, where they differ
-IMPORT_NAMES = {"pyyaml": "yaml", "pypandoc_binary": "pypandoc"}
+IMPORT_NAMES = {"pyyaml": "yaml", "pypandoc_binary": "pypandoc"}  # great_tables imports as itself
 RUNTIME_ONLY = {"ipykernel"}  # declared, started as the reports' Jupyter kernel, never imported
 
 

@@ -84,7 +84,26 @@ def test_report_numbers_equal_the_library(rendered):
     row = conversion_rate(load_cohort(BUNDLED)).conversion().iloc[0]
     cells = _cells(rendered / "conversion.html")
     assert str(int(row["n"])) in cells and str(int(row["n_event"])) in cells
-    assert f"{row['estimate']:.3f}" in cells
+    shown = f"{row['estimate']:.3g} ({row['ci_low']:.3g} to {row['ci_high']:.3g})"  # the interval in its cell
+    assert shown in cells
+
+
+def _columns(attributes: str, body: str) -> list[str]:
+    """A report table's column names: each heading's id is the table's ``data-id``, a dash, the name."""
+    table_id = re.search(r'data-id="([^"]*)"', attributes).group(1)
+    return [i[len(table_id) + 1 :] for i in re.findall(r'<th[^>]*\bid="([^"]*)"', body)]
+
+
+def _rows(body: str) -> list[list[str]]:
+    """The cell texts of a table's body rows (headings and source notes left out)."""
+    rows = [
+        [
+            html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+    return [r for r in rows if r]
 
 
 def _count_cells(page: Path) -> list[str]:
@@ -94,16 +113,9 @@ def _count_cells(page: Path) -> list[str]:
         marked = re.search(r'data-counts="([^"]*)"', attributes)
         assert marked is not None, "every table in a report must say which columns are counts"
         counts = set(html.unescape(marked.group(1)).split(",")) - {""}
-        heads = [
-            html.unescape(re.sub(r"<[^>]+>", "", h)).strip()
-            for h in re.findall(r"<th[^>]*>(.*?)</th>", body, re.S)
-        ]
-        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
-            cells = [
-                html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
-                for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
-            ]
-            found += [c for h, c in zip(heads, cells, strict=False) if h in counts]
+        columns = _columns(attributes, body) if "data-id=" in attributes else []
+        for cells in _rows(body):
+            found += [c for h, c in zip(columns, cells, strict=False) if h in counts]
     return found
 
 
@@ -144,48 +156,50 @@ def test_invalid_cohort_stops_the_report(tmp_path, tables, capsys):
 
 
 def _report_tables(page: Path) -> dict[str, tuple[list[str], list[list[str]], set[str]]]:
-    """Each table of a report by its caption's title: (headers, rows of cell texts, count columns); the
-    parts of a table split to fit the page joined again (each repeats its ``data-keys`` columns)."""
+    """Each table of a report by its caption's title, lower case: (column names, rows of cell texts,
+    count columns); the parts of a table split to fit the page joined again (each repeats its
+    ``data-keys`` columns)."""
     out: dict[str, tuple[list[str], list[list[str]], set[str]]] = {}
     text = page.read_text()
     found = re.findall(r"<table([^>]*)>\s*<caption>Table \d+: (.*?)</caption>(.*?)</table>", text, re.S)
     for attributes, title, body in found:
         marked = re.search(r'data-counts="([^"]*)"', attributes)
         counts = set(html.unescape(marked.group(1)).split(",")) if marked else set()
-        heads = [
-            html.unescape(re.sub(r"<[^>]+>", "", h)).strip()
-            for h in re.findall(r"<th[^>]*>(.*?)</th>", body, re.S)
-        ]
-        rows = [
-            [
-                html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
-                for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
-            ]
-            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
-        ]
-        rows = [r for r in rows if r]
-        title = html.unescape(title)
+        columns, rows = _columns(attributes, body), _rows(body)
+        title = html.unescape(title).lower()
         part = re.search(r'data-part="(\d+)/(\d+)" data-keys="(\d+)"', attributes)
         if part is None:
-            out[title] = (heads, rows, counts)
+            out[title] = (columns, rows, counts)
             continue
         title = re.sub(r" \(\d+ of \d+\)$", "", title)
         keys = int(part.group(3))
         if part.group(1) == "1":
-            out[title] = (heads, rows, counts)
+            out[title] = (columns, rows, counts)
         else:  # the next part: its own columns after the repeated keys
             before, rows_before, counts_before = out[title]
             assert [r[:keys] for r in rows] == [r[:keys] for r in rows_before], title
             out[title] = (
-                before + heads[keys:],
+                before + columns[keys:],
                 [a + b[keys:] for a, b in zip(rows_before, rows, strict=True)],
                 counts_before | counts,
             )
     return out
 
 
+def _csv_value(text: str):
+    """A CSV cell as the release held it: a whole number, a number, or text."""
+    if text in ("", "—"):
+        return text
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def test_report_numbers_equal_the_run_csvs(rendered, tmp_path):
-    from itoutcomes.tables import _number
+    from itoutcomes.tables import cell_text
 
     results = tmp_path / "results"
     plans = sorted(str(p) for p in (ROOT / "analyses").glob("*.yaml"))
@@ -203,23 +217,26 @@ def test_report_numbers_equal_the_run_csvs(rendered, tmp_path):
     for plan, page in pages.items():
         tables = _report_tables(rendered / f"{page}.html")
         for csv in sorted((results / plan).glob("*.csv")):
-            heads, rows, counts = tables[csv.stem.replace("_", " ")]
+            columns, rows, counts = tables[csv.stem.replace("_", " ")]
             frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
-            assert heads == list(frame.columns), (csv.name, heads)
+            merged = {"estimate", "ci_low", "ci_high"} <= set(frame.columns)
+            expected = [c for c in frame.columns if not (merged and c in ("ci_low", "ci_high"))]
+            assert columns == expected, (csv.name, columns)
             assert len(rows) == len(frame), csv.name
             for row, (_, record) in zip(rows, frame.iterrows(), strict=True):
-                for column, shown, value in zip(heads, row, record, strict=True):
-                    if column in counts:  # counts (weighted ones too) are shown exactly as written
-                        assert shown == value, (csv.name, column, shown, value)
-                        compared += 1
-                        continue
-                    try:
-                        number = float(value)
-                    except ValueError:
-                        number = None
-                    if number is not None and not value.lstrip("-").isdigit():
-                        value = _number(number, 3)
-                    assert shown == value, (csv.name, shown, value)
+                for column, shown in zip(columns, row, strict=True):
+
+                    def text(name, record=record, counts=counts):
+                        return cell_text(name, _csv_value(record[name]), counts=counts)
+
+                    want = text(column)
+                    if column == "estimate" and merged and want not in ("", "—"):
+                        low, high = text("ci_low"), text("ci_high")
+                        if "—" in (low, high):
+                            want = f"{want} (—)"
+                        elif low or high:
+                            want = f"{want} ({low} to {high})"
+                    assert shown == want, (csv.name, column, shown, record[column])
                     compared += 1
     assert compared > 500
 
@@ -304,7 +321,7 @@ def test_every_report_renders_on_a_tiny_cohort(tmp_path):
     pages = {p.stem for p in out.glob("*.html")}
     assert pages == {q.stem for q in REPORTS.glob("[!_]*.qmd")}
     text = (out / "complications.html").read_text()
-    assert "<th>note</th>" in text  # a withheld model, shown with its reason
+    assert re.search(r"<th[^>]*>Note</th>", text)  # a withheld model, shown with its reason
     for page in sorted(pages):
         small_counts = [
             c for c in _count_cells(out / f"{page}.html") if re.fullmatch(r"\d+", c) and 1 <= int(c) <= 10
@@ -369,12 +386,22 @@ def _html_tables(page: Path) -> list[list[list[str]]]:
     return tables
 
 
+def _docx_cells(row) -> list[str]:
+    """A Word table row's cell texts, a cell spanning several grid columns once (as HTML's colspan)."""
+    seen, cells = set(), []
+    for cell in row.cells:
+        if id(cell._tc) not in seen:
+            seen.add(id(cell._tc))
+            cells.append(cell.text.strip())
+    return cells
+
+
 def test_every_report_is_written_as_docx_with_the_same_tables_and_captions(rendered):
     import docx
 
     for page in _pages():
         document = docx.Document(str(rendered / f"{page}.docx"))
-        ours = [[[cell.text.strip() for cell in row.cells] for row in t.rows] for t in document.tables]
+        ours = [[_docx_cells(row) for row in t.rows] for t in document.tables]
         assert ours == _html_tables(rendered / f"{page}.html"), page
         captions = [
             p.text.strip()
@@ -413,12 +440,12 @@ def test_a_table_wider_than_the_page_is_split_into_parts_that_fit():
     page = html_released(wide, counts=["n"], raw=wide, title="effects")
     parts = re.findall(r'data-part="(\d)/(\d)" data-keys="(\d)"', page)
     assert len(parts) >= 2 and all(keys == "1" for _, _, keys in parts)
-    assert re.findall(r"<caption>(.*?)</caption>", page)[0] == f"effects (1 of {len(parts)})"
+    assert re.findall(r"<caption>(.*?)</caption>", page)[0] == f"Effects (1 of {len(parts)})"
     for body in re.findall(r"<table.*?</table>", page, re.S):
         heads = re.findall(r"<th[^>]*>(.*?)</th>", body)
-        assert heads[0] == "outcome"
+        assert heads[0] == "Outcome"
         cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", body)]
         width = sum(max(len(h), 6) + 3 for h in heads)
         assert width <= PAGE_WIDTH + 10 and cells
     narrow = html_released(wide.iloc[:, :3], counts=[], raw=wide, title="effects")
-    assert "data-part" not in narrow and "<caption>effects</caption>" in narrow
+    assert "data-part" not in narrow and "<caption>Effects</caption>" in narrow
