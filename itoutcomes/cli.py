@@ -11,6 +11,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from itoutcomes import __version__
 from itoutcomes.cohort import CohortError, IdentifierWarning, load_cohort
@@ -95,6 +96,56 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Progress:
+    """Progress of a long command: one plain line per finished step (``line``), as a log wants it;
+    on a terminal also a live line under it with the time the step under way has taken so far,
+    rewritten in place every ``interval`` seconds and cleared before the next finished line."""
+
+    def __init__(self, prefix: str, stream: Any = None, interval: float = 0.5) -> None:
+        import threading
+
+        self.prefix, self.stream, self.interval = prefix, stream or sys.stderr, interval
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._lock, self._done = threading.Lock(), threading.Event()
+        self._thread = threading.Thread(target=self._tick, daemon=True)
+        self._since = 0.0
+
+    def __enter__(self) -> _Progress:
+        import time
+
+        self._since = time.perf_counter()
+        if self.live:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self.live:
+            self._thread.join()
+            with self._lock:
+                self.stream.write("\r\033[K")
+                self.stream.flush()
+
+    def line(self, text: str) -> None:
+        import time
+
+        with self._lock:
+            if self.live:
+                self.stream.write("\r\033[K")
+            self.stream.write(f"{self.prefix}: {text}\n" if self.prefix else f"{text}\n")
+            self.stream.flush()
+            self._since = time.perf_counter()
+
+    def _tick(self) -> None:
+        import time
+
+        while not self._done.wait(self.interval):
+            with self._lock:
+                spent = time.perf_counter() - self._since
+                self.stream.write(f"\r\033[K{self.prefix or 'itoutcomes'}: working ({spent:.0f} s)")
+                self.stream.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -167,13 +218,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"itoutcomes run: no plans given and none in {folder}.", file=sys.stderr)
         return 2
     try:
-        written = run(
-            plans,
-            cohort=args.cohort,
-            out=args.out,
-            overwrite=args.overwrite,
-            progress=lambda line: print(f"itoutcomes run: {line}", file=sys.stderr, flush=True),
-        )
+        with _Progress("itoutcomes run") as progress:
+            written = run(
+                plans, cohort=args.cohort, out=args.out, overwrite=args.overwrite, progress=progress.line
+            )
     except CohortError as error:
         print(error, file=sys.stderr)
         return 1
@@ -251,7 +299,10 @@ def _report(args: argparse.Namespace) -> int:
         print(f"itoutcomes report: {args.out} cannot be written: {error.strerror or error}.", file=sys.stderr)
         return 2
     try:
-        pages = render_reports(args.reports, args.out, params=params, formats=formats)
+        with _Progress("", stream=sys.stdout) as progress:
+            pages = render_reports(
+                args.reports, args.out, params=params, formats=formats, progress=progress.line
+            )
     except ReportError as error:
         print(f"itoutcomes report: {error}", file=sys.stderr)
         return 1

@@ -92,7 +92,52 @@ def test_run_prints_a_progress_line_per_step(tmp_path, capsys):
     analyses = Path(__file__).resolve().parents[1] / "analyses"
     plans = [str(analyses / "overview.yaml"), str(analyses / "conversion.yaml")]
     assert main(["run", *plans, "--cohort", str(BUNDLED), "--out", str(tmp_path / "out")]) == 0
-    lines = capsys.readouterr().err.splitlines()
+    err = capsys.readouterr().err
+    assert "\r" not in err and "working (" not in err  # not a terminal: plain log lines only
+    lines = err.splitlines()
     assert [line.split(":")[1].split()[0] for line in lines] == ["validated", "ran", "ran", "protected"]
     assert lines[0].startswith("itoutcomes run: validated synthetic: 2000 patients (")
     assert {line.split()[3] for line in lines[1:3]} == {"overview", "conversion"}
+
+
+def test_on_a_terminal_run_also_shows_the_step_under_way(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    analyses = Path(__file__).resolve().parents[1] / "analyses"
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from itoutcomes.cli import main; sys.exit(main())",
+        "run",
+        str(analyses / "overview.yaml"),
+        str(analyses / "complications.yaml"),
+        "--cohort",
+        str(BUNDLED),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    primary, secondary = pty.openpty()  # stderr is a terminal, stdout a pipe
+    child = subprocess.Popen(command, stderr=secondary, stdout=subprocess.PIPE)
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(primary)
+    assert child.wait(timeout=300) == 0
+    text = seen.decode()
+    assert "working (" in text and "\r\x1b[K" in text  # the live line, rewritten in place
+    finished = [
+        part for part in text.replace("\r\x1b[K", "\n").splitlines() if part.startswith("itoutcomes run: ")
+    ]
+    steps = [line.split(":")[1].split()[0] for line in finished if "working (" not in line]
+    assert steps == ["validated", "ran", "ran", "protected"]
+    assert "files from 2 plan(s) in" in child.stdout.read().decode()  # the summary on stdout, as ever
