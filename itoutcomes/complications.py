@@ -9,7 +9,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -417,10 +416,12 @@ def analysis(
                 data, duration="time", event="status", cause=COMPLICATION, by=by, conf_level=conf_level
             )
         )
+    from itoutcomes.plots import curve_breaks
+
     curve = isinstance(incidence, CumulativeIncidenceResult)
     # the figure's breaks (whole years over the follow-up) are published with the plan's times, so that
     # every number at risk the figure shows is a released one
-    incidence_breaks = _breaks(incidence) if curve else []
+    incidence_breaks = curve_breaks(incidence) if curve else []
     results: dict[str, Result] = {
         "incidence": incidence.summary(
             sorted({*shown, *incidence_breaks}), start_key="patients.implanted", start_by=by
@@ -437,7 +438,7 @@ def analysis(
     results["fine_gray"] = _or_withheld(lambda: subdistribution_model(cohort, formula=formula))
     device = _or_withheld(lambda: device_survival(cohort))
     survival = isinstance(device, KaplanMeierResult)
-    device_breaks = _breaks(device) if survival else []
+    device_breaks = curve_breaks(device) if survival else []
     results["device_survival"] = (
         device.summary(sorted({*shown, *device_breaks}), start_key="patients.implanted")
         if survival
@@ -453,13 +454,6 @@ def analysis(
             times=device_breaks, threshold=threshold, released=tables["device_survival"], origin="implant"
         )
     return Analysis("complications", results, figures)
-
-
-def _breaks(curve: Any) -> list[float]:
-    """The figure's time breaks over a curve's follow-up (:func:`itoutcomes.plots.curve_breaks`)."""
-    from itoutcomes.plots import curve_breaks
-
-    return curve_breaks(curve)
 
 
 def _or_withheld(fit: Callable[[], Result]) -> Result:

@@ -20,7 +20,7 @@ from itoutcomes.results import Analysis, Frame, Published, Result, Suppression, 
 from itoutcomes.schema import in_milligrams
 from itoutcomes.stats import check_by, check_conf_level, proportion_ci
 from itoutcomes.survival import NoEventsWarning, kaplan_meier
-from itoutcomes.survival.km import KaplanMeierResult
+from itoutcomes.survival.km import KaplanMeierResult, _km_ci
 from itoutcomes.vocabulary import DAYS_PER_MONTH
 
 __all__ = [
@@ -532,11 +532,12 @@ def life_table(
             if d:
                 greenwood += q / (effective * (1 - q)) if q < 1 else np.inf
             se = survival * np.sqrt(greenwood) if survival > 0 else np.nan
-            if 0 < survival < 1 and greenwood > 0:
-                half = z * np.sqrt(greenwood) / abs(np.log(survival))
-                low, high = survival ** np.exp(half), survival ** np.exp(-half)
-            else:
-                low = high = np.nan if survival == 0 else 1.0
+            # the Kaplan-Meier curve's own log-log interval; a survival of 1 has the interval [1, 1]
+            low, high = (
+                float(v[0]) for v in _km_ci(np.array([survival]), np.sqrt([greenwood]), z, "log-log")
+            )
+            if survival == 1:
+                low = high = 1.0
             rows.append(
                 {
                     **({by: group} if by else {}),
