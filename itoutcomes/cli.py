@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="COLUMN",
         help="patients column with calendar index dates; converts *_date columns to days",
     )
+    validate.add_argument(
+        "--codings",
+        metavar="FILE",
+        help="YAML file of your codings (codings: {table.column: {written: value}}), tried first",
+    )
 
     run = sub.add_parser("run", help="execute analysis plans: CSV tables, PNG/SVG figures, provenance")
     run.add_argument(
@@ -167,18 +172,26 @@ def _validate(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", IdentifierWarning)
         try:
             cohort = load_cohort(
-                args.path, allow_identifiers=args.allow_identifier, index_date=args.index_date
+                args.path,
+                allow_identifiers=args.allow_identifier,
+                index_date=args.index_date,
+                codings=args.codings,
             )
         except CohortError as error:
             print(error, file=sys.stderr)
             return 1
-        except ValueError as error:
+        except (ValueError, OSError) as error:
             print(f"itoutcomes validate: {error}", file=sys.stderr)
             return 2
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     counts = cohort.summary()
     print(f"Cohort at {args.path} is valid: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + ".")
+    if cohort.normalisations:
+        n = len(cohort.normalisations)
+        print(f"Normalised {n} coding{'s' if n != 1 else ''} (value as written -> value read; rows; rule):")
+        for item in cohort.normalisations:
+            print(f"- {item}")
     return 0
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -66,6 +66,8 @@ class Cohort:
         the documented columns when the files are absent.
     truth : dict or None
         For synthetic cohorts, every true parameter of the generator; None for real data.
+    normalisations : tuple of itoutcomes.io.codings.Normalisation
+        The everyday codings the loader rewrote (see :meth:`load_report`).
     """
 
     patients: pd.DataFrame
@@ -75,6 +77,7 @@ class Cohort:
     refills: pd.DataFrame = field(default_factory=lambda: empty_table("refills"), repr=False)
     components: pd.DataFrame = field(default_factory=lambda: empty_table("components"), repr=False)
     truth: dict[str, Any] | None = field(default=None, repr=False)
+    normalisations: tuple[Any, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_frames(
@@ -89,6 +92,7 @@ class Cohort:
         allow_identifiers: Iterable[str] = (),
         index_date: str | None = None,
         truth: dict[str, Any] | None = None,
+        codings: Mapping[str, Mapping[Any, Any]] | None = None,
     ) -> Cohort:
         """Validate the DataFrames (four, and the pump's course where recorded) and return a
         :class:`Cohort` (see :func:`load_cohort`)."""
@@ -99,10 +103,31 @@ class Cohort:
             "complications": complications,
         }
         raw.update({k: v for k, v in (("refills", refills), ("components", components)) if v is not None})
-        tables, problems = validate_tables(raw, allow_identifiers=allow_identifiers, index_date=index_date)
+        rewritten: list = []
+        tables, problems = validate_tables(
+            raw,
+            allow_identifiers=allow_identifiers,
+            index_date=index_date,
+            codings=codings,
+            normalisations=rewritten,
+        )
         if problems:
             raise CohortError(problems)
-        return cls(**tables, truth=truth)
+        return cls(**tables, truth=truth, normalisations=tuple(rewritten))
+
+    def load_report(self) -> pd.DataFrame:
+        """The everyday codings the loader rewrote: one row per table, column and value.
+
+        Columns: ``table``, ``column``, ``value`` (as written), ``normalised_to``, ``rows`` and ``rule``
+        (``your mapping``, ``case and spaces``, ``synonym``, ``brand name``, ``ICD-10-CM code``,
+        ``yes/no``, ``strength with unit`` or ``prescription string``, which names the non-opioid
+        ingredients ignored). Empty when nothing was rewritten. The counts are row counts of the
+        source files: the report stays with the data (it is not a release).
+        """
+        return pd.DataFrame(
+            [(n.table, n.column, n.value, n.to, n.rows, n.rule) for n in self.normalisations],
+            columns=["table", "column", "value", "normalised_to", "rows", "rule"],
+        ).astype({"rows": "int64"})
 
     def n_comparison(self) -> int:
         """The number of comparison patients (``patients.arm == "cmm"``; 0 without an ``arm`` column)."""
@@ -206,6 +231,7 @@ def load_cohort(
     allow_identifiers: Iterable[str] = (),
     index_date: str | None = None,
     allow_duplicates: Iterable[str] = (),
+    codings: Mapping[str, Mapping[Any, Any]] | str | Path | None = None,
 ) -> Cohort:
     """Read and validate a cohort folder.
 
@@ -226,6 +252,11 @@ def load_cohort(
     allow_duplicates
         Child tables (``"prescriptions"``, ...) whose exactly repeated rows are legitimate; elsewhere
         a repeated row is a problem (a join fan-out doubles every count).
+    codings
+        Your codings, ``{"table.column": {written: value}}`` or the path of a YAML file
+        (:func:`itoutcomes.io.read_codings`), tried before the built-in rules. Everyday codings (case,
+        ``M``/``F``, ``Y``/``N``, brand names, prescription strings, ``"10 mg"``) are read without it;
+        every rewrite is listed by :meth:`Cohort.load_report` (docs/real-world-data.md).
 
     Returns
     -------
@@ -258,9 +289,19 @@ def load_cohort(
             ],
             source=str(folder),
         )
+    if isinstance(codings, str | Path):
+        from itoutcomes.io.codings import read_codings
+
+        codings = read_codings(codings)
     raw, problems = read_tables(folder)
+    rewritten: list = []
     tables, more = validate_tables(
-        raw, allow_identifiers=allow_identifiers, index_date=index_date, allow_duplicates=allow_duplicates
+        raw,
+        allow_identifiers=allow_identifiers,
+        index_date=index_date,
+        allow_duplicates=allow_duplicates,
+        codings=codings,
+        normalisations=rewritten,
     )
     problems += more
     if problems:
@@ -268,7 +309,7 @@ def load_cohort(
     tables = {name: _numbers_as_numbers(name, frame) for name, frame in tables.items()}
     truth_file = folder / "truth.json"
     truth = json.loads(truth_file.read_text()) if truth_file.exists() else None
-    return Cohort(**tables, truth=truth)
+    return Cohort(**tables, truth=truth, normalisations=tuple(rewritten))
 
 
 def read_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], list[Problem]]:

@@ -8,7 +8,8 @@ A prescription covers days ``fill_day`` to ``fill_day + days_supply - 1``. Its M
 ``strength x quantity / days_supply x factor`` (``basis = daily_dose``); transdermal fentanyl under the
 CDC 2022 table is ``strength x 2.4`` per patch worn continuously (``basis = continuous_wear``; concurrent
 patches = ``quantity x 3 / days_supply`` for 72-hour patches), so a 25 mcg/hr patch worn continuously is
-60 MME/day under either table. Buprenorphine has no factor: its fills are excluded and counted.
+60 MME/day under either table. Buprenorphine has no factor: its fills are excluded and counted, as are
+the opioids without a factor in the chosen table and injectable forms (not systemic outpatient MME).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ __all__ = [
 FactorTable = Literal["cdc2022", "cdc2016"]
 FACTOR_TABLES: tuple[str, ...] = get_args(FactorTable)
 NON_SYSTEMIC_FORMS = ("intrathecal", "epidural")
+NOT_OUTPATIENT_FORMS = ("injection",)
+"""Injectable and inpatient forms: not systemic outpatient MME, so excluded and counted (not refused)."""
 _FACTOR_COLUMNS = ("drug", "form", "strength_unit", "factor", "basis")
 
 
@@ -209,6 +212,8 @@ _KEY_SHAPE = (len(OPIOID_DRUGS) + 1, len(FORMS) + 1, len(STRENGTH_UNITS) + 1)
 _KEY_DRUG, _KEY_FORM, _KEY_UNIT = (axis.ravel() for axis in np.indices(_KEY_SHAPE))
 _KEY_VALID = (_KEY_DRUG > 0) & (_KEY_FORM > 0) & (_KEY_UNIT > 0)
 _KEY_NON_SYSTEMIC = np.isin(_KEY_FORM, [1 + FORMS.index(f) for f in NON_SYSTEMIC_FORMS])
+_KEY_INJECTION = np.isin(_KEY_FORM, [1 + FORMS.index(f) for f in NOT_OUTPATIENT_FORMS]) & (_KEY_DRUG > 0)
+_INJECTION_REASON = "injectable or inpatient form: not systemic outpatient MME"
 
 
 def _shown(value: Any) -> Any:
@@ -240,7 +245,8 @@ def _price(
     size = _KEY_VALID.size
     t_key = _combo_key(table)
     counts = np.bincount(t_key, minlength=size)
-    missing = ~((counts > 0) & _KEY_VALID)[key]
+    injection = _KEY_INJECTION[key]
+    missing = ~((counts > 0) & _KEY_VALID)[key] & ~injection
     if missing.any():
         combos = rx.loc[missing, ["drug", "form", "strength_unit"]].astype(str).value_counts().head(10)
         listed = "; ".join(f"{d} {f} in {u} ({n} rows)" for (d, f, u), n in combos.items())
@@ -272,7 +278,7 @@ def _price(
         ):
             value = np.where((dose > lo) & (dose <= hi), f, value)
         factor[here] = value
-    none = basis == _BASES.index("none")
+    none = (basis == _BASES.index("none")) | injection
     no_factor = none | np.isnan(factor)
     mme = daily_dose * factor
     patch = np.flatnonzero(basis == _BASES.index("continuous_wear"))
@@ -282,9 +288,13 @@ def _price(
     # reasons as codes (drug codes for "no MME factor", 0 for a dose outside every tier): strings per
     # row are slow, and window_mme only counts them
     reasons = np.array(
-        ["daily dose outside every tier"] + [f"no MME factor ({d})" for d in OPIOID_DRUGS], dtype=object
+        ["daily dose outside every tier"]
+        + [f"no MME factor ({d})" for d in OPIOID_DRUGS]
+        + [_INJECTION_REASON],
+        dtype=object,
     )
     reason = np.where(none[no_factor], _KEY_DRUG[key[no_factor]], 0)
+    reason[injection[no_factor]] = len(reasons) - 1
     return {
         "factor": factor,
         "daily_dose": daily_dose,

@@ -16,6 +16,7 @@ import pandas as pd
 
 from itoutcomes.identifiers import AGE_TOP_CODE, screen_identifiers
 from itoutcomes.ids import patient_positions
+from itoutcomes.io.codings import normalise
 from itoutcomes.schema import (
     _DATE_ALIASES,
     ALL_TABLES,
@@ -43,10 +44,14 @@ def validate_tables(
     allow_identifiers: Iterable[str] = (),
     index_date: str | None = None,
     allow_duplicates: Iterable[str] = (),
+    codings: Mapping[str, Mapping[Any, Any]] | None = None,
+    normalisations: list | None = None,
 ) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
     """Check and type the tables of a cohort.
 
     Returns the typed tables and every problem found (an empty list when the cohort is valid).
+    Everyday codings are rewritten first (:func:`itoutcomes.io.codings.normalise`, with the user mapping
+    ``codings``); each rewrite is appended to ``normalisations`` when a list is given.
     Tables that are missing are reported by :func:`read_tables`; here they are skipped. Rows of a child
     table that repeat another row exactly are a problem unless the table is in ``allow_duplicates``
     (two identical fills on one day, say, where the source really records them twice).
@@ -57,6 +62,10 @@ def validate_tables(
     if index_date is not None:
         frames, date_problems = _convert_dates(frames, index_date)
         problems += date_problems
+    frames, rewritten, coding_problems = normalise(frames, codings)
+    problems += coding_problems
+    if normalisations is not None:
+        normalisations.extend(rewritten)
 
     typed: dict[str, pd.DataFrame] = {}
     for name, frame in frames.items():
@@ -325,10 +334,17 @@ def _coerce(
     present = pd.unique(text_values.dropna())
     unknown = sorted(set(present) - set(allowed))
     for value in unknown:
-        close = difflib.get_close_matches(value.lower(), allowed, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        close = difflib.get_close_matches(value.strip().lower(), allowed, n=3, cutoff=0.6)
+        named = [repr(c) for c in close]
+        hint = (
+            f"did you mean {' or '.join([', '.join(named[:-1]), named[-1]] if len(named) > 1 else named)}? "
+        )
+        hint = hint if close else ""
         if value.replace(".", "", 1).isdigit():
-            hint = "numeric codes are not read as categories: recode them to the words of the vocabulary; "
+            hint = (
+                f"numeric codes are read only through a mapping (codings={{'{table}.{label}': "
+                f"{{'{value}': ...}}}}, or --codings FILE): "
+            )
         report(
             (text_values == value).to_numpy(bool),
             f"rows with unknown value {value!r}",

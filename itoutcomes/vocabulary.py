@@ -47,8 +47,15 @@ OPIOID_DRUGS = (
     "oxymorphone",
     "tapentadol",
     "tramadol",
+    "butorphanol",
+    "dihydrocodeine",
+    "levorphanol",
+    "meperidine",
+    "opium",
+    "pentazocine",
 )
-"""Systemic opioids a prescription may carry (buprenorphine is carried but has no MME factor)."""
+"""Systemic opioids a prescription may carry. Buprenorphine has no MME factor in either table; the last
+six have factors in the CDC 2016 analytic file only (under ``cdc2022`` they are excluded and counted)."""
 
 FORMS = (
     "tablet",
@@ -58,10 +65,13 @@ FORMS = (
     "solution",
     "patch",
     "buccal",
+    "nasal_spray",
+    "injection",
     "intrathecal",
     "epidural",
 )
-"""Dosage forms. ``intrathecal`` and ``epidural`` are not systemic routes and never count as MME."""
+"""Dosage forms. ``intrathecal`` and ``epidural`` are not systemic routes and never count as MME;
+``injection`` (injectable and inpatient forms) is not systemic outpatient MME: excluded and counted."""
 
 STRENGTH_UNITS = ("mg", "mcg", "mcg/hr", "mg/ml")
 

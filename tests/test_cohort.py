@@ -182,11 +182,11 @@ def test_non_positive_prescription_amounts(tables, column, value):
 @pytest.mark.parametrize(
     ("table", "column", "value", "hint"),
     [
-        ("prescriptions", "drug", "oxycodon", "did you mean 'oxycodone'?"),
-        ("prescriptions", "form", "patches", "did you mean 'patch'?"),
-        ("prescriptions", "strength_unit", "mcg/h", "did you mean 'mcg/hr'?"),
-        ("patients", "indication", "FBSS", "did you mean 'fbss'?"),
-        ("complications", "type", "infektion", "did you mean 'infection'?"),
+        ("prescriptions", "drug", "oxycodon", "did you mean 'oxycodone'"),
+        ("prescriptions", "form", "patches", "did you mean 'patch'"),
+        ("prescriptions", "strength_unit", "mcg/hrs", "did you mean 'mcg/hr'"),
+        ("patients", "indication", "FBS", "did you mean 'fbss'"),
+        ("complications", "type", "infektion", "did you mean 'infection'"),
     ],
 )
 def test_unknown_vocabulary_suggests_closest(tables, table, column, value, hint):
@@ -409,7 +409,7 @@ def test_numeric_codes_in_a_vocabulary_column_are_named_not_lost(tables):
     tables["patients"]["sex"] = [1, 2, 1, 2]
     found = problems_of(tables)
     assert any(p.startswith("patients.sex has 2 rows with unknown value '1'") for p in found), found
-    assert any("numeric codes are not read as categories" in p for p in found), found
+    assert any("numeric codes are read only through a mapping" in p for p in found), found
 
 
 def test_duplicated_column_names_are_a_problem_not_a_traceback(tables):
@@ -538,5 +538,6 @@ def test_a_comparison_patient_with_a_trial_implant_or_pump_is_refused(column, va
 def test_arm_values_outside_the_vocabulary_are_named(tables):
     tables["patients"]["arm"] = ["idd", "IDD", "pump", "idd"]
     found = problems_of(tables)
-    assert any("patients.arm has 1 row with unknown value 'IDD'" in p for p in found), found
+    # 'IDD' differs from 'idd' by case only: rewritten and reported (tests/test_codings.py), not refused
+    assert not any("'IDD'" in p for p in found), found
     assert any("patients.arm has 1 row with unknown value 'pump'" in p for p in found), found
