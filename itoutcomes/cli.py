@@ -68,6 +68,24 @@ def _parser() -> argparse.ArgumentParser:
         "--protection", type=float, default=0.0, help="smallest width of a hidden cell's interval (tau-Argus)"
     )
 
+    imp = sub.add_parser("import", help="read a REDCap export or an OMOP CDM into a validated cohort folder")
+    imp.add_argument("kind", choices=["omop", "redcap"], help="what SOURCE is")
+    imp.add_argument(
+        "source",
+        nargs="+",
+        help="omop: a DuckDB file or a folder of CDM tables; redcap: the data dictionary CSV, then the "
+        "records CSV",
+    )
+    imp.add_argument("--out", required=True, help="the cohort folder to write (with import_report.md)")
+    imp.add_argument("--codes", metavar="FILE", help="omop: YAML file of code lists replacing the defaults")
+    imp.add_argument("--mapping", metavar="FILE", help="redcap: YAML file mapping fields to the data model")
+    imp.add_argument(
+        "--patient-id",
+        default="person_id",
+        choices=["person_id", "person_source_value"],
+        help="omop: the person column that becomes patient_id (default person_id)",
+    )
+
     report = sub.add_parser("report", help="render the Quarto reports on a cohort (HTML, DOCX, PDF)")
     report.add_argument(
         "--cohort",
@@ -164,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "audit":
         return _audit(args)
+    if args.command == "import":
+        return _import(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -248,6 +268,46 @@ def _run(args: argparse.Namespace) -> int:
         print(f"itoutcomes run: {error}", file=sys.stderr)
         return 4
     print(f"{len(written)} files from {len(plans)} plan(s) in {Path(args.out).resolve()}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from itoutcomes.io import read_omop, read_redcap, write_import
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        print(f"itoutcomes import: {out} is not empty; choose a new folder.", file=sys.stderr)
+        return 2
+    try:
+        if args.kind == "omop":
+            if len(args.source) != 1:
+                raise ValueError("import omop takes one SOURCE: a DuckDB file or a folder of CDM tables")
+            codes = yaml.safe_load(Path(args.codes).read_text()) if args.codes else None
+            imported = read_omop(args.source[0], codes=codes, patient_id=args.patient_id)
+        else:
+            if len(args.source) != 2:
+                raise ValueError("import redcap takes two SOURCEs: the data dictionary CSV, the records CSV")
+            mapping = yaml.safe_load(Path(args.mapping).read_text()) if args.mapping else None
+            imported = read_redcap(args.source[0], args.source[1], mapping=mapping)
+    except CohortError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as error:
+        print(f"itoutcomes import: {error}", file=sys.stderr)
+        return 2
+    folder = write_import(imported, out)
+    counts = imported.cohort.summary()
+    print(
+        f"Imported {args.kind} into {folder}: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+        + f"; the import report is {folder / 'import_report.md'}."
+    )
+    for note in imported.notes:
+        print(f"- {note}")
     return 0
 
 

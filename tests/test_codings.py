@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import valid_tables, write_tables
 
 from itoutcomes import Cohort, CohortError, load_cohort
 from itoutcomes.cli import main
 from itoutcomes.io import parse_drug_name, parse_drug_names, read_codings
 from itoutcomes.mme import mme_per_prescription
-from tests.conftest import valid_tables, write_tables
 
 
 def report_of(tables, **options) -> pd.DataFrame:
@@ -370,7 +370,7 @@ def test_older_opioids_priced_by_the_2016_file_and_excluded_by_the_2022_table(dr
     rx = pd.DataFrame([rx_row(drug, form, unit)])
     priced = mme_per_prescription(rx, factors="cdc2016")
     assert priced["mme_per_day"].iloc[0] == pytest.approx(10 * 30 / 30 * factor, rel=1e-12)
-    assert priced["excluded"].iloc[0] is None
+    assert pd.isna(priced["excluded"].iloc[0])
     excluded = mme_per_prescription(rx, factors="cdc2022")
     assert (
         np.isnan(excluded["mme_per_day"].iloc[0])
@@ -382,8 +382,24 @@ def test_injectable_forms_are_excluded_and_counted_not_priced():
     rx = pd.DataFrame([rx_row("morphine", "injection", "mg/ml"), rx_row("morphine", "tablet", "mg")])
     for table in ("cdc2022", "cdc2016"):
         priced = mme_per_prescription(rx, factors=table)
-        assert priced["excluded"].tolist() == [
-            "injectable or inpatient form: not systemic outpatient MME",
-            None,
-        ]
+        assert priced["excluded"].iloc[0] == "injectable or inpatient form: not systemic outpatient MME"
+        assert pd.isna(priced["excluded"].iloc[1])
         assert priced["mme_per_day"].tolist()[1] == 10.0
+
+
+def test_an_excel_exported_csv_reads_like_the_plain_one(tmp_path):
+    """Excel writes a byte-order mark, CRLF line ends and TRUE/FALSE; the cohort is the same."""
+    tables = valid_tables()
+    plain = load_cohort(write_tables(tmp_path / "plain", tables))
+    excel = tmp_path / "excel"
+    excel.mkdir()
+    for name, frame in tables.items():
+        frame = frame.copy()
+        for column in frame.columns:
+            if frame[column].dtype == object and set(frame[column].dropna()) <= {True, False}:
+                frame[column] = frame[column].map({True: "TRUE", False: "FALSE"})
+        frame.to_csv(excel / f"{name}.csv", index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    assert (excel / "patients.csv").read_bytes().startswith(b"\xef\xbb\xbfpatient_id")
+    cohort = load_cohort(excel)
+    for name in ("patients", "pain", "prescriptions", "complications"):
+        pd.testing.assert_frame_equal(getattr(cohort, name), getattr(plain, name))
