@@ -33,6 +33,7 @@ import pandas as pd
 from itoutcomes.cohort import Cohort
 from itoutcomes.io.drugs import parse_drug_names
 from itoutcomes.io.report import ImportResult
+from itoutcomes.schema import SCHEMA
 from itoutcomes.vocabulary import COMPLICATION_TYPES, PUMP_DRUGS
 
 __all__ = ["DEFAULT_CODES", "OMOP_TABLES", "read_omop", "write_omop"]
@@ -265,6 +266,18 @@ def read_omop(
       derivable as ``end - start + 1`` from an end date after the start (the OHDSI convention
       ``end = start + days_supply - 1``). Every other row has its reason in ``exclusions``.
     - Pain scores are ``measurement`` and ``observation`` rows with a ``pain`` code and a numeric value.
+
+    There is no R reference for the import itself; the numbers it feeds are checked against R by the
+    analyses' own tests.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from itoutcomes import load_cohort
+    >>> cohort = load_cohort("data/synthetic").idd()
+    >>> imported = read_omop(write_omop(cohort, tempfile.mkdtemp()), patient_id="person_source_value")
+    >>> imported.counts["idd_patients"], len(imported.cohort.prescriptions) == len(cohort.prescriptions)
+    (1000, True)
     """
     wanted = {**DEFAULT_CODES, **{k: tuple(str(c) for c in v) for k, v in (codes or {}).items()}}
     unknown = sorted(set(codes or {}) - set(DEFAULT_CODES))
@@ -608,16 +621,7 @@ def _prescriptions(
     """The opioid rows of ``drug_exposure`` as prescriptions, the reason of every row left out, the
     number of opioid rows and of kept rows whose days supply was derived from the end date."""
     n = len(drug)
-    columns = [
-        "patient_id",
-        "fill_day",
-        "drug",
-        "form",
-        "strength",
-        "strength_unit",
-        "quantity",
-        "days_supply",
-    ]
+    columns = [c.name for c in SCHEMA["prescriptions"]]
     if n == 0:
         return pd.DataFrame(columns=columns), [], 0, 0
     name = pd.Series([None] * n, dtype=object)
@@ -841,7 +845,8 @@ def write_omop(
     person_id = np.arange(1, len(p) + 1, dtype="int64")
     pid = pd.Series(person_id, index=p["patient_id"].to_numpy())
 
-    def date(person_ids: Any, days: Any) -> pd.Series:
+    def date(days: Any) -> pd.Series:
+        """Day offsets as calendar dates from the anchor."""
         return pd.Series(anchor + pd.to_timedelta(np.asarray(days, dtype="int64"), unit="D")).dt.date
 
     age = p["age"].to_numpy(float)
@@ -870,8 +875,8 @@ def write_omop(
         {
             "observation_period_id": person_id,
             "person_id": person_id,
-            "observation_period_start_date": date(person_id, first.reindex(p["patient_id"]).to_numpy()),
-            "observation_period_end_date": date(person_id, p["last_contact_day"].to_numpy("int64")),
+            "observation_period_start_date": date(first.reindex(p["patient_id"]).to_numpy()),
+            "observation_period_end_date": date(p["last_contact_day"].to_numpy("int64")),
             "period_type_concept_id": _EHR,
         }
     )
@@ -879,7 +884,7 @@ def write_omop(
     death = pd.DataFrame(
         {
             "person_id": person_id[died],
-            "death_date": date(person_id[died], p["death_day"].to_numpy(float)[died]),
+            "death_date": date(p["death_day"].to_numpy(float)[died]),
             "death_type_concept_id": _EHR,
         }
     )
@@ -912,7 +917,7 @@ def write_omop(
             "procedure_occurrence_id": np.arange(1, len(procedures) + 1, dtype="int64"),
             "person_id": procedures["person_id"].to_numpy("int64"),
             "procedure_concept_id": 0,
-            "procedure_date": date(None, procedures["day"]),
+            "procedure_date": date(procedures["day"]),
             "procedure_type_concept_id": _EHR,
             "procedure_source_value": procedures["code"].to_numpy(object),
         }
@@ -943,7 +948,7 @@ def write_omop(
             "condition_occurrence_id": cond_id,
             "person_id": cond["person_id"].to_numpy("int64"),
             "condition_concept_id": 0,
-            "condition_start_date": date(None, cond["day"]),
+            "condition_start_date": date(cond["day"]),
             "condition_type_concept_id": _EHR,
             "condition_source_value": cond["code"].to_numpy(object),
         }
@@ -969,7 +974,7 @@ def write_omop(
             "observation_id": np.arange(1, len(observations) + 1, dtype="int64"),
             "person_id": observations["person_id"].to_numpy("int64"),
             "observation_concept_id": 0,
-            "observation_date": date(None, observations["day"]),
+            "observation_date": date(observations["day"]),
             "observation_type_concept_id": _EHR,
             "value_as_string": observations["value"].to_numpy(object),
             "observation_source_value": observations["code"].to_numpy(object),
@@ -985,7 +990,7 @@ def write_omop(
             "measurement_id": np.arange(1, len(pain) + 1, dtype="int64"),
             "person_id": pain["patient_id"].map(pid).to_numpy("int64"),
             "measurement_concept_id": 0,
-            "measurement_date": date(None, pain["day"]),
+            "measurement_date": date(pain["day"]),
             "measurement_type_concept_id": _EHR,
             "value_as_number": pain["nrs"].to_numpy(float),
             "measurement_source_value": "72514-3",
@@ -1003,8 +1008,8 @@ def write_omop(
             "drug_exposure_id": np.arange(1, len(rx) + 1, dtype="int64"),
             "person_id": rx["patient_id"].map(pid).to_numpy("int64"),
             "drug_concept_id": 0,
-            "drug_exposure_start_date": date(None, start),
-            "drug_exposure_end_date": date(None, start + days - 1),
+            "drug_exposure_start_date": date(start),
+            "drug_exposure_end_date": date(start + days - 1),
             "drug_type_concept_id": _PHARMACY_CLAIM,
             "quantity": rx["quantity"].to_numpy(float),
             "days_supply": days,

@@ -31,7 +31,7 @@ import pandas as pd
 
 from itoutcomes.cohort import Cohort
 from itoutcomes.io.report import ImportResult
-from itoutcomes.schema import SCHEMA
+from itoutcomes.schema import _DATE_ALIASES, SCHEMA
 
 __all__ = ["DEFAULT_MAPPING", "read_redcap", "template"]
 
@@ -67,17 +67,7 @@ DEFAULT_MAPPING: dict[str, str] = {
 }
 """Data model column (``table.column``; dates as ``*_date``) -> REDCap field of the shipped template."""
 
-_DATES = {
-    "patients": {
-        "implant_date": "implant_day",
-        "explant_date": "explant_day",
-        "death_date": "death_day",
-        "last_contact_date": "last_contact_day",
-    },
-    "pain": {"date": "day"},
-    "prescriptions": {"fill_date": "fill_day"},
-    "complications": {"date": "day"},
-}
+_DATES = _DATE_ALIASES  # the date columns and the day columns they become (as load_cohort converts them)
 _INDEX_FIELDS = ("trial_date", "implant_date", "cmm_visit_date")
 _KEY = {"pain": "date", "prescriptions": "fill_date", "complications": "date"}
 _REDCAP_COLUMNS = (
@@ -147,6 +137,28 @@ def read_redcap(
         A mapped field the dictionary does not have, or a records file without ``record_id``.
     CohortError
         When the tables fail validation (every problem, as :func:`itoutcomes.load_cohort` lists them).
+
+    Notes
+    -----
+    The choices of a radio or dropdown field are read from the dictionary, so a centre's own codes
+    (``1, Female | 2, Male``) read through their labels and are reported by ``cohort.load_report()``.
+    There is no R reference: REDCap's own exports (and ``REDCapR::redcap_read``) give these files.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> records = pathlib.Path(tempfile.mkdtemp()) / "records.csv"
+    >>> _ = records.write_text(
+    ...     "record_id,redcap_repeat_instrument,redcap_repeat_instance,arm,sex,age,indication,trial_type,"
+    ...     "trial_date,trial_success,implant_date,pump_drug,last_contact_date,pain_date,pain_nrs\\n"
+    ...     "R1,,,idd,female,61,fbss,single_bolus,2021-03-01,1,2021-03-20,morphine,2022-03-01,,\\n"
+    ...     "R1,pain_score,1,,,,,,,,,,,2021-02-27,8\\n"
+    ... )
+    >>> imported = read_redcap(template(), records)
+    >>> imported.cohort.patients[["patient_id", "implant_day", "last_contact_day"]].values.tolist()
+    [['R1', 19, 365]]
+    >>> imported.cohort.pain["day"].tolist(), imported.cohort.pain["nrs"].tolist()
+    ([-2], [8.0])
     """
     fields = pd.read_csv(dictionary, dtype=str, keep_default_na=False)
     fields.columns = [c.strip() for c in fields.columns]
@@ -172,7 +184,14 @@ def read_redcap(
     id_field = wanted["patients.patient_id"]
     if id_field not in rows:
         raise ValueError(f"read_redcap: {records} has no {id_field!r} column (the record id).")
-    present = [k for k, f in wanted.items() if f in rows.columns]
+    # every column of the data model (a field the export lacks reads as empty), extra patient fields
+    # only where the export has them
+    known = (
+        {f"{t}.{c.name}" for t, cols in SCHEMA.items() for c in cols}
+        | {f"{t}.{d}" for t, dates in _DATES.items() for d in dates}
+        | {f"patients.{d}" for d in _INDEX_FIELDS}
+    )
+    present = [k for k, f in wanted.items() if f in rows.columns or k in known]
     missing_fields = sorted({f for k, f in wanted.items() if f not in meta.index and k in (mapping or {})})
     if missing_fields:
         raise ValueError(f"read_redcap: the dictionary has no field {', '.join(missing_fields)}.")
