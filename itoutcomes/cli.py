@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="YAML file of your codings (codings: {table.column: {written: value}}), tried first",
     )
+    validate.add_argument(
+        "--date-format",
+        metavar="FORMAT",
+        help="with --index-date: the format of numeric dates, such as %%d/%%m/%%Y (ISO dates need none)",
+    )
 
     run = sub.add_parser("run", help="execute analysis plans: CSV tables, PNG/SVG figures, provenance")
     run.add_argument(
@@ -196,6 +201,7 @@ def _validate(args: argparse.Namespace) -> int:
                 allow_identifiers=args.allow_identifier,
                 index_date=args.index_date,
                 codings=args.codings,
+                date_format=args.date_format,
             )
         except CohortError as error:
             print(error, file=sys.stderr)

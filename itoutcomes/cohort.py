@@ -93,6 +93,7 @@ class Cohort:
         index_date: str | None = None,
         truth: dict[str, Any] | None = None,
         codings: Mapping[str, Mapping[Any, Any]] | None = None,
+        date_format: str | None = None,
     ) -> Cohort:
         """Validate the DataFrames (four, and the pump's course where recorded) and return a
         :class:`Cohort` (see :func:`load_cohort`)."""
@@ -110,6 +111,7 @@ class Cohort:
             index_date=index_date,
             codings=codings,
             normalisations=rewritten,
+            date_format=date_format,
         )
         if problems:
             raise CohortError(problems)
@@ -232,6 +234,7 @@ def load_cohort(
     index_date: str | None = None,
     allow_duplicates: Iterable[str] = (),
     codings: Mapping[str, Mapping[Any, Any]] | str | Path | None = None,
+    date_format: str | None = None,
 ) -> Cohort:
     """Read and validate a cohort folder.
 
@@ -257,6 +260,10 @@ def load_cohort(
         (:func:`itoutcomes.io.read_codings`), tried before the built-in rules. Everyday codings (case,
         ``M``/``F``, ``Y``/``N``, brand names, prescription strings, ``"10 mg"``) are read without it;
         every rewrite is listed by :meth:`Cohort.load_report` (docs/real-world-data.md).
+    date_format
+        With ``index_date``: the format of numeric dates (``"%d/%m/%Y"``). Without it ISO dates are read,
+        and numeric dates only when their column settles the day and month order; ambiguous dates
+        (``03/01/2021``) and numbers in date columns are problems, never guesses.
 
     Returns
     -------
@@ -302,6 +309,7 @@ def load_cohort(
         allow_duplicates=allow_duplicates,
         codings=codings,
         normalisations=rewritten,
+        date_format=date_format,
     )
     problems += more
     if problems:

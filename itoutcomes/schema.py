@@ -227,4 +227,4 @@ class Problem:
         return f"{where} has {self.count} {what}{shown}; {self.fix}"
 
 
-_PLURAL_NOUN = re.compile(r"\b(values|rows|implants|explants|deaths|patients|files)\b")
+_PLURAL_NOUN = re.compile(r"\b(values|rows|implants|explants|deaths|patients|files|dates|numbers)\b")

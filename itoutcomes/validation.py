@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -46,6 +47,7 @@ def validate_tables(
     allow_duplicates: Iterable[str] = (),
     codings: Mapping[str, Mapping[Any, Any]] | None = None,
     normalisations: list | None = None,
+    date_format: str | None = None,
 ) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
     """Check and type the tables of a cohort.
 
@@ -60,7 +62,7 @@ def validate_tables(
     problems: list[Problem] = []
     frames = {name: raw[name] for name in ALL_TABLES if name in raw}
     if index_date is not None:
-        frames, date_problems = _convert_dates(frames, index_date)
+        frames, date_problems = _convert_dates(frames, index_date, date_format)
         problems += date_problems
     frames, rewritten, coding_problems = normalise(frames, codings)
     problems += coding_problems
@@ -868,8 +870,93 @@ def _check_child(
     return problems
 
 
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
+
+
+def _day_month_order(columns: Iterable[pd.Series]) -> str | None:
+    """``"%d/%m/%Y"`` or ``"%m/%d/%Y"`` when the numeric dates of ``columns`` (one extract) settle the
+    order: a first number above 12 somewhere and no second number above 12, or the reverse."""
+    day_first = month_first = False
+    for values in columns:
+        for value in pd.unique(values.astype(object)):
+            match = _NUMERIC_DATE.match(value) if isinstance(value, str) else None
+            if match:
+                day_first |= int(match.group(1)) > 12
+                month_first |= int(match.group(2)) > 12
+    if day_first == month_first:
+        return None
+    return "%d/%m/%Y" if day_first else "%m/%d/%Y"
+
+
+def parse_dates(
+    values: pd.Series, date_format: str | None = None, *, order: str | None = None
+) -> tuple[pd.Series, np.ndarray, str | None]:
+    """Calendar dates of a column, read without guessing.
+
+    ISO dates (``2021-03-14``, with or without a time) are read as they are. Numeric dates with the day
+    and month in either order (``03/01/2021``) are read only when the values settle the order (a first
+    number above 12 makes every value day-first, a second above 12 month-first; ``order`` passes the
+    order the other date columns of the same extract settled) or ``date_format`` gives it; otherwise
+    they are ambiguous. Numbers (Excel serials, compact ``20210314``) are never dates here.
+
+    Returns the dates, the mask of values that could not be read, and a note naming the order inferred
+    (None when nothing was inferred).
+
+    Examples
+    --------
+    >>> dates, bad, note = parse_dates(pd.Series(["14/03/2021", "01/02/2021"]))
+    >>> dates.dt.strftime("%Y-%m-%d").tolist(), bad.tolist(), note
+    (['2021-03-14', '2021-02-01'], [False, False], 'day first (DD/MM/YYYY)')
+    >>> parse_dates(pd.Series(["03/01/2021"]))[1].tolist()
+    [True]
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values, np.zeros(len(values), dtype=bool), None
+    text = values.astype(object).map(
+        lambda v: None if v is None or (not isinstance(v, str) and pd.isna(v)) else v
+    )
+    is_text = text.map(lambda v: isinstance(v, str) or hasattr(v, "year")).to_numpy(bool)
+    parsed = pd.to_datetime(text.where(is_text, None), format="ISO8601", errors="coerce")
+    rest = (parsed.isna() & text.notna()).to_numpy(bool) & is_text
+    note = None
+    if date_format is None:
+        order = order or _day_month_order([text])
+        if order is not None:
+            note = "day first (DD/MM/YYYY)" if order == "%d/%m/%Y" else "month first (MM/DD/YYYY)"
+            rest &= text.map(lambda v: isinstance(v, str) and bool(_NUMERIC_DATE.match(v))).to_numpy(bool)
+            written = text[rest].map(lambda v: re.sub(r"[.-]", "/", v.strip()))
+        else:
+            rest[:] = False
+    else:
+        order, written = date_format, text[rest]
+    if rest.any():
+        parsed[rest] = pd.to_datetime(written, format=order, errors="coerce").to_numpy()
+    bad = (parsed.isna() & text.notna()).to_numpy(bool)
+    return parsed, bad, note if rest.any() else None
+
+
+def _date_fix(values: pd.Series, bad: np.ndarray) -> tuple[str, str]:
+    """What is wrong with the unreadable dates of a column, and the fix."""
+    shown = values[bad]
+    if (
+        shown.map(lambda v: not isinstance(v, str)).all()
+        or shown.astype(str).str.fullmatch(r"\s*\d+(\.0)?\s*").all()
+    ):
+        return (
+            "numbers where dates belong",
+            "write dates as YYYY-MM-DD (an Excel serial or a compact date is not read as a date)",
+        )
+    if shown.astype(str).str.match(_NUMERIC_DATE).all():
+        return (
+            "dates whose day and month order is ambiguous (such as 03/01/2021)",
+            "write dates as YYYY-MM-DD, or give the order with date_format='%d/%m/%Y' or '%m/%d/%Y' "
+            "(--date-format)",
+        )
+    return "unparseable dates", "write dates as YYYY-MM-DD"
+
+
 def _convert_dates(
-    frames: dict[str, pd.DataFrame], index_date: str
+    frames: dict[str, pd.DataFrame], index_date: str, date_format: str | None = None
 ) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
     problems: list[Problem] = []
     patients = frames.get("patients")
@@ -887,13 +974,25 @@ def _convert_dates(
             )
         )
         return frames, problems
-    index = pd.to_datetime(patients[index_date], errors="coerce")
+    # one extract, one format: the order of day and month is settled by all its date columns together
+    order = _day_month_order(
+        [patients[index_date]]
+        + [
+            frame[column]
+            for name, frame in frames.items()
+            for column in _DATE_ALIASES.get(name, {})
+            if column in frame
+        ]
+    )
+    index, bad, note = parse_dates(patients[index_date], date_format, order=order)
+    read_as = {f"patients.{index_date}": note} if note else {}
+    problems += _problem("patients", index_date, patients, bad, *_date_fix(patients[index_date], bad))
     problems += _problem(
         "patients",
         index_date,
         patients,
-        index.isna(),
-        "missing or unparseable dates",
+        index.isna().to_numpy(bool) & ~bad,
+        "missing dates",
         "every patient needs an index date such as 2021-03-14",
     )
     lookup = pd.Series(index.to_numpy(), index=patients["patient_id"].astype(str)).groupby(level=0).first()
@@ -907,24 +1006,22 @@ def _convert_dates(
         for date_column, day_column in _DATE_ALIASES[name].items():
             if date_column not in frame or day_column in frame or origin is None:
                 continue
-            dates = pd.to_datetime(frame[date_column], errors="coerce")
-            problems += _problem(
-                name,
-                date_column,
-                frame,
-                dates.isna() & frame[date_column].notna(),
-                "unparseable dates",
-                "write dates as YYYY-MM-DD",
-            )
+            dates, bad, note = parse_dates(frame[date_column], date_format, order=order)
+            if note:
+                read_as[f"{name}.{date_column}"] = note
+            problems += _problem(name, date_column, frame, bad, *_date_fix(frame[date_column], bad))
             offset = (pd.Series(dates.to_numpy() - origin, index=frame.index)).dt.days
             frame[day_column] = offset.astype("Int64")
             frame = frame.drop(columns=[date_column])
             converted.append(f"{name}.{date_column}")
         out[name] = frame
     names = ", ".join(converted) or "no columns"
+    orders = "".join(
+        f" {column} read {order} (its values settle the order)." for column, order in read_as.items()
+    )
     warnings.warn(
         f"Calendar dates are identifiers under HIPAA Safe Harbor: converted {names} "
-        f"to days since patients.{index_date} and dropped the dates.",
+        f"to days since patients.{index_date} and dropped the dates.{orders}",
         IdentifierWarning,
         stacklevel=4,
     )

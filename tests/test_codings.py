@@ -403,3 +403,67 @@ def test_an_excel_exported_csv_reads_like_the_plain_one(tmp_path):
     cohort = load_cohort(excel)
     for name in ("patients", "pain", "prescriptions", "complications"):
         pd.testing.assert_frame_equal(getattr(cohort, name), getattr(plain, name))
+
+
+def _reformatted(tables, fmt: str) -> dict:
+    """The dated tables of test_cohort._dated, every date 13 days later (index dates on the 14th to
+    the 17th, so that a day above 12 settles the order) and written in ``fmt``."""
+    from test_cohort import _dated
+
+    dated = _dated(tables)
+    out = {}
+    for name, frame in dated.items():
+        frame = frame.copy()
+        for column in frame.columns:
+            if column.endswith("date"):
+                later = pd.to_datetime(frame[column]) + pd.Timedelta(days=13)
+                frame[column] = later.dt.strftime(fmt).where(frame[column].notna(), None)
+        out[name] = frame
+    return out
+
+
+@pytest.mark.parametrize(("fmt", "order"), [("%d/%m/%Y", "day first"), ("%m/%d/%Y", "month first")])
+def test_numeric_dates_are_read_when_their_column_settles_the_order(fmt, order):
+    import warnings
+
+    tables = valid_tables()
+    dated = _reformatted(tables, fmt)
+    # the index dates include a day above 12 (the 14th): the order of patients.index_date is settled
+    assert any(
+        int(d.split("/")[0 if order == "day first" else 1]) > 12 for d in dated["patients"]["index_date"]
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = Cohort.from_frames(**dated, index_date="index_date")
+    expected = Cohort.from_frames(**tables)
+    pd.testing.assert_frame_equal(got.patients, expected.patients, check_dtype=False)
+    assert f"patients.index_date read {order}" in " ".join(str(w.message) for w in caught)
+
+
+def test_ambiguous_dates_and_numbers_in_date_columns_are_refused_not_guessed():
+    import warnings
+
+    dated = _reformatted(valid_tables(), "%Y-%m-%d")
+    dated["patients"].loc[0, "index_date"] = "03/01/2021"  # 3 January or 1 March
+    dated["pain"] = dated["pain"].astype({"date": object})
+    dated["pain"].loc[0, "date"] = 44197  # an Excel serial
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(CohortError) as caught:
+            Cohort.from_frames(**dated, index_date="index_date")
+    message = str(caught.value)
+    assert (
+        "patients.index_date has 1 date whose day and month order is ambiguous (such as 03/01/2021)"
+        in message
+    )
+    assert "date_format='%d/%m/%Y'" in message
+    assert "pain.date has 1 number where dates belong (patient P01)" in message
+    # the order given explicitly reads it
+    dated["pain"].loc[0, "date"] = "2021-01-01"
+    for column in ("index_date",):
+        dated["patients"][column] = pd.to_datetime(dated["patients"][column], format="mixed").dt.strftime(
+            "%d/%m/%Y"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Cohort.from_frames(**dated, index_date="index_date", date_format="%d/%m/%Y")
