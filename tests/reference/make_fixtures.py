@@ -52,6 +52,42 @@ def pump_fixtures() -> dict[str, pd.DataFrame]:
     }
 
 
+def imputation_fixture(m: int = 5, seed: int = 20261201) -> pd.DataFrame:
+    """Fixed imputed data sets for the pooling test (reference_issue18.R): every implanted IDD patient with
+    a baseline score, its 12-month score where observed, else drawn m times from a normal linear model
+    of the observed ones (a fixed, seeded draw: what is tested is the pooling, not the imputation)."""
+    cohort = load_cohort(ROOT / "data" / "synthetic").idd()
+    p = cohort.patients
+    implanted = p[p["implant_day"].notna()].set_index("patient_id")
+    pain = cohort.pain
+    base = pain[pain["day"] < 0].sort_values("day").groupby("patient_id")["nrs"].last()
+    observed = pain_pairs(cohort, months=(12,)).table.set_index("patient_id")["followup"]
+    data = pd.DataFrame({"baseline": base.reindex(implanted.index), "age": implanted["age"]}).dropna()
+    data["followup"] = observed.reindex(data.index)
+    seen = data["followup"].notna().to_numpy()
+    x = np.column_stack([np.ones(len(data)), data["baseline"], data["age"]])
+    coef, *_ = np.linalg.lstsq(x[seen], data["followup"].to_numpy()[seen], rcond=None)
+    sd = float(np.std(data["followup"].to_numpy()[seen] - x[seen] @ coef, ddof=3))
+    rng = np.random.default_rng(seed)
+    sets = []
+    for k in range(1, m + 1):
+        y = data["followup"].to_numpy(float).copy()
+        y[~seen] = x[~seen] @ coef + rng.normal(0.0, sd, int((~seen).sum()))
+        sets.append(
+            pd.DataFrame(
+                {
+                    ".imp": k,
+                    ".id": np.arange(1, len(data) + 1),
+                    "baseline": data["baseline"].to_numpy(float),
+                    "age": data["age"].to_numpy(float),
+                    "change": y - data["baseline"].to_numpy(float),
+                    "observed": seen.astype(int),
+                }
+            )
+        )
+    return pd.concat(sets, ignore_index=True)
+
+
 def main() -> None:
     for name, frame in fixtures().items():
         frame.to_csv(HERE / name, index=False, lineterminator="\n")
@@ -59,6 +95,9 @@ def main() -> None:
     for name, frame in pump_fixtures().items():
         frame.to_csv(HERE / name, index=False, lineterminator="\n", float_format="%.17g")
         print(f"wrote {HERE / name} ({len(frame)} rows)")
+    imputed = imputation_fixture()
+    imputed.to_csv(HERE / "imputed_change.csv", index=False, lineterminator="\n", float_format="%.17g")
+    print(f"wrote {HERE / 'imputed_change.csv'} ({len(imputed)} rows)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,35 @@
+# Rubin's rules (issue 18): mice's pooling on fixed imputed data sets, so that the package and R pool the
+# very same completed data.
+#   imputed_change.csv: tests/reference/make_fixtures.py (imputation_fixture: 5 completed data sets of
+#   the 12-month pain change of the bundled cohort's implanted patients, .imp = 1..5)
+#   cd tests/reference && Rscript reference_issue18.R > reference_issue18.csv
+suppressPackageStartupMessages(library(mice))
+source("reference_out.R")
+out <- reference_writer()
+cat(sprintf("meta,R.version,%s\n", paste(R.version$major, R.version$minor, sep = ".")))
+cat(sprintf("meta,mice.version,%s\n", as.character(packageVersion("mice"))))
+
+d <- read.csv("imputed_change.csv", check.names = FALSE)
+sets <- split(d, d$.imp)
+
+# a linear model in each completed data set, pooled (dfcom = the complete-data residual df)
+fits <- as.mira(lapply(sets, function(s) lm(change ~ baseline + age, data = s)))
+pooled <- pool(fits)
+s <- summary(pooled, conf.int = TRUE, conf.level = 0.95)
+for (column in c("estimate", "std.error", "statistic", "df", "p.value")) out("lm", sub(".", "_", column, fixed = TRUE), s[[column]])
+out("lm", "conf_low", s[["2.5 %"]])
+out("lm", "conf_high", s[["97.5 %"]])
+for (column in c("riv", "lambda", "fmi", "ubar", "b", "t", "dfcom")) out("lm", column, pooled$pooled[[column]])
+s90 <- summary(pooled, conf.int = TRUE, conf.level = 0.90)
+out("lm", "conf_low_90", s90[["5 %"]])
+out("lm", "conf_high_90", s90[["95 %"]])
+
+# a mean (the mean change), pooled as a scalar: U = variance of the mean, n = patients, k = 1
+q <- sapply(sets, function(s) mean(s$change))
+u <- sapply(sets, function(s) var(s$change) / nrow(s))
+p <- pool.scalar(q, u, n = nrow(sets[[1]]), k = 1)
+for (name in c("qbar", "ubar", "b", "t", "df", "r", "fmi")) out("mean", name, p[[name]])
+
+# infinite complete-data df (dfcom = Inf: Rubin's 1987 df)
+pinf <- pool.scalar(q, u)
+out("mean_inf", "df", pinf$df)
