@@ -64,6 +64,9 @@ class Cohort:
     refills, components : pandas.DataFrame
         The pump's course where it is recorded (``refills.csv``, ``components.csv``); empty tables with
         the documented columns when the files are absent.
+    assessments : pandas.DataFrame
+        Outcomes beyond the pain score (``assessments.csv``: spasticity, function, quality of life,
+        global impression; :mod:`itoutcomes.instruments`), empty when absent.
     truth : dict or None
         For synthetic cohorts, every true parameter of the generator; None for real data.
     normalisations : tuple of itoutcomes.io.codings.Normalisation
@@ -76,6 +79,7 @@ class Cohort:
     complications: pd.DataFrame
     refills: pd.DataFrame = field(default_factory=lambda: empty_table("refills"), repr=False)
     components: pd.DataFrame = field(default_factory=lambda: empty_table("components"), repr=False)
+    assessments: pd.DataFrame = field(default_factory=lambda: empty_table("assessments"), repr=False)
     truth: dict[str, Any] | None = field(default=None, repr=False)
     normalisations: tuple[Any, ...] = field(default=(), repr=False)
 
@@ -89,6 +93,7 @@ class Cohort:
         complications: pd.DataFrame,
         refills: pd.DataFrame | None = None,
         components: pd.DataFrame | None = None,
+        assessments: pd.DataFrame | None = None,
         allow_identifiers: Iterable[str] = (),
         index_date: str | None = None,
         truth: dict[str, Any] | None = None,
@@ -103,7 +108,8 @@ class Cohort:
             "prescriptions": prescriptions,
             "complications": complications,
         }
-        raw.update({k: v for k, v in (("refills", refills), ("components", components)) if v is not None})
+        optional = (("refills", refills), ("components", components), ("assessments", assessments))
+        raw.update({k: v for k, v in optional if v is not None})
         rewritten: list = []
         tables, problems = validate_tables(
             raw,

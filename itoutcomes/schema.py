@@ -17,8 +17,9 @@ from itoutcomes import vocabulary as vocab
 TABLES = ("patients", "pain", "prescriptions", "complications")
 """The tables every cohort has."""
 
-OPTIONAL_TABLES = ("refills", "components")
-"""The pump's course, where it is recorded: a cohort without these files has them empty."""
+OPTIONAL_TABLES = ("refills", "components", "assessments")
+"""The pump's course and the outcomes beyond the pain score, where recorded: a cohort without these files
+has them empty."""
 
 ALL_TABLES = TABLES + OPTIONAL_TABLES
 
@@ -168,6 +169,23 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
             description="The complication (its type, on or before the removal) the removal answers",
         ),
     ),
+    "assessments": (
+        Column("patient_id", "id", description="Patient"),
+        Column("day", "day", description="Day of the assessment"),
+        Column(
+            "instrument",
+            "category",
+            vocabulary=vocab.INSTRUMENTS,
+            description="Outcome instrument (ranges, directions and items in itoutcomes.instruments)",
+        ),
+        Column(
+            "item",
+            "text",
+            nullable=True,
+            description="The instrument's item (an ODI section, a BPI item); empty for the score",
+        ),
+        Column("value", "number", description="The item's answer or the score (MAS grade 1+ is 1.5)"),
+    ),
 }
 
 # Day columns that may arrive as calendar dates (named ``*_date``, or ``date`` for ``day``) when the
@@ -182,6 +200,7 @@ _DATE_ALIASES: dict[str, dict[str, str]] = {
     "pain": {"date": "day"},
     "prescriptions": {"fill_date": "fill_day"},
     "complications": {"date": "day"},
+    "assessments": {"date": "day"},
 }
 
 

@@ -835,6 +835,11 @@ def _check_child(
                 ("days_supply", "days supply must be a positive number of days"),
             ):
                 problems += _problem(name, column, child, _as_float(child[column]) <= 0, "values <= 0", fix)
+        elif name == "assessments":
+            from itoutcomes.instruments import check_values
+
+            for mask, column, what, fix in check_values(child):
+                problems += _problem(name, column, child, mask, what, fix)
         elif name in ("refills", "components"):
             problems += _check_pump_course(name, child, per_row, unknown, _on_comparison(child, patients))
         elif name == "complications":

@@ -109,3 +109,17 @@ REMOVAL_REASONS = (
 
 CONCENTRATION_UNITS = ("mg/mL", "mcg/mL")
 DOSE_UNITS = ("mg/day", "mcg/day")
+
+INSTRUMENTS = (
+    "nrs_pain",
+    "vas_pain",
+    "mas",
+    "penn_spasm_frequency",
+    "odi",
+    "eq5d5l",
+    "eq5d_vas",
+    "pgic",
+    "bpi_severity",
+    "bpi_interference",
+)
+"""Outcome instruments of the ``assessments`` table (ranges, items, scoring: ``itoutcomes.instruments``)."""

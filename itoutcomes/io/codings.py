@@ -297,6 +297,9 @@ def normalise(
             changed, more, bad = _prescription_strings(changed)
             done += more
             problems += bad
+        if table == "assessments" and {"instrument", "value"} <= set(changed.columns):
+            changed, more = _ashworth_plus(changed)
+            done += more
         for column in SCHEMA.get(table, ()):
             if column.name not in changed.columns or column.kind not in ("category", "bool"):
                 continue
@@ -495,6 +498,19 @@ def _prescription_strings(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Norma
             )
         )
     return out, done, problems
+
+
+def _ashworth_plus(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Normalisation]]:
+    """Modified Ashworth grade ``1+`` (and ``1.5`` written as text) as the number 1.5."""
+    value = frame["value"].astype(object)
+    plus = (frame["instrument"].astype(object) == "mas").to_numpy(bool) & value.map(
+        lambda v: isinstance(v, str) and v.strip() == "1+"
+    ).to_numpy(bool)
+    if not plus.any():
+        return frame, []
+    out = frame.copy()
+    out["value"] = value.where(~plus, 1.5)
+    return out, [Normalisation("assessments", "value", "1+", "1.5", int(plus.sum()), "Ashworth grade 1+")]
 
 
 def _rows_problem(frame: pd.DataFrame, mask: np.ndarray, column: str, what: str, fix: str) -> Problem:

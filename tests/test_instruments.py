@@ -1,0 +1,108 @@
+"""Outcomes beyond the pain score (issue 18): the assessments table, its validation and scoring against
+the instruments' published worked examples."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import valid_tables, write_tables
+
+from itoutcomes import Cohort, CohortError, load_cohort
+from itoutcomes.instruments import INSTRUMENTS, score
+from itoutcomes.vocabulary import INSTRUMENTS as NAMES
+
+
+def rows(*items) -> pd.DataFrame:
+    return pd.DataFrame(items, columns=["patient_id", "day", "instrument", "item", "value"])
+
+
+def test_every_instrument_of_the_vocabulary_is_specified():
+    assert tuple(INSTRUMENTS) == NAMES
+    for spec in INSTRUMENTS.values():
+        assert spec.low < spec.high and spec.higher_is in ("worse", "better") and spec.source
+
+
+def test_odi_worked_examples_of_the_manual():
+    """Fairbank and Pynsent 2000 (ODI 2.1a): 16/50 x 100 = 32%; one section missing: 16/45 x 100 = 35.6%."""
+    all_ten = [("A", 0, "odi", f"section_{k}", v) for k, v in enumerate([2, 2, 2, 2, 2, 2, 2, 1, 1, 0], 1)]
+    nine = [("B", 0, "odi", f"section_{k}", v) for k, v in enumerate([2, 2, 2, 2, 2, 2, 2, 1, 1], 1)]
+    seven = [("C", 0, "odi", f"section_{k}", 3) for k in range(1, 8)]
+    got = score(rows(*all_ten, *nine, *seven)).set_index("patient_id")
+    assert got.loc["A", "value"] == 32.0
+    assert got.loc["B", "value"] == pytest.approx(16 / 45 * 100, rel=1e-15)
+    assert pd.isna(got.loc["C", "value"]) and got.loc["C", "n_items"] == 7  # fewer than 8 sections
+
+
+def test_bpi_composites():
+    severity = [
+        ("A", 5, "bpi_severity", i, v)
+        for i, v in zip(("worst", "least", "average", "now"), (8, 2, 5, 5), strict=True)
+    ]
+    interference = [
+        ("A", 5, "bpi_interference", i, v)
+        for i, v in zip(("general_activity", "mood", "walking_ability", "sleep"), (2, 4, 6, 8), strict=True)
+    ]
+    three = [("B", 5, "bpi_interference", i, 4) for i in ("mood", "sleep", "relations")]
+    got = score(rows(*severity, *interference, *three)).set_index(["patient_id", "instrument"])["value"]
+    assert got[("A", "bpi_severity")] == 5.0
+    assert got[("A", "bpi_interference")] == 5.0  # four of seven answered: their mean
+    assert pd.isna(got[("B", "bpi_interference")])  # three of seven: no score
+
+
+def test_a_recorded_score_wins_over_items_on_the_same_day():
+    table = rows(("A", 0, "odi", None, 40.0), *[("A", 0, "odi", f"section_{k}", 1) for k in range(1, 11)])
+    got = score(table)
+    assert got["value"].tolist() == [40.0] and got["source"].tolist() == ["recorded"]
+
+
+def cohort_tables(assessments: pd.DataFrame) -> dict:
+    return {**valid_tables(), "assessments": assessments}
+
+
+def test_assessments_load_with_the_cohort_and_ashworth_1_plus_is_reported(tmp_path):
+    table = rows(
+        ("P01", -3, "mas", None, "2"),
+        ("P01", 90, "mas", None, "1+"),
+        ("P02", 10, "pgic", None, "2"),
+        ("P04", 20, "odi", "section_1", "3"),
+    )
+    folder = write_tables(tmp_path, cohort_tables(table))
+    cohort = load_cohort(folder)
+    assert cohort.assessments["value"].tolist() == [2.0, 1.5, 2.0, 3.0]
+    assert "assessments" in cohort.tables()
+    (rewrite,) = cohort.normalisations
+    assert (rewrite.table, rewrite.column, rewrite.value, rewrite.to, rewrite.rows) == (
+        "assessments",
+        "value",
+        "1+",
+        "1.5",
+        1,
+    )
+    assert load_cohort(cohort.write(tmp_path / "again")).assessments.equals(cohort.assessments)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            ("P01", 0, "mas", None, 5),
+            "assessments.value has 1 row whose mas score is outside 0-4 (grades 0, 1, 1.5",
+        ),
+        (("P01", 0, "mas", None, 2.5), "row whose mas score is outside 0-4"),
+        (("P01", 0, "pgic", None, 0), "row whose pgic score is outside 1-7"),
+        (("P01", 0, "odi", "section_11", 2), "assessments.item has 1 row with an item odi does not have"),
+        (("P01", 0, "odi", "section_2", 6), "row whose odi item is outside 0-5 or not whole"),
+        (("P01", 0, "eq5d5l", "mobility", 0), "row whose eq5d5l item is outside 1-5"),
+        (("P01", 0, "bpi_severity", "worst", 3.5), "row whose bpi_severity item is outside 0-10 or not whole"),
+        (("P01", 0, "ashworth", None, 2), "assessments.instrument has 1 row with unknown value 'ashworth'"),
+        (("P01", 800, "pgic", None, 2), "assessments.day has 1 row after the patient's last_contact_day"),
+        (
+            ("P99", 0, "pgic", None, 2),
+            "assessments.patient_id has 1 row whose patient_id is not in the patients",
+        ),
+    ],
+)
+def test_out_of_range_values_and_unknown_items_are_named_errors(row, message):
+    with pytest.raises(CohortError) as caught:
+        Cohort.from_frames(**cohort_tables(rows(row)))
+    assert message in str(caught.value)
