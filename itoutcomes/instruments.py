@@ -256,7 +256,8 @@ def check_values(frame: pd.DataFrame) -> list[tuple[np.ndarray, str, str, str]]:
                     (
                         bad,
                         "value",
-                        f"rows whose {name} item is outside {spec.item_low:g}-{spec.item_high:g} or not whole",
+                        f"rows whose {name} item is not a whole number in "
+                        f"{spec.item_low:g}-{spec.item_high:g}",
                         f"each {name} item is a whole number from {spec.item_low:g} to {spec.item_high:g}",
                     )
                 )

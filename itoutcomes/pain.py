@@ -13,6 +13,7 @@ Every patient left out of an analysis is counted in the result's ``excluded`` ta
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = [
     "baseline_scores",
     "change_from_baseline",
     "followup_scores",
+    "instrument_scores",
     "mixed_model",
     "pain_pairs",
     "responders",
@@ -262,14 +264,48 @@ class ChangeResult(Result):
         return plots.pain_trajectory(self, ax=ax, **kwargs)
 
 
+def instrument_scores(cohort: Cohort, instrument: str) -> pd.DataFrame:
+    """One instrument's scores in the shape of the ``pain`` table (``patient_id``, ``day``, ``nrs``).
+
+    ``nrs_pain`` is the ``pain`` table itself; any other instrument's scores come from the
+    ``assessments`` table (:func:`itoutcomes.instruments.score`: recorded scores, else scores from items;
+    days whose items are too few to score are left out).
+    """
+    from itoutcomes.instruments import INSTRUMENTS, score
+
+    if instrument not in INSTRUMENTS:
+        raise invalid("instrument", "change_from_baseline", f"one of {', '.join(INSTRUMENTS)}", instrument)
+    if instrument == "nrs_pain":
+        return cohort.pain
+    scored = score(cohort.assessments)
+    scored = scored[(scored["instrument"] == instrument) & scored["value"].notna()]
+    return pd.DataFrame(
+        {
+            "patient_id": scored["patient_id"].to_numpy(object),
+            "day": scored["day"].to_numpy("int64"),
+            "nrs": scored["value"].to_numpy(float),
+        }
+    )
+
+
 def change_from_baseline(
     cohort: Cohort,
     *,
     months: Sequence[float] = DEFAULT_MONTHS,
     by: str | list[str] | None = None,
     conf_level: float = 0.95,
+    instrument: str = "nrs_pain",
 ) -> ChangeResult:
-    """Paired change in NRS from baseline to each follow-up month, among implanted patients.
+    """Paired change in NRS (or another instrument) from baseline to each follow-up month, among
+    implanted patients.
+
+    Parameters
+    ----------
+    instrument
+        ``nrs_pain`` (the ``pain`` table, default) or an instrument of the ``assessments`` table
+        (``odi``, ``mas``, ``eq5d_vas``, ...; :data:`itoutcomes.instruments.INSTRUMENTS`), with the same
+        baseline window and visit windows. For an instrument where higher is better (EQ-5D), a positive
+        change is an improvement.
 
     Notes
     -----
@@ -289,6 +325,11 @@ def change_from_baseline(
     conf_level = check_conf_level(conf_level, "change_from_baseline")
     months = _check_months(months, "change_from_baseline")
     by_columns = check_by(by, cohort.patients, "change_from_baseline")
+    scores = instrument_scores(cohort, instrument)
+    if instrument != "nrs_pain":
+        cohort = dataclasses.replace(cohort, pain=scores)
+    # the populations of the release audit: the pain table's, or the instrument's own
+    outcome = "pain" if instrument == "nrs_pain" else instrument
     pairs, excluded = _pain_pairs(cohort, months, by_columns)
     rows = []
     for m in months:
@@ -304,7 +345,12 @@ def change_from_baseline(
         months=months,
         by=tuple(by_columns),
         conf_level=conf_level,
-        options={"months": months, "by": tuple(by_columns), "conf_level": conf_level},
+        options={
+            "months": months,
+            "by": tuple(by_columns),
+            "conf_level": conf_level,
+            "instrument": instrument,
+        },
         counts={"n_patients": len(cohort.patients)},
         exclusions=excluded,
         suppression=Suppression(
@@ -316,15 +362,18 @@ def change_from_baseline(
                 (
                     (i, "n"),
                     population(
-                        "pain.pairs", {"timepoint": row["timepoint"], **{c: row[c] for c in by_columns}}
+                        f"{outcome}.pairs", {"timepoint": row["timepoint"], **{c: row[c] for c in by_columns}}
                     ),
                 )
                 for i, row in enumerate(rows)
             ),
             nested=tuple(
-                (population("pain.pairs", {"timepoint": m}), key)
+                (population(f"{outcome}.pairs", {"timepoint": m}), key)
                 for m in months
-                for key in ("implanted.with_baseline_pain", population("pain.observed", {"timepoint": m}))
+                for key in (
+                    f"implanted.with_baseline_{outcome}",
+                    population(f"{outcome}.observed", {"timepoint": m}),
+                )
             ),
         ),
     )

@@ -91,9 +91,9 @@ def test_assessments_load_with_the_cohort_and_ashworth_1_plus_is_reported(tmp_pa
         (("P01", 0, "mas", None, 2.5), "row whose mas score is outside 0-4"),
         (("P01", 0, "pgic", None, 0), "row whose pgic score is outside 1-7"),
         (("P01", 0, "odi", "section_11", 2), "assessments.item has 1 row with an item odi does not have"),
-        (("P01", 0, "odi", "section_2", 6), "row whose odi item is outside 0-5 or not whole"),
-        (("P01", 0, "eq5d5l", "mobility", 0), "row whose eq5d5l item is outside 1-5"),
-        (("P01", 0, "bpi_severity", "worst", 3.5), "row whose bpi_severity item is outside 0-10 or not whole"),
+        (("P01", 0, "odi", "section_2", 6), "row whose odi item is not a whole number in 0-5"),
+        (("P01", 0, "eq5d5l", "mobility", 0), "row whose eq5d5l item is not a whole number in 1-5"),
+        (("P01", 0, "bpi_severity", "worst", 3.5), "bpi_severity item is not a whole number in 0-10"),
         (("P01", 0, "ashworth", None, 2), "assessments.instrument has 1 row with unknown value 'ashworth'"),
         (("P01", 800, "pgic", None, 2), "assessments.day has 1 row after the patient's last_contact_day"),
         (
@@ -106,3 +106,31 @@ def test_out_of_range_values_and_unknown_items_are_named_errors(row, message):
     with pytest.raises(CohortError) as caught:
         Cohort.from_frames(**cohort_tables(rows(row)))
     assert message in str(caught.value)
+
+
+def test_change_from_baseline_of_any_instrument_by_hand():
+    from scipy import stats
+
+    from itoutcomes.pain import change_from_baseline
+
+    odi = [
+        ("P01", -5, "odi", None, 50.0),
+        # P01 at month 6 (implant day 10 + 183), scored from its ten sections: 15 / 50 = 30%
+        *[("P01", 193, "odi", f"section_{k}", v) for k, v in enumerate([2, 2, 2, 2, 2, 2, 1, 1, 1, 0], 1)],
+        ("P04", -1, "odi", None, 40.0),
+        ("P04", 213, "odi", None, 34.0),
+        ("P02", -2, "odi", None, 60.0),  # never implanted: no follow-up
+    ]
+    cohort = Cohort.from_frames(**cohort_tables(rows(*odi)))
+    result = change_from_baseline(cohort, months=(6,), instrument="odi")
+    mean = result.measure("mean_change").iloc[0]
+    changes = [30.0 - 50.0, 34.0 - 40.0]
+    half = stats.t.ppf(0.975, 1) * stats.tstd(changes) / 2**0.5
+    assert mean["n"] == 2 and mean["estimate"] == -13.0
+    assert (mean["ci_low"], mean["ci_high"]) == pytest.approx((-13.0 - half, -13.0 + half), rel=1e-12)
+    assert result.options["instrument"] == "odi"
+    assert {key for _, key in result.suppression.keys} == {"odi.pairs|timepoint=6"}
+    # the pain table is untouched: the NRS analysis is the default
+    assert change_from_baseline(cohort, months=(6,)).options["instrument"] == "nrs_pain"
+    with pytest.raises(ValueError, match=r"'instrument'.*one of nrs_pain, vas_pain, mas"):
+        change_from_baseline(cohort, instrument="ashworth")
