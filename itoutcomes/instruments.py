@@ -47,6 +47,9 @@ class Instrument:
     item_high: float = 0.0
     levels: tuple[float, ...] | None = None  # the only values a score may take (an ordinal scale)
     min_items: int = 0  # items needed to score from items (0: the instrument is not scored from items)
+    mcid_relative: tuple[float, ...] = ()  # responder thresholds as fractions of the baseline
+    mcid_points: float | None = None  # responder threshold in the score's own units
+    mcid_source: str = ""
 
 
 _BPI_SEVERITY = ("worst", "least", "average", "now")
@@ -64,8 +67,27 @@ _EQ5D_DIMENSIONS = ("mobility", "self_care", "usual_activities", "pain_discomfor
 INSTRUMENTS: dict[str, Instrument] = {
     i.name: i
     for i in (
-        Instrument("nrs_pain", "Pain, numeric rating scale (0-10)", 0, 10, "worse", "the pain table's NRS"),
-        Instrument("vas_pain", "Pain, visual analogue scale (0-100 mm)", 0, 100, "worse", "100 mm line"),
+        Instrument(
+            "nrs_pain",
+            "Pain, numeric rating scale (0-10)",
+            0,
+            10,
+            "worse",
+            "the pain table's NRS",
+            mcid_relative=(0.30, 0.50),
+            mcid_points=2,
+            mcid_source="Farrar et al., Pain 2001;94:149-58; IMMPACT, Dworkin et al., J Pain 2008;9:105-21",
+        ),
+        Instrument(
+            "vas_pain",
+            "Pain, visual analogue scale (0-100 mm)",
+            0,
+            100,
+            "worse",
+            "100 mm line",
+            mcid_relative=(0.30, 0.50),
+            mcid_source="IMMPACT, Dworkin et al., J Pain 2008;9:105-21 (30% moderately, 50% substantially)",
+        ),
         Instrument(
             "mas",
             "Modified Ashworth Scale",
@@ -95,6 +117,9 @@ INSTRUMENTS: dict[str, Instrument] = {
             item_low=0,
             item_high=5,
             min_items=8,
+            mcid_relative=(0.30,),
+            mcid_points=10,
+            mcid_source="Ostelo et al., Spine 2008;33:90-4 (10 points or 30%)",
         ),
         Instrument(
             "eq5d5l",
@@ -128,6 +153,8 @@ INSTRUMENTS: dict[str, Instrument] = {
             item_low=0,
             item_high=10,
             min_items=4,
+            mcid_relative=(0.30, 0.50),
+            mcid_source="IMMPACT, Dworkin et al., J Pain 2008;9:105-21 (pain intensity)",
         ),
         Instrument(
             "bpi_interference",
@@ -193,18 +220,15 @@ def score(assessments: pd.DataFrame) -> pd.DataFrame:
                 {"instrument": name, "value": value, "n_items": answered, "source": "items"}
             ).reset_index()
         )
-    scored = (
-        pd.concat(parts, ignore_index=True)
-        if parts
-        else pd.DataFrame(columns=["patient_id", "day", "instrument", "value", "n_items", "source"])
-    )
+    columns = ["patient_id", "day", "instrument", "value", "n_items", "source"]
     given = recorded[["patient_id", "day", "instrument", "value"]].assign(n_items=0, source="recorded")
-    out = pd.concat([given, scored], ignore_index=True)
+    pieces = [frame for frame in (given, *parts) if len(frame)]
+    out = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(columns=columns)
     out = out.drop_duplicates(["patient_id", "day", "instrument"], keep="first")
     out = out.sort_values(["patient_id", "day", "instrument"], kind="stable").reset_index(drop=True)
     out["value"] = out["value"].astype(float)
     out["n_items"] = out["n_items"].astype("int64")
-    return out[["patient_id", "day", "instrument", "value", "n_items", "source"]]
+    return out[columns]
 
 
 def check_values(frame: pd.DataFrame) -> list[tuple[np.ndarray, str, str, str]]:

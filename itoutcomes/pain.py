@@ -433,24 +433,41 @@ class ResponderResult(Result):
         return plots.responder_bars(self, ax=ax, **kwargs)
 
 
+class _Default:
+    """The instrument's own value (its minimal clinically important difference)."""
+
+    def __repr__(self) -> str:
+        return "the instrument's MCID"
+
+
+_MCID = _Default()
+
+
 def responders(
     cohort: Cohort,
     *,
-    thresholds: Sequence[float] = (0.30, 0.50),
-    points: float | None = 2,
+    thresholds: Sequence[float] | _Default = _MCID,
+    points: float | _Default | None = _MCID,
     months: Sequence[float] = DEFAULT_MONTHS,
     by: str | list[str] | None = None,
     failure_as_nonresponse: bool = False,
     conf_level: float = 0.95,
+    instrument: str = "nrs_pain",
 ) -> ResponderResult:
-    """Share of patients whose pain fell by at least each threshold (IMMPACT; Farrar 2001).
+    """Share of patients whose pain (or another instrument's score) improved by at least each threshold.
 
     Parameters
     ----------
     thresholds
         Relative reductions, as fractions: a responder has (baseline - follow-up) / baseline >= t.
+        Default: the instrument's MCIDs (:data:`itoutcomes.instruments.INSTRUMENTS`; NRS 30% and 50%,
+        IMMPACT and Farrar 2001). Not defined for an instrument where higher is better.
     points
-        Absolute reduction in NRS points (``None`` to leave out).
+        Absolute improvement in the score's units (``None`` to leave out). Default: the instrument's
+        MCID in points (NRS 2, ODI 10; none for the others).
+    instrument
+        ``nrs_pain`` (the ``pain`` table, default) or an instrument of the ``assessments`` table. For an
+        instrument where higher is better, improvement is follow-up - baseline.
     failure_as_nonresponse
         Composite strategy: implanted patients with a baseline who died or were explanted before the
         target day count as non-responders (``n_failure``), whether or not they have a score.
@@ -467,9 +484,32 @@ def responders(
     >>> list(result.table["criterion"])
     ['reduction >= 30%', 'reduction >= 50%', 'reduction >= 2 points']
     """
+    from itoutcomes.instruments import INSTRUMENTS
+
     conf_level = check_conf_level(conf_level, "responders")
     months = _check_months(months, "responders")
     by_columns = check_by(by, cohort.patients, "responders")
+    scores = instrument_scores(cohort, instrument)
+    spec = INSTRUMENTS[instrument]
+    if isinstance(thresholds, _Default):
+        thresholds = spec.mcid_relative if spec.higher_is == "worse" else ()
+    if isinstance(points, _Default):
+        points = spec.mcid_points
+    thresholds = tuple(thresholds)
+    if thresholds and spec.higher_is == "better":
+        raise ValueError(
+            f"responders: a relative reduction is not defined for {instrument}, where higher is better; "
+            "pass thresholds=() and points= (an improvement in the score's units)."
+        )
+    if not thresholds and points is None:
+        raise ValueError(
+            f"responders: {instrument} has no MCID in the registry ({spec.label}); pass thresholds= or "
+            "points=."
+        )
+    if instrument != "nrs_pain":
+        # improvement as a reduction: higher-is-better scores are negated (their points criterion only)
+        sign = -1.0 if spec.higher_is == "better" else 1.0
+        cohort = dataclasses.replace(cohort, pain=scores.assign(nrs=sign * scores["nrs"]))
     for t in thresholds:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 1:
             raise invalid("thresholds", "responders", "fractions in (0, 1]", t)
@@ -480,7 +520,8 @@ def responders(
         (f"reduction >= {round(t * 100):g}%", "relative", t) for t in thresholds
     ]
     if points is not None:
-        criteria.append((f"reduction >= {points:g} points", "points", float(points)))
+        word = "improvement" if spec.higher_is == "better" else "reduction"
+        criteria.append((f"{word} >= {points:g} points", "points", float(points)))
     rows = []
     for m in months:
         at = pairs[pairs["timepoint"] == m].set_index("patient_id") if len(pairs) else pd.DataFrame()
@@ -530,6 +571,7 @@ def responders(
             "by": tuple(by_columns),
             "failure_as_nonresponse": failure_as_nonresponse,
             "conf_level": conf_level,
+            "instrument": instrument,
         },
         counts={"n_patients": len(cohort.patients)},
         exclusions=excluded,

@@ -134,3 +134,34 @@ def test_change_from_baseline_of_any_instrument_by_hand():
     assert change_from_baseline(cohort, months=(6,)).options["instrument"] == "nrs_pain"
     with pytest.raises(ValueError, match=r"'instrument'.*one of nrs_pain, vas_pain, mas"):
         change_from_baseline(cohort, instrument="ashworth")
+
+
+def test_responders_of_an_instrument_use_its_mcid_and_direction():
+    from itoutcomes.pain import responders
+
+    odi = [
+        ("P01", -5, "odi", None, 50.0),
+        ("P01", 193, "odi", None, 30.0),  # -20 points, -40%: responds on both
+        ("P04", -1, "odi", None, 40.0),
+        ("P04", 213, "odi", None, 34.0),  # -6 points, -15%: neither
+    ]
+    vas = [
+        ("P01", -5, "eq5d_vas", None, 40.0),
+        ("P01", 193, "eq5d_vas", None, 55.0),  # +15: better
+        ("P04", -1, "eq5d_vas", None, 60.0),
+        ("P04", 213, "eq5d_vas", None, 50.0),  # -10: worse
+    ]
+    cohort = Cohort.from_frames(**cohort_tables(rows(*odi, *vas)))
+    result = responders(cohort, months=(6,), instrument="odi")
+    table = result.table.set_index("criterion")
+    assert list(table.index) == ["reduction >= 30%", "reduction >= 10 points"]  # Ostelo 2008
+    assert table["n_event"].tolist() == [1, 1] and table["n"].tolist() == [2, 2]
+    better = responders(cohort, months=(6,), instrument="eq5d_vas", points=10).table
+    assert better["criterion"].tolist() == ["improvement >= 10 points"]
+    assert better["n_event"].tolist() == [1]  # the improvement is follow-up - baseline
+    with pytest.raises(ValueError, match="relative reduction is not defined for eq5d_vas"):
+        responders(cohort, instrument="eq5d_vas", thresholds=(0.3,))
+    with pytest.raises(ValueError, match="eq5d_vas has no MCID in the registry"):
+        responders(cohort, instrument="eq5d_vas")
+    # the NRS defaults are the pain module's as before
+    assert responders(cohort, months=(6,)).options["thresholds"] == (0.30, 0.50)
