@@ -1,6 +1,6 @@
 """Missing follow-up of the pain analysis: each implanted patient's status at each visit, and the
-mean change under three handlings of missing scores (complete case, all available, baseline carried
-forward). Public names are importable from :mod:`itoutcomes.pain` too."""
+mean change under several handlings of missing scores (complete case, all available, baseline carried
+forward, multiple imputation). Public names are importable from :mod:`itoutcomes.pain` too."""
 
 from __future__ import annotations
 
@@ -98,23 +98,48 @@ class SensitivityResult(Result):
 
 
 def sensitivity(
-    cohort: Cohort, *, months: Sequence[float] = DEFAULT_MONTHS, conf_level: float = 0.95
+    cohort: Cohort,
+    *,
+    months: Sequence[float] = DEFAULT_MONTHS,
+    conf_level: float = 0.95,
+    imputations: int = 0,
+    seed: int = 1,
 ) -> SensitivityResult:
-    """Mean change under three handlings of missing follow-up, side by side.
+    """Mean change under several handlings of missing follow-up, side by side.
 
     - ``complete_case``: patients with a baseline and a score at every timepoint;
     - ``all_available``: at each timepoint, every patient with both scores;
     - ``baseline_carried_forward``: every implanted patient with a baseline; a missing follow-up counts
-      as no change (BOCF, conservative when drop-out is informative).
+      as no change (BOCF, conservative when drop-out is informative);
+    - ``multiple_imputation`` (with ``imputations`` > 0): every implanted patient with a baseline, a
+      missing follow-up imputed ``imputations`` times under missing at random from the baseline, age and
+      indication, pooled by Rubin's rules (:func:`itoutcomes.imputation.imputed_change`, seeded by
+      ``seed``).
 
     Returns
     -------
     SensitivityResult
         ``table`` columns: ``timepoint``, ``approach``, ``n``, ``estimate`` (mean change), ``ci_low``,
-        ``ci_high`` (paired t), ``note``.
+        ``ci_high`` (paired t; Rubin's t interval for multiple imputation), ``note``.
     """
     conf_level = check_conf_level(conf_level, "sensitivity")
     months = _check_months(months, "sensitivity")
+    if (
+        isinstance(imputations, bool)
+        or not isinstance(imputations, int)
+        or imputations == 1
+        or imputations < 0
+    ):
+        raise ValueError(
+            f"sensitivity: imputations is 0 (none) or a number of imputations >= 2; got {imputations!r}."
+        )
+    imputed = None
+    if imputations:
+        from itoutcomes.imputation import imputed_change
+
+        imputed = imputed_change(
+            cohort, months=months, m=imputations, seed=seed, conf_level=conf_level
+        ).set_index("timepoint")
     pairs, _ = _pain_pairs(cohort, months, [])
     implanted = cohort.patients.loc[cohort.patients["implant_day"].notna(), "patient_id"]
     base = baseline_scores(cohort)
@@ -144,9 +169,22 @@ def sensitivity(
                     "note": r.note,
                 }
             )
+        if imputed is not None:
+            pooled = imputed.loc[m]
+            rows.append(
+                {
+                    "timepoint": m,
+                    "approach": "multiple_imputation",
+                    "n": int(pooled["n"]),
+                    "estimate": float(pooled["estimate"]),
+                    "ci_low": float(pooled["conf_low"]),
+                    "ci_high": float(pooled["conf_high"]),
+                    "note": f"{imputations} imputations; fraction of missing information {pooled['fmi']:.2f}",
+                }
+            )
     return SensitivityResult(
         table=pd.DataFrame(rows),
-        options={"months": months, "conf_level": conf_level},
+        options={"months": months, "conf_level": conf_level, "imputations": imputations, "seed": seed},
         counts={"n_eligible": len(eligible), "n_complete_case": len(complete)},
         suppression=Suppression(
             counts=("n",),
@@ -166,5 +204,6 @@ _SENSITIVITY_KEYS = {
     "complete_case": lambda m: "pain.complete_case",
     "all_available": lambda m: population("pain.pairs", {"timepoint": m}),
     "baseline_carried_forward": lambda m: "implanted.with_baseline_pain",
+    "multiple_imputation": lambda m: "implanted.with_baseline_pain",
 }
 """The population each sensitivity approach counts at a timepoint (release keys)."""
