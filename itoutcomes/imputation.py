@@ -14,15 +14,25 @@ imputations can be pooled here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from itoutcomes.results import Frame, Result, Suppression, population
 from itoutcomes.stats import check_conf_level
 
-__all__ = ["barnard_rubin_df", "pool", "pool_fits"]
+__all__ = [
+    "TippingPointResult",
+    "barnard_rubin_df",
+    "impute_norm",
+    "imputed_change",
+    "pool",
+    "pool_fits",
+    "tipping_point",
+]
 
 
 def barnard_rubin_df(m: int, b: Any, t: Any, dfcom: float = np.inf) -> np.ndarray:
@@ -92,7 +102,7 @@ def pool(
     >>> round(float(row["estimate"]), 6), round(float(row["t"]), 6), round(float(row["df"]), 3)
     (1.05, 0.055, 30.387)
     """
-    check_conf_level(conf_level, pool)
+    check_conf_level(conf_level, "pool")
     q = np.asarray(estimates, dtype=float)
     u = np.asarray(variances, dtype=float)
     if q.ndim == 1:
@@ -259,6 +269,20 @@ def imputed_change(
     incomplete variable, then ``pool.scalar(Q, U, n, k = 1)`` on the mean changes and their variances
     (agreement in distribution is tested against R at m = 200).
     """
+    rows = []
+    for month, data, completed in _completed(cohort, months, m, seed, predictors):
+        pooled = _pooled_change(data, completed, 0.0, conf_level)
+        rows.append(
+            {"timepoint": month, "n": len(data), "n_observed": int(data["followup"].notna().sum()), **pooled}
+        )
+    return pd.DataFrame(rows)
+
+
+def _completed(
+    cohort: Any, months: Sequence[float], m: int, seed: int, predictors: Sequence[str]
+) -> list[tuple[float, pd.DataFrame, list[np.ndarray]]]:
+    """Per month: the implanted patients with a baseline (baseline, follow-up, covariates) and the m
+    completed follow-up columns (one generator, seeded once, across the months)."""
     from itoutcomes.pain import _pain_pairs, baseline_scores
 
     pairs, _ = _pain_pairs(cohort, tuple(months), [])
@@ -267,20 +291,123 @@ def imputed_change(
     implanted = patients.index[patients["implant_day"].notna()]
     eligible = implanted.intersection(base.index)
     rng = np.random.default_rng(seed)
-    rows = []
+    out = []
     for month in months:
         at = pairs[pairs["timepoint"] == month].set_index("patient_id") if len(pairs) else pd.DataFrame()
         data = patients.loc[eligible, [c for c in predictors if c != "baseline"]].copy()
         data["baseline"] = base.reindex(eligible).to_numpy(float)
         data["followup"] = (at["followup"] if len(at) else pd.Series(dtype=float)).reindex(eligible)
-        n, n_seen = len(data), int(data["followup"].notna().sum())
-        completed = impute_norm(data, "followup", predictors, m=m, rng=rng)
-        change = [c - data["baseline"].to_numpy(float) for c in completed]
-        pooled = pool(
-            [float(c.mean()) for c in change],
-            [float(c.var(ddof=1)) / n for c in change],
-            dfcom=n - 1,
-            conf_level=conf_level,
-        ).iloc[0]
-        rows.append({"timepoint": month, "n": n, "n_observed": n_seen, **pooled.drop("term").to_dict()})
-    return pd.DataFrame(rows)
+        out.append((month, data, impute_norm(data, "followup", predictors, m=m, rng=rng)))
+    return out
+
+
+def _pooled_change(data: pd.DataFrame, completed: list[np.ndarray], delta: float, conf_level: float) -> dict:
+    """Rubin's pooled mean change with ``delta`` added to every imputed follow-up value."""
+    missing = data["followup"].isna().to_numpy()
+    base = data["baseline"].to_numpy(float)
+    change = [np.where(missing, c + delta, c) - base for c in completed]
+    n = len(data)
+    pooled = pool(
+        [float(c.mean()) for c in change],
+        [float(c.var(ddof=1)) / n for c in change],
+        dfcom=n - 1,
+        conf_level=conf_level,
+    ).iloc[0]
+    return pooled.drop("term").to_dict()
+
+
+def tipping_point(
+    cohort: Any,
+    *,
+    months: Sequence[float] = (12,),
+    deltas: Sequence[float] = tuple(float(d) for d in np.arange(0, 5.5, 0.5)),
+    m: int = 20,
+    seed: int = 1,
+    predictors: Sequence[str] = ("baseline", "age", "indication"),
+    conf_level: float = 0.95,
+) -> TippingPointResult:
+    """Delta-adjusted multiple imputation (missing not at random): how much worse must the patients
+    without a follow-up score be for the improvement to lose its significance?
+
+    The follow-up scores are imputed under missing at random (:func:`impute_norm`), then ``delta`` NRS
+    points are added to every imputed score (delta > 0: the missing patients are worse than the
+    observed ones with the same baseline and covariates) and the mean change is pooled by Rubin's rules,
+    for each delta on the same imputations (Ratitch, Bell and Mallinckrodt, Pharm Stat 2013).
+
+    Returns
+    -------
+    TippingPointResult
+        ``table``: one row per timepoint and delta: ``timepoint``, ``delta``, ``n`` (implanted patients
+        with a baseline), ``n_observed`` (with the follow-up score), ``estimate`` (pooled mean change),
+        ``ci_low``, ``ci_high``, ``tipping`` (True on the smallest delta whose interval reaches 0: the
+        tipping point) and ``note`` (the fraction of missing information).
+
+    Notes
+    -----
+    With the same imputations, the pooled estimate moves by exactly ``delta x n_missing / n``; R's
+    ``mice`` does the same with a post-processing shift (``post["followup"] <- "imp[[j]][, i] <-
+    imp[[j]][, i] + delta"``).
+    """
+    conf_level = check_conf_level(conf_level, "tipping_point")
+    months = tuple(months)
+    deltas = tuple(float(d) for d in deltas)
+    if not deltas or sorted(deltas) != list(deltas):
+        raise ValueError("tipping_point: deltas must be a non-empty increasing sequence of shifts.")
+    rows = []
+    for month, data, completed in _completed(cohort, months, m, seed, predictors):
+        found = False
+        for delta in deltas:
+            pooled = _pooled_change(data, completed, float(delta), conf_level)
+            reaches = pooled["conf_high"] >= 0
+            rows.append(
+                {
+                    "timepoint": month,
+                    "delta": float(delta),
+                    "n": len(data),
+                    "n_observed": int(data["followup"].notna().sum()),
+                    "estimate": pooled["estimate"],
+                    "ci_low": pooled["conf_low"],
+                    "ci_high": pooled["conf_high"],
+                    "tipping": bool(reaches and not found),
+                    "note": f"{m} imputations; fraction of missing information {pooled['fmi']:.2f}",
+                }
+            )
+            found |= bool(reaches)
+    table = pd.DataFrame(rows)
+    return TippingPointResult(
+        table=table,
+        options={
+            "months": months,
+            "deltas": deltas,
+            "m": m,
+            "seed": seed,
+            "predictors": tuple(predictors),
+            "conf_level": conf_level,
+        },
+        counts={"n_patients": len(cohort.patients)},
+        suppression=Suppression(
+            counts=("n", "n_observed"),
+            derived={"n": ("estimate", "ci_low", "ci_high"), "n_observed": ("estimate", "ci_low", "ci_high")},
+            within=("timepoint", "delta"),
+            keys=tuple(
+                key
+                for i, row in enumerate(rows)
+                for key in (
+                    ((i, "n"), "implanted.with_baseline_pain"),
+                    ((i, "n_observed"), population("pain.observed", {"timepoint": row["timepoint"]})),
+                )
+            ),
+        ),
+    )
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class TippingPointResult(Result):
+    """The delta-adjusted mean change by timepoint and delta (see :func:`tipping_point`)."""
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+
+    def tipping(self) -> pd.DataFrame:
+        """The tipping-point row of each timepoint (the smallest delta whose interval reaches 0)."""
+        table = self._frame("table")
+        return table[table["tipping"]].reset_index(drop=True)

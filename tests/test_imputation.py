@@ -158,3 +158,25 @@ def test_sensitivity_adds_multiple_imputation_reproducibly():
     assert "multiple_imputation" not in set(sensitivity(cohort, months=(12,)).table["approach"])
     with pytest.raises(ValueError, match="imputations is 0"):
         sensitivity(cohort, months=(12,), imputations=1)
+
+
+def test_tipping_point_shifts_by_delta_times_the_share_imputed():
+    from conftest import BUNDLED
+
+    from itoutcomes import load_cohort
+    from itoutcomes.imputation import tipping_point
+
+    cohort = load_cohort(BUNDLED)
+    result = tipping_point(cohort, months=(24,), deltas=[0, 1, 2, 4, 6, 8], m=5, seed=3)
+    table = result.table
+    n, seen = int(table["n"].iloc[0]), int(table["n_observed"].iloc[0])
+    shift = table["estimate"].to_numpy() - table["estimate"].iloc[0]
+    np.testing.assert_allclose(shift, table["delta"].to_numpy() * (n - seen) / n, rtol=1e-12, atol=1e-12)
+    reaches = table["ci_high"].to_numpy() >= 0
+    first = int(np.argmax(reaches))
+    assert reaches.any() and table["tipping"].tolist() == [k == first for k in range(len(table))]
+    assert result.tipping()["delta"].tolist() == [table["delta"].iloc[first]]
+    # (its release and the vocabulary of its table are checked with every result in test_results.py)
+    assert set(result.options) >= {"deltas", "m", "seed"}
+    with pytest.raises(ValueError, match="increasing"):
+        tipping_point(cohort, deltas=[2, 1])

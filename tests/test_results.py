@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 
 import itoutcomes
-from itoutcomes import complications, conversion, opioids, overview, pain, pump, survival
+from itoutcomes import complications, conversion, imputation, opioids, overview, pain, pump, survival
 from itoutcomes.results import Frame, Result, Suppression, Withheld
 
 VOCABULARY_DOC = ROOT / "docs" / "results.md"
@@ -81,7 +81,8 @@ def walked(bundled):
         "responders": pain.responders(bundled, by="indication"),
         "mixed_model": pain.mixed_model(bundled),
         "missing_data": pain.missing_data(bundled),
-        "sensitivity": pain.sensitivity(bundled),
+        "sensitivity": pain.sensitivity(bundled, imputations=3),
+        "tipping_point": imputation.tipping_point(bundled, deltas=[0, 2, 4], m=3),
         "pain_pairs": pain.pain_pairs(bundled),
         "window_mme": opioids.window_mme(bundled),
         "reduction": opioids.reduction(bundled, by="indication"),
