@@ -774,7 +774,15 @@ def long_scores(cohort: Cohort, *, months: Sequence[float] = DEFAULT_MONTHS) -> 
     return long.sort_values(["patient_id", "visit"], kind="stable").reset_index(drop=True)
 
 
-_MOVED = ("MISSING_PARTS", "MissingDataResult", "SensitivityResult", "missing_data", "sensitivity")
+_MOVED = (
+    "MISSING_PARTS",
+    "MissingDataResult",
+    "MissingPatternResult",
+    "SensitivityResult",
+    "missing_data",
+    "missing_pattern",
+    "sensitivity",
+)
 
 
 def __getattr__(name: str) -> object:

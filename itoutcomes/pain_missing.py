@@ -23,7 +23,15 @@ from itoutcomes.params import check_conf_level
 from itoutcomes.results import Frame, Result, Suppression, population
 from itoutcomes.stats import paired_change
 
-__all__ = ["MISSING_PARTS", "MissingDataResult", "SensitivityResult", "missing_data", "sensitivity"]
+__all__ = [
+    "MISSING_PARTS",
+    "MissingDataResult",
+    "MissingPatternResult",
+    "SensitivityResult",
+    "missing_data",
+    "missing_pattern",
+    "sensitivity",
+]
 
 
 MISSING_PARTS = ("n_observed", "n_died", "n_explanted", "n_follow_up_ended", "n_missing")
@@ -207,3 +215,61 @@ _SENSITIVITY_KEYS = {
     "multiple_imputation": lambda m: "implanted.with_baseline_pain",
 }
 """The population each sensitivity approach counts at a timepoint (release keys)."""
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class MissingPatternResult(Result):
+    """Patients by their pattern of observed and missing visits (see :func:`missing_pattern`)."""
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+    months: tuple[float, ...]
+
+    def plot(self, ax: object = None, **kwargs: object) -> object:
+        """The patterns as a grid (see :func:`plots.missing_pattern`)."""
+        from itoutcomes import plots
+
+        return plots.missing_pattern(self, ax=ax, **kwargs)
+
+
+def missing_pattern(cohort: Cohort, *, months: Sequence[float] = DEFAULT_MONTHS) -> MissingPatternResult:
+    """Implanted patients with a baseline score by their pattern of observed and missing visits.
+
+    Returns
+    -------
+    MissingPatternResult
+        ``table`` columns: ``pattern`` (one letter per timepoint of ``months``: ``O`` observed, ``M``
+        missing; ``all`` for the total row), ``n`` (patients with the pattern), ``missed_visits`` (visits the
+        pattern misses, for ordering: monotone drop-out patterns have their misses at the end) and
+        ``note``. Patterns are ordered by the visits they miss, then by ``n``. The rows add up to the
+        ``all`` row, the implanted patients with a baseline.
+
+    Notes
+    -----
+    R: ``mice::md.pattern`` on the wide table of follow-up scores (one column per visit).
+    """
+    months = _check_months(months, "missing_pattern")
+    pairs, _ = _pain_pairs(cohort, months, [])
+    implanted = cohort.patients.loc[cohort.patients["implant_day"].notna(), "patient_id"]
+    base = baseline_scores(cohort)
+    eligible = base.index[base.index.isin(implanted)]
+    seen = pd.DataFrame(False, index=eligible, columns=list(months))
+    for m in months:
+        ids = pairs.loc[pairs["timepoint"] == m, "patient_id"] if len(pairs) else []
+        seen.loc[seen.index.isin(ids), m] = True
+    letters = seen.apply(lambda row: "".join("O" if v else "M" for v in row), axis=1)
+    counts = letters.value_counts()
+    order = sorted(counts.index, key=lambda p: (p.count("M"), -int(counts[p]), p))
+    rows = [{"pattern": p, "n": int(counts[p]), "missed_visits": p.count("M"), "note": ""} for p in order]
+    rows.append({"pattern": "all", "n": len(eligible), "missed_visits": 0, "note": "every pattern"})
+    total = len(rows) - 1
+    return MissingPatternResult(
+        table=pd.DataFrame(rows, columns=["pattern", "n", "missed_visits", "note"]),
+        months=months,
+        options={"months": months},
+        counts={"n_eligible": len(eligible)},
+        suppression=Suppression(
+            counts=("n",),
+            relations=(((total, "n"), tuple((i, "n") for i in range(total))),),
+            keys=(((total, "n"), "implanted.with_baseline_pain"),),
+        ),
+    )

@@ -321,6 +321,42 @@ def pain_trajectory(
     return ax
 
 
+def missing_pattern(result: Any, ax: Any = None, *, released: pd.DataFrame | None = None) -> Any:
+    """The missing-data patterns as a grid: a row per pattern, a column per visit (filled: observed),
+    the number of patients at the right (from the ``released`` table when given: withheld counts show
+    as a dash)."""
+    from matplotlib.patches import Rectangle
+
+    table = _released(result.table, released)
+    rows = table[table["pattern"] != "all"].reset_index(drop=True)
+    ax = _axes(ax, (6.4, max(1.6, 0.32 * len(rows) + 1.0)))
+    months = list(result.months)
+    for i, pattern in enumerate(rows["pattern"]):
+        for j, letter in enumerate(pattern):
+            ax.add_patch(
+                Rectangle(
+                    (j, i),
+                    0.92,
+                    0.86,
+                    facecolor=PALETTE[0] if letter == "O" else "white",
+                    edgecolor=PALETTE[0],
+                    linewidth=0.8,
+                )
+            )
+        n = rows["n"].iloc[i]
+        ax.text(
+            len(months) + 0.2, i + 0.43, "—" if pd.isna(n) else f"{int(n):,}", va="center", fontsize=FONT_SIZE
+        )
+    ax.set_xlim(0, len(months) + 1.2)
+    ax.set_ylim(len(rows), 0)
+    ax.set_xticks([j + 0.46 for j in range(len(months))], [f"{m:g}" for m in months])
+    ax.set_yticks([])
+    ax.set_xlabel("Months since implant (filled: score observed)")
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    return ax
+
+
 def responder_bars(result: Any, ax: Any = None, *, released: pd.DataFrame | None = None) -> Any:
     """Responder shares by timepoint and criterion, with their intervals (as ``released``, when given)."""
     ax = _axes(ax)

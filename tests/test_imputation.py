@@ -180,3 +180,27 @@ def test_tipping_point_shifts_by_delta_times_the_share_imputed():
     assert set(result.options) >= {"deltas", "m", "seed"}
     with pytest.raises(ValueError, match="increasing"):
         tipping_point(cohort, deltas=[2, 1])
+
+
+def test_missing_pattern_counts_add_up_and_match_the_pairs(tmp_path):
+    from conftest import BUNDLED
+
+    from itoutcomes import load_cohort
+    from itoutcomes.pain import missing_pattern, pain_pairs
+
+    cohort = load_cohort(BUNDLED)
+    months = (6, 12, 24)
+    result = missing_pattern(cohort, months=months)
+    table = result.table
+    rows, total = table[table["pattern"] != "all"], table[table["pattern"] == "all"]
+    assert rows["n"].sum() == int(total["n"].iloc[0])
+    pairs = pain_pairs(cohort, months=months).table
+    for k, m in enumerate(months):
+        observed = rows[rows["pattern"].str[k] == "O"]["n"].sum()
+        assert observed == (pairs["timepoint"] == m).sum()
+    assert rows["missed_visits"].tolist() == sorted(rows["missed_visits"])
+    ax = result.plot(released=result.release(threshold=10)["table"])
+    assert len(ax.patches) == 3 * len(rows)
+    shown = [t.get_text() for t in ax.texts]
+    assert "—" in shown  # the small pattern and its complement are withheld in the figure too
+    assert not any(t.replace(",", "").isdigit() and 1 <= int(t.replace(",", "")) <= 10 for t in shown)

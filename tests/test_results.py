@@ -83,6 +83,7 @@ def walked(bundled):
         "missing_data": pain.missing_data(bundled),
         "sensitivity": pain.sensitivity(bundled, imputations=3),
         "tipping_point": imputation.tipping_point(bundled, deltas=[0, 2, 4], m=3),
+        "missing_pattern": pain.missing_pattern(bundled),
         "pain_pairs": pain.pain_pairs(bundled),
         "window_mme": opioids.window_mme(bundled),
         "reduction": opioids.reduction(bundled, by="indication"),
