@@ -642,6 +642,7 @@ class MixedModelResult(Result):
     marginal_means: pd.DataFrame = Frame()  # type: ignore[assignment]
     variance: pd.DataFrame = Frame()  # type: ignore[assignment]
     formula: str
+    outcome: str = "pain"  # the populations of the release audit: the pain table's, or an instrument's
 
     @property
     def fixed(self) -> pd.DataFrame:
@@ -654,7 +655,9 @@ class MixedModelResult(Result):
         keys = tuple(
             (
                 (i, "n"),
-                "implanted.with_baseline_pain" if m == 0 else population("pain.observed", {"timepoint": m}),
+                f"implanted.with_baseline_{self.outcome}"
+                if m == 0
+                else population(f"{self.outcome}.observed", {"timepoint": m}),
             )
             for i, m in enumerate(table["timepoint"])
         )
@@ -674,11 +677,13 @@ def mixed_model(
     months: Sequence[float] = DEFAULT_MONTHS,
     covariates: Sequence[str] | None = None,
     conf_level: float = 0.95,
+    instrument: str = "nrs_pain",
 ) -> MixedModelResult:
     """NRS over visits: ``nrs ~ C(visit) + covariates`` with a random intercept per patient, by REML.
 
     All available scores of implanted patients enter (baseline as visit 0 and each follow-up month),
-    which is valid when scores are missing at random given the observed ones.
+    which is valid when scores are missing at random given the observed ones. ``instrument`` models
+    another instrument of the ``assessments`` table the same way (see :func:`change_from_baseline`).
 
     Notes
     -----
@@ -690,6 +695,10 @@ def mixed_model(
     """
     conf_level = check_conf_level(conf_level, "mixed_model")
     months = _check_months(months, "mixed_model")
+    scores = instrument_scores(cohort, instrument)
+    if instrument != "nrs_pain":
+        cohort = dataclasses.replace(cohort, pain=scores)
+    outcome = "pain" if instrument == "nrs_pain" else instrument
     covariates = list(covariates or [])
     missing = [c for c in covariates if c not in cohort.patients.columns]
     if missing:
@@ -706,7 +715,7 @@ def mixed_model(
     if long["patient_id"].nunique() < 2 or long["visit"].nunique() < 2:
         raise ValueError("mixed_model needs scores from at least 2 patients at 2 or more visits.")
     rhs = " + ".join(["C(visit)", *covariates])
-    formula = f"nrs ~ {rhs}"
+    formula = f"{'nrs' if instrument == 'nrs_pain' else instrument} ~ {rhs}"
     design = design_matrix(long, rhs, "mixed_model")
     names = list(design.columns)
     exog = design.to_numpy(float)
@@ -754,7 +763,13 @@ def mixed_model(
         marginal_means=pd.DataFrame(rows),
         variance=variance,
         formula=formula,
-        options={"months": months, "covariates": tuple(covariates), "conf_level": conf_level},
+        outcome=outcome,
+        options={
+            "months": months,
+            "covariates": tuple(covariates),
+            "conf_level": conf_level,
+            "instrument": instrument,
+        },
         counts={"n_patients": int(long["patient_id"].nunique()), "n_observations": len(long)},
         exclusions=excluded,
     )

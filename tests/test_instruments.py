@@ -3,6 +3,7 @@ the instruments' published worked examples."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import valid_tables, write_tables
@@ -165,3 +166,40 @@ def test_responders_of_an_instrument_use_its_mcid_and_direction():
         responders(cohort, instrument="eq5d_vas")
     # the NRS defaults are the pain module's as before
     assert responders(cohort, months=(6,)).options["thresholds"] == (0.30, 0.50)
+
+
+def test_an_instrument_that_is_ten_times_the_nrs_scales_every_estimate_by_ten():
+    """ODI scores set to 10 x NRS on the bundled cohort: the change, the responders in points and the
+    mixed model (REML is equivariant under scaling) are the NRS analyses' exactly scaled."""
+    import dataclasses
+
+    from conftest import BUNDLED
+
+    from itoutcomes.pain import change_from_baseline, mixed_model
+
+    cohort = load_cohort(BUNDLED)
+    pain = cohort.pain
+    odi = pd.DataFrame(
+        {
+            "patient_id": pain["patient_id"],
+            "day": pain["day"],
+            "instrument": "odi",
+            "item": None,
+            "value": 10.0 * pain["nrs"],
+        }
+    )
+    scaled = dataclasses.replace(cohort, assessments=odi)
+    ours = change_from_baseline(scaled, months=(6, 12), instrument="odi").measure("mean_change")
+    nrs = change_from_baseline(cohort, months=(6, 12)).measure("mean_change")
+    np.testing.assert_allclose(ours["estimate"], 10 * nrs["estimate"], rtol=1e-12)
+    assert ours["n"].tolist() == nrs["n"].tolist()
+    model = mixed_model(scaled, months=(6, 12), instrument="odi")
+    reference = mixed_model(cohort, months=(6, 12))
+    np.testing.assert_allclose(model.table["estimate"], 10 * reference.table["estimate"], rtol=1e-8)
+    np.testing.assert_allclose(model.variance["estimate"], 100 * reference.variance["estimate"], rtol=1e-8)
+    assert model.formula == "odi ~ C(visit)"
+    means = next(p for p in model.published() if p.name == "marginal_means")
+    assert {key for _, key in means.suppression.keys} >= {
+        "implanted.with_baseline_odi",
+        "odi.observed|timepoint=6",
+    }
