@@ -45,6 +45,7 @@ __all__ = [
     "baseline_scores",
     "change_from_baseline",
     "followup_scores",
+    "global_impression",
     "instrument_scores",
     "mixed_model",
     "pain_pairs",
@@ -580,6 +581,65 @@ def responders(
             complements=(("n", "n_event"), ("n", "n_failure")),
             derived={"n_event": ("estimate", "ci_low", "ci_high"), "n": ("estimate", "ci_low", "ci_high")},
             column_totals=("n", "n_event") if by_columns else (),
+            within=("timepoint", "criterion"),
+        ),
+    )
+
+
+def global_impression(
+    cohort: Cohort,
+    *,
+    months: Sequence[float] = DEFAULT_MONTHS,
+    improved: int = 2,
+    half_width: int = 45,
+    conf_level: float = 0.95,
+) -> ResponderResult:
+    """Share of implanted patients who rate themselves much or very much improved (PGIC) at each visit.
+
+    The Patient Global Impression of Change (1 very much improved ... 7 very much worse) is asked at
+    follow-up only: it has no baseline. At month m each implanted patient's PGIC closest to
+    ``implant_day + round(m x 30.4375)`` within ``half_width`` days is taken (as the pain follow-up); a
+    responder rates ``improved`` or better (default 2: "much improved", Farrar et al., Pain 2001).
+
+    Returns
+    -------
+    ResponderResult
+        ``table``: ``timepoint``, ``criterion``, ``n`` (implanted patients with a PGIC in the window),
+        ``n_event`` (responders), ``estimate``, ``ci_low``, ``ci_high`` (Wilson, R ``prop.test(correct =
+        FALSE)``), ``n_failure`` (0) and ``note``. ``exclusions`` counts the implanted patients without a
+        PGIC in the window.
+    """
+    conf_level = check_conf_level(conf_level, "global_impression")
+    months = _check_months(months, "global_impression")
+    if isinstance(improved, bool) or improved not in range(1, 7):
+        raise invalid("improved", "global_impression", "a PGIC rating from 1 to 6", improved)
+    scores = instrument_scores(cohort, "pgic")
+    implant = cohort.patients.set_index("patient_id")["implant_day"].dropna().astype("int64")
+    near = closest_scores(scores, implant, months=months, half_width=half_width)
+    label = "much or very much improved" if improved == 2 else f"PGIC <= {improved}"
+    rows, excluded = [], []
+    for m in months:
+        at = near[near["timepoint"] == m]
+        n, hits = len(at), int((at["nrs"] <= improved).sum())
+        row: dict[str, Any] = {"timepoint": m, "criterion": label, "n": n, "n_event": hits, "n_failure": 0}
+        if n:
+            ci = proportion_ci(hits, n, conf_level=conf_level)
+            row.update(estimate=ci.estimate, ci_low=ci.ci_low, ci_high=ci.ci_high, note="")
+        else:
+            row.update(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, note="no PGIC in the window")
+        rows.append(row)
+        excluded.append((m, f"no PGIC within {half_width} days of the target day", len(implant) - n))
+    columns = ["timepoint", "criterion", "n", "n_event", "estimate", "ci_low", "ci_high", "n_failure", "note"]
+    return ResponderResult(
+        table=pd.DataFrame(rows, columns=columns),
+        failure_as_nonresponse=False,
+        options={"months": months, "improved": improved, "half_width": half_width, "conf_level": conf_level},
+        counts={"n_implanted": len(implant)},
+        exclusions=pd.DataFrame(excluded, columns=["timepoint", "reason", "n"]),
+        suppression=Suppression(
+            counts=("n", "n_event"),
+            complements=(("n", "n_event"),),
+            derived={"n_event": ("estimate", "ci_low", "ci_high"), "n": ("estimate", "ci_low", "ci_high")},
             within=("timepoint", "criterion"),
         ),
     )

@@ -203,3 +203,28 @@ def test_an_instrument_that_is_ten_times_the_nrs_scales_every_estimate_by_ten():
         "implanted.with_baseline_odi",
         "odi.observed|timepoint=6",
     }
+
+
+def test_global_impression_share_much_improved_by_hand():
+    from scipy import stats
+
+    from itoutcomes.pain import global_impression
+
+    pgic = [
+        ("P01", 10 + 183, "pgic", None, 1.0),  # very much improved
+        ("P04", 30 + 183 + 40, "pgic", None, 3.0),  # within 45 days; minimally improved
+        ("P03", 170, "pgic", None, 2.0),  # implanted on day 0: 13 days before its target, day 183
+        ("P02", 60, "pgic", None, 1.0),  # never implanted: no follow-up visit
+    ]
+    cohort = Cohort.from_frames(**cohort_tables(rows(*pgic)))
+    row = global_impression(cohort, months=(6,)).table.iloc[0]
+    assert (row["n"], row["n_event"], row["criterion"]) == (3, 2, "much or very much improved")
+    z = stats.norm.ppf(0.975)
+    p, n = 2 / 3, 3
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((centre - half, centre + half), rel=1e-12)
+    strict = global_impression(cohort, months=(6,), improved=1).table.iloc[0]
+    assert (strict["n_event"], strict["criterion"]) == (1, "PGIC <= 1")
+    with pytest.raises(ValueError, match="'improved'"):
+        global_impression(cohort, improved=7)

@@ -84,6 +84,7 @@ def walked(bundled):
         "sensitivity": pain.sensitivity(bundled, imputations=3),
         "tipping_point": imputation.tipping_point(bundled, deltas=[0, 2, 4], m=3),
         "missing_pattern": pain.missing_pattern(bundled),
+        "global_impression": pain.global_impression(bundled),
         "pain_pairs": pain.pain_pairs(bundled),
         "window_mme": opioids.window_mme(bundled),
         "reduction": opioids.reduction(bundled, by="indication"),
