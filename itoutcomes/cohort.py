@@ -67,6 +67,9 @@ class Cohort:
     assessments : pandas.DataFrame
         Outcomes beyond the pain score (``assessments.csv``: spasticity, function, quality of life,
         global impression; :mod:`itoutcomes.instruments`), empty when absent.
+    adverse_effects : pandas.DataFrame
+        Drug side effects before and after implant (``adverse_effects.csv``; :mod:`itoutcomes.side_effects`),
+        empty when absent.
     truth : dict or None
         For synthetic cohorts, every true parameter of the generator; None for real data.
     normalisations : tuple of itoutcomes.io.codings.Normalisation
@@ -80,6 +83,7 @@ class Cohort:
     refills: pd.DataFrame = field(default_factory=lambda: empty_table("refills"), repr=False)
     components: pd.DataFrame = field(default_factory=lambda: empty_table("components"), repr=False)
     assessments: pd.DataFrame = field(default_factory=lambda: empty_table("assessments"), repr=False)
+    adverse_effects: pd.DataFrame = field(default_factory=lambda: empty_table("adverse_effects"), repr=False)
     truth: dict[str, Any] | None = field(default=None, repr=False)
     normalisations: tuple[Any, ...] = field(default=(), repr=False)
 
@@ -94,6 +98,7 @@ class Cohort:
         refills: pd.DataFrame | None = None,
         components: pd.DataFrame | None = None,
         assessments: pd.DataFrame | None = None,
+        adverse_effects: pd.DataFrame | None = None,
         allow_identifiers: Iterable[str] = (),
         index_date: str | None = None,
         truth: dict[str, Any] | None = None,
@@ -108,7 +113,12 @@ class Cohort:
             "prescriptions": prescriptions,
             "complications": complications,
         }
-        optional = (("refills", refills), ("components", components), ("assessments", assessments))
+        optional = (
+            ("refills", refills),
+            ("components", components),
+            ("assessments", assessments),
+            ("adverse_effects", adverse_effects),
+        )
         raw.update({k: v for k, v in optional if v is not None})
         rewritten: list = []
         tables, problems = validate_tables(
@@ -341,8 +351,8 @@ def read_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
             fix = (
                 f"it looks like part of {split}: merge its rows into {split}.csv"
                 if split
-                else "a cohort folder holds only patients, pain, prescriptions, complications, refills and "
-                "components"
+                else "a cohort folder holds only patients, pain, prescriptions, complications, refills, "
+                "components, assessments and adverse_effects"
             )
             problems.append(
                 Problem(

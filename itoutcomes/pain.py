@@ -876,10 +876,13 @@ def analysis(
     responder_thresholds: Sequence[float] = (0.30, 0.50),
     responder_points: float | None = 2,
     failure_as_nonresponse: bool = False,
+    side_effect_window: int = 365,
     conf_level: float = 0.95,
 ) -> Analysis:
     """The pain plan: change from baseline, responders, missing visits, the mixed model (withheld with
-    its reason when it cannot be fitted) and the missing-data sensitivity analysis."""
+    its reason when it cannot be fitted), the missing-data sensitivity analysis, and the drug side
+    effects in the ``side_effect_window`` days before and after implant
+    (:func:`itoutcomes.side_effects.rates`)."""
     months = _check_months(months, "pain analysis")
     change = change_from_baseline(cohort, months=months, conf_level=conf_level)
     respond = responders(
@@ -902,6 +905,9 @@ def analysis(
     except ValueError as problem:
         results["mixed_model"] = Withheld.because(problem)
     results["sensitivity"] = sensitivity(cohort, months=months, conf_level=conf_level)
+    from itoutcomes.side_effects import rates
+
+    results["side_effects"] = rates(cohort, window=side_effect_window, conf_level=conf_level)
     figures = {
         "trajectory": lambda tables, threshold: change.plot(released=tables["change_from_baseline"]),
         "responders": lambda tables, threshold: respond.plot(released=tables["responders"]),

@@ -17,9 +17,9 @@ from itoutcomes import vocabulary as vocab
 TABLES = ("patients", "pain", "prescriptions", "complications")
 """The tables every cohort has."""
 
-OPTIONAL_TABLES = ("refills", "components", "assessments")
-"""The pump's course and the outcomes beyond the pain score, where recorded: a cohort without these files
-has them empty."""
+OPTIONAL_TABLES = ("refills", "components", "assessments", "adverse_effects")
+"""The pump's course, the outcomes beyond the pain score and the drug side effects, where recorded: a
+cohort without these files has them empty."""
 
 ALL_TABLES = TABLES + OPTIONAL_TABLES
 
@@ -186,6 +186,23 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         ),
         Column("value", "number", description="The item's answer or the score (MAS grade 1+ is 1.5)"),
     ),
+    "adverse_effects": (
+        Column("patient_id", "id", description="Patient"),
+        Column("day", "day", description="Day the side effect began (or was recorded)"),
+        Column(
+            "effect",
+            "category",
+            vocabulary=vocab.ADVERSE_EFFECTS,
+            description="Drug side effect (of systemic or intrathecal drugs)",
+        ),
+        Column(
+            "severity",
+            "category",
+            nullable=True,
+            vocabulary=vocab.SEVERITIES,
+            description="mild, moderate or severe (CTCAE grade 1, 2, 3 or worse); empty if not graded",
+        ),
+    ),
 }
 
 # Day columns that may arrive as calendar dates (named ``*_date``, or ``date`` for ``day``) when the
@@ -201,6 +218,7 @@ _DATE_ALIASES: dict[str, dict[str, str]] = {
     "prescriptions": {"fill_date": "fill_day"},
     "complications": {"date": "day"},
     "assessments": {"date": "day"},
+    "adverse_effects": {"date": "day"},
 }
 
 

@@ -123,3 +123,22 @@ INSTRUMENTS = (
     "bpi_interference",
 )
 """Outcome instruments of the ``assessments`` table (ranges, items, scoring: ``itoutcomes.instruments``)."""
+
+ADVERSE_EFFECTS = (
+    "respiratory_depression",
+    "sedation",
+    "constipation",
+    "nausea_vomiting",
+    "urinary_retention",
+    "dizziness",
+    "pruritus",
+    "myoclonus",
+    "oedema",
+    "anxiety",
+    "depression",
+    "other",
+)
+"""Drug side effects of the ``adverse_effects`` table (myoclonus: twitching; oedema: peripheral)."""
+
+SEVERITIES = ("mild", "moderate", "severe")
+"""Severity of a side effect (CTCAE grades 1, 2 and 3 or worse)."""

@@ -183,6 +183,8 @@ def edge_cohorts() -> dict[str, object]:
             complications=base.complications[base.complications["patient_id"].isin(ids)],
             refills=base.refills[base.refills["patient_id"].isin(ids)],
             components=base.components[base.components["patient_id"].isin(ids)],
+            assessments=base.assessments[base.assessments["patient_id"].isin(ids)],
+            adverse_effects=base.adverse_effects[base.adverse_effects["patient_id"].isin(ids)],
         )
 
     one = p.copy()

@@ -15,7 +15,17 @@ import pytest
 from conftest import ROOT
 
 import itoutcomes
-from itoutcomes import complications, conversion, imputation, opioids, overview, pain, pump, survival
+from itoutcomes import (
+    complications,
+    conversion,
+    imputation,
+    opioids,
+    overview,
+    pain,
+    pump,
+    side_effects,
+    survival,
+)
 from itoutcomes.results import Frame, Result, Suppression, Withheld
 
 VOCABULARY_DOC = ROOT / "docs" / "results.md"
@@ -85,6 +95,7 @@ def walked(bundled):
         "tipping_point": imputation.tipping_point(bundled, deltas=[0, 2, 4], m=3),
         "missing_pattern": pain.missing_pattern(bundled),
         "global_impression": pain.global_impression(bundled),
+        "side_effect_rates": side_effects.rates(bundled),
         "pain_pairs": pain.pain_pairs(bundled),
         "window_mme": opioids.window_mme(bundled),
         "reduction": opioids.reduction(bundled, by="indication"),

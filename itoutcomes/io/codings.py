@@ -102,6 +102,21 @@ _INDICATION = {
     "spasticity": "spasticity",
 }
 _COMPLICATION = {"cerebrospinal fluid leak": "csf_leak", "infection": "infection"}
+_EFFECT = {
+    "nausea": "nausea_vomiting",
+    "vomiting": "nausea_vomiting",
+    "nausea and vomiting": "nausea_vomiting",
+    "twitching": "myoclonus",
+    "edema": "oedema",
+    "peripheral edema": "oedema",
+    "peripheral oedema": "oedema",
+    "itching": "pruritus",
+    "drowsiness": "sedation",
+    "somnolence": "sedation",
+    "respiratory depression": "respiratory_depression",
+    "urinary retention": "urinary_retention",
+}
+_SEVERITY = {"grade 1": "mild", "grade 2": "moderate", "grade 3": "severe", "grade 4": "severe"}
 
 SYNONYMS: dict[str, dict[str, str]] = {
     "patients.sex": _SEX,
@@ -116,6 +131,8 @@ SYNONYMS: dict[str, dict[str, str]] = {
     "prescriptions.form": _FORM,
     "prescriptions.strength_unit": _UNIT,
     "complications.type": _COMPLICATION,
+    "adverse_effects.effect": _EFFECT,
+    "adverse_effects.severity": _SEVERITY,
 }
 """Built-in synonyms by ``table.column``, keyed by the value lower-cased with spaces collapsed."""
 

@@ -401,3 +401,42 @@ at implant; the pump replaced at battery end of life (``battery_eol``) and at pu
 catheter at catheter complications needing surgery, both removed at explant.
 ``enrolled_at_replacement`` of implanted patients enter at a pump replacement, their catheter
 implanted years before (delayed entry)."""
+
+ADVERSE_EFFECTS = {
+    "rate_per_100_years": {  # before implant, on systemic drugs
+        "constipation": 40.0,
+        "nausea_vomiting": 20.0,
+        "sedation": 15.0,
+        "dizziness": 10.0,
+        "pruritus": 6.0,
+        "anxiety": 6.0,
+        "depression": 8.0,
+        "urinary_retention": 4.0,
+        "oedema": 3.0,
+        "respiratory_depression": 2.0,
+        "myoclonus": 2.0,
+    },
+    "rate_ratio_after_implant": {
+        "constipation": 0.4,
+        "nausea_vomiting": 0.5,
+        "sedation": 0.4,
+        "dizziness": 0.6,
+        "pruritus": 1.0,
+        "anxiety": 0.8,
+        "depression": 0.8,
+        "urinary_retention": 1.0,
+        "oedema": 1.5,
+        "respiratory_depression": 0.5,
+        "myoclonus": 1.0,
+    },
+    "frailty_variance": 0.5,
+    "look_back_days": 365,
+    "severity": {"mild": 0.6, "moderate": 0.3, "severe": 0.1},
+}
+"""Drug side effects of IDD patients: each effect a Poisson process at ``rate_per_100_years`` over the
+``look_back_days`` before implant (before day 0 for patients never implanted),
+and at that rate times ``rate_ratio_after_implant`` from implant to death, explant or last contact
+(intrathecal morphine's peripheral oedema is more common after implant; constipation, nausea, sedation
+and respiratory depression less). A patient's Gamma frailty (mean 1, ``frailty_variance``) multiplies
+every rate before and after alike, so the ratio is the within-patient rate ratio the paired analysis
+estimates. Severity is drawn independently. Comparison (CMM) patients have none."""

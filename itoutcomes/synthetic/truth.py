@@ -22,6 +22,7 @@ from itoutcomes.synthetic.draws import (
     draw_prescriptions,
 )
 from itoutcomes.synthetic.parameters import (
+    ADVERSE_EFFECTS,
     AGE,
     BATTERY,
     CENSORING,
@@ -50,7 +51,8 @@ def true_values() -> dict[str, Any]:
     Derived values: ``conversion.population_rate`` (implant within 90 days among trialed patients,
     averaged exactly over the covariate distribution), per-group latent pain reduction mean and
     responder shares (>= 30%, >= 50% relative reduction), true median survival of cancer patients in days,
-    and non-cancer mortality at 30 days and 1 year.
+    and non-cancer mortality at 30 days and 1 year, and the within-patient rate ratio of any side effect
+    after to before implant.
     """
     truth: dict[str, Any] = {
         "indication_mix": INDICATION_MIX,
@@ -70,6 +72,7 @@ def true_values() -> dict[str, Any]:
         "censoring": CENSORING,
         "days_per_month": DAYS_PER_MONTH,
         "pump_course": PUMP_COURSE,
+        "adverse_effects": ADVERSE_EFFECTS,
     }
     truth["conversion_population_rate"] = _population_conversion()
     truth["conversion_population_rate_by_group"] = {g: _population_conversion(g) for g in GROUPS}
@@ -84,6 +87,11 @@ def true_values() -> dict[str, Any]:
     truth["baseline_mme_mean_all"] = {
         g: OPIOIDS["baseline_mme"][g][0] * (1 - OPIOIDS["zero_share"][g]) for g in GROUPS
     }
+    rates = ADVERSE_EFFECTS["rate_per_100_years"]
+    ratios = ADVERSE_EFFECTS["rate_ratio_after_implant"]
+    # every effect shares the patient's frailty, so all of them together are one Poisson process whose
+    # within-patient ratio is the ratio of the summed rates
+    truth["adverse_effects_any_rate_ratio"] = sum(rates[e] * ratios[e] for e in rates) / sum(rates.values())
     return _plain(truth)
 
 
