@@ -27,6 +27,7 @@ from itoutcomes.stats import check_conf_level
 __all__ = [
     "TippingPointResult",
     "barnard_rubin_df",
+    "impute_chained",
     "impute_norm",
     "imputed_change",
     "pool",
@@ -208,15 +209,22 @@ def impute_norm(
     """
     if m < 2:
         raise ValueError(f"impute_norm needs m >= 2 imputations; got {m}.")
+    y = data[target].to_numpy(float)
+    seen = ~np.isnan(y)
+    x = _design(data, predictors, seen, target)
+    fit = _norm_fit(x[seen], y[seen], target)
+    return [_norm_draw(fit, x, y, seen, rng) for _ in range(m)]
+
+
+def _design(data: pd.DataFrame, predictors: Sequence[str], seen: np.ndarray, target: str) -> np.ndarray:
+    """The intercept, then each predictor column (categorical ones as indicators) that adds to the rank
+    where ``target`` is observed (an indicator of a level absent there, or a factor's last level, is
+    left out)."""
     columns = data[list(predictors)]
     columns = columns.astype(
         {c: object for c in columns.columns if isinstance(columns[c].dtype, pd.CategoricalDtype)}
     )
     design = pd.get_dummies(columns, dtype=float)
-    y = data[target].to_numpy(float)
-    seen = ~np.isnan(y)
-    # the intercept, then each column that adds to the rank where the target is observed (an indicator
-    # of a level absent there, or the last level of a factor, is left out)
     kept = [np.ones(len(data))]
     for column in design.columns:
         trial = np.column_stack([*kept, design[column].to_numpy(float)])
@@ -225,21 +233,89 @@ def impute_norm(
     x = np.column_stack(kept)
     if np.isnan(x).any():
         raise ValueError(f"impute_norm: the predictors {', '.join(predictors)} have missing values.")
-    n_obs, p = int(seen.sum()), x.shape[1]
+    return x
+
+
+def _norm_fit(xo: np.ndarray, yo: np.ndarray, target: str) -> tuple[np.ndarray, float, np.ndarray, int]:
+    """Least squares on the observed rows: beta_hat, RSS, the Cholesky factor of (X'X)^-1, df."""
+    n_obs, p = xo.shape
     if n_obs <= p:
         raise ValueError(f"impute_norm: {n_obs} observed values of {target} cannot fit {p} coefficients.")
-    xo, yo = x[seen], y[seen]
     xtx_inv = np.linalg.inv(xo.T @ xo)
     beta = xtx_inv @ xo.T @ yo
     rss = float(((yo - xo @ beta) ** 2).sum())
-    chol = np.linalg.cholesky(xtx_inv)
+    return beta, rss, np.linalg.cholesky(xtx_inv), n_obs - p
+
+
+def _norm_draw(
+    fit: tuple[np.ndarray, float, np.ndarray, int],
+    x: np.ndarray,
+    y: np.ndarray,
+    seen: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """One proper imputation of the unseen ``y``: sigma* and beta* from their posterior, then the draw."""
+    beta, rss, chol, df = fit
+    sigma = np.sqrt(rss / rng.chisquare(df))
+    draw = beta + sigma * (chol @ rng.standard_normal(len(beta)))
+    filled = y.copy()
+    filled[~seen] = x[~seen] @ draw + sigma * rng.standard_normal(int((~seen).sum()))
+    return filled
+
+
+def impute_chained(
+    data: pd.DataFrame,
+    targets: Sequence[str],
+    predictors: Sequence[str],
+    *,
+    m: int,
+    iterations: int = 10,
+    rng: np.random.Generator,
+) -> list[pd.DataFrame]:
+    """m imputations of several incomplete columns by chained equations (MICE), each by Bayesian linear
+    regression on the complete ``predictors`` and the other ``targets``.
+
+    Each imputation is its own chain, as in R's ``mice``: the missing values of every target start as
+    a random draw of its observed values, then ``iterations`` times each target in turn is imputed by
+    :func:`impute_norm`'s method from the predictors and the current values of the other targets.
+
+    Returns m DataFrames holding the completed ``targets`` (observed values unchanged), indexed as
+    ``data``.
+
+    Notes
+    -----
+    The method of ``mice(data, method = "norm", m = m, maxit = iterations)`` with the predictors
+    complete and every target predicting every other (mice's default predictor matrix); agreement in
+    distribution with R is tested in ``tests/test_imputation.py``.
+    """
+    if m < 2:
+        raise ValueError(f"impute_chained needs m >= 2 imputations; got {m}.")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"impute_chained: iterations is a positive whole number; got {iterations!r}.")
+    targets = list(targets)
+    values = {t: data[t].to_numpy(float) for t in targets}
+    seen = {t: ~np.isnan(v) for t, v in values.items()}
+    for t in targets:
+        if not seen[t].any():
+            raise ValueError(f"impute_chained: {t} has no observed value to impute from.")
+    fixed = {t: _design(data, predictors, seen[t], t) for t in targets}
     completed = []
     for _ in range(m):
-        sigma = np.sqrt(rss / rng.chisquare(n_obs - p))
-        draw = beta + sigma * (chol @ rng.standard_normal(p))
-        filled = y.copy()
-        filled[~seen] = x[~seen] @ draw + sigma * rng.standard_normal(int((~seen).sum()))
-        completed.append(filled)
+        current = {}
+        for t in targets:
+            start = values[t].copy()
+            observed = values[t][seen[t]]
+            start[~seen[t]] = observed[rng.integers(0, len(observed), int((~seen[t]).sum()))]
+            current[t] = start
+        for _ in range(iterations):
+            for t in targets:
+                if seen[t].all():
+                    continue
+                others = [current[o] for o in targets if o != t]
+                x = np.column_stack([fixed[t], *others]) if others else fixed[t]
+                fit = _norm_fit(x[seen[t]], values[t][seen[t]], t)
+                current[t] = _norm_draw(fit, x, values[t], seen[t], rng)
+        completed.append(pd.DataFrame(current, index=data.index))
     return completed
 
 
@@ -256,18 +332,20 @@ def imputed_change(
 
     Every implanted patient with a baseline score is analysed; a missing follow-up score (no visit in
     the window, follow-up ended, death or explant: the hypothetical strategy, as if the patient had
-    stayed on therapy and been seen) is imputed m times by :func:`impute_norm` from the baseline score
-    and the patient covariates ``predictors``, and the m mean changes are pooled by :func:`pool`
-    (``dfcom = n - 1``).
+    stayed on therapy and been seen) is imputed m times by chained equations (:func:`impute_chained`)
+    from the baseline score, the patient covariates ``predictors`` and the patient's scores at the other
+    visits (``months`` and the pain module's default 3, 6, 12, 24 and 36), and the m mean changes are
+    pooled by :func:`pool` (``dfcom = n - 1``). Drop-out that depends on how a patient was doing at the
+    last visit seen is missing at random given those scores, and is corrected.
 
     Returns one row per timepoint: ``timepoint``, ``n`` (patients analysed), ``n_observed`` (with the
     score observed), the columns of :func:`pool` for the mean change.
 
     Notes
     -----
-    The same method as R's ``mice(data, method = "norm", m = m)`` with the follow-up score as the one
-    incomplete variable, then ``pool.scalar(Q, U, n, k = 1)`` on the mean changes and their variances
-    (agreement in distribution is tested against R at m = 200).
+    The same method as R's ``mice(data, method = "norm", m = m, maxit = 10)`` on the baseline, the
+    covariates and one column per visit, then ``pool.scalar(Q, U, n, k = 1)`` on the mean changes and
+    their variances (agreement in distribution is tested against R at m = 200).
     """
     rows = []
     for month, data, completed in _completed(cohort, months, m, seed, predictors):
@@ -282,22 +360,37 @@ def _completed(
     cohort: Any, months: Sequence[float], m: int, seed: int, predictors: Sequence[str]
 ) -> list[tuple[float, pd.DataFrame, list[np.ndarray]]]:
     """Per month: the implanted patients with a baseline (baseline, follow-up, covariates) and the m
-    completed follow-up columns (one generator, seeded once, across the months)."""
-    from itoutcomes.pain import _pain_pairs, baseline_scores
+    completed follow-up columns. The scores of every visit (``months`` and the pain module's default
+    visits) are imputed together by chained equations (:func:`impute_chained`), so that a patient's
+    earlier scores predict the missing later ones; one generator, seeded once."""
+    from itoutcomes.pain import DEFAULT_MONTHS, _pain_pairs, baseline_scores
 
-    pairs, _ = _pain_pairs(cohort, tuple(months), [])
+    visits = tuple(sorted(set(months) | set(DEFAULT_MONTHS)))
+    pairs, _ = _pain_pairs(cohort, visits, [])
     patients = cohort.patients.set_index("patient_id")
     base = baseline_scores(cohort)
     implanted = patients.index[patients["implant_day"].notna()]
     eligible = implanted.intersection(base.index)
+    data = patients.loc[eligible, [c for c in predictors if c != "baseline"]].copy()
+    data["baseline"] = base.reindex(eligible).to_numpy(float)
+    names = {month: f"month_{month:g}" for month in visits}
+    for month, name in names.items():
+        at = pairs[pairs["timepoint"] == month].set_index("patient_id") if len(pairs) else pd.DataFrame()
+        data[name] = (at["followup"] if len(at) else pd.Series(dtype=float)).reindex(eligible).to_numpy(float)
+    # a visit nobody reached (a short follow-up) cannot be imputed: it is left out of the model
+    imputable = [names[v] for v in visits if data[names[v]].notna().sum() > len(predictors) + len(visits)]
     rng = np.random.default_rng(seed)
+    completed = impute_chained(data, imputable, predictors, m=m, rng=rng) if imputable else []
     out = []
     for month in months:
-        at = pairs[pairs["timepoint"] == month].set_index("patient_id") if len(pairs) else pd.DataFrame()
-        data = patients.loc[eligible, [c for c in predictors if c != "baseline"]].copy()
-        data["baseline"] = base.reindex(eligible).to_numpy(float)
-        data["followup"] = (at["followup"] if len(at) else pd.Series(dtype=float)).reindex(eligible)
-        out.append((month, data, impute_norm(data, "followup", predictors, m=m, rng=rng)))
+        name = names[month]
+        if name not in imputable:
+            raise ValueError(
+                f"multiple imputation: too few observed scores at month {month:g} to impute the others "
+                f"({int(data[name].notna().sum())})."
+            )
+        frame = data[[c for c in predictors if c != "baseline"] + ["baseline"]].assign(followup=data[name])
+        out.append((month, frame, [c[name].to_numpy(float) for c in completed]))
     return out
 
 
@@ -329,7 +422,8 @@ def tipping_point(
     """Delta-adjusted multiple imputation (missing not at random): how much worse must the patients
     without a follow-up score be for the improvement to lose its significance?
 
-    The follow-up scores are imputed under missing at random (:func:`impute_norm`), then ``delta`` NRS
+    The follow-up scores are imputed under missing at random (:func:`impute_chained`, as in
+    :func:`imputed_change`), then ``delta`` NRS
     points are added to every imputed score (delta > 0: the missing patients are worse than the
     observed ones with the same baseline and covariates) and the mean change is pooled by Rubin's rules,
     for each delta on the same imputations (Ratitch, Bell and Mallinckrodt, Pharm Stat 2013).

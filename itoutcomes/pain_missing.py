@@ -120,9 +120,9 @@ def sensitivity(
     - ``baseline_carried_forward``: every implanted patient with a baseline; a missing follow-up counts
       as no change (BOCF, conservative when drop-out is informative);
     - ``multiple_imputation`` (with ``imputations`` > 0): every implanted patient with a baseline, a
-      missing follow-up imputed ``imputations`` times under missing at random from the baseline, age and
-      indication, pooled by Rubin's rules (:func:`itoutcomes.imputation.imputed_change`, seeded by
-      ``seed``).
+      missing follow-up imputed ``imputations`` times under missing at random by chained equations from
+      the baseline, age, indication and the patient's scores at the other visits, pooled by Rubin's
+      rules (:func:`itoutcomes.imputation.imputed_change`, seeded by ``seed``).
 
     Returns
     -------

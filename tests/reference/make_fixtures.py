@@ -88,6 +88,25 @@ def imputation_fixture(m: int = 5, seed: int = 20261201) -> pd.DataFrame:
     return pd.concat(sets, ignore_index=True)
 
 
+def chained_fixture() -> pd.DataFrame:
+    """The incomplete visit scores the chained-equation test imputes (reference_issue18.R): every
+    implanted IDD patient of the bundled cohort with a baseline, its age and its score at each default
+    visit where observed (empty where not)."""
+    from itoutcomes.pain import DEFAULT_MONTHS, baseline_scores
+
+    cohort = load_cohort(ROOT / "data" / "synthetic").idd()
+    p = cohort.patients
+    implanted = p[p["implant_day"].notna()].set_index("patient_id")
+    base = baseline_scores(cohort)
+    eligible = implanted.index.intersection(base.index)
+    data = pd.DataFrame({"baseline": base.reindex(eligible), "age": implanted.loc[eligible, "age"]})
+    pairs = pain_pairs(cohort, months=DEFAULT_MONTHS).table
+    for month in DEFAULT_MONTHS:
+        at = pairs[pairs["timepoint"] == month].set_index("patient_id")["followup"]
+        data[f"month_{month}"] = at.reindex(eligible).to_numpy(float)
+    return data.reset_index(drop=True)
+
+
 def main() -> None:
     for name, frame in fixtures().items():
         frame.to_csv(HERE / name, index=False, lineterminator="\n")
@@ -98,6 +117,9 @@ def main() -> None:
     imputed = imputation_fixture()
     imputed.to_csv(HERE / "imputed_change.csv", index=False, lineterminator="\n", float_format="%.17g")
     print(f"wrote {HERE / 'imputed_change.csv'} ({len(imputed)} rows)")
+    visits = chained_fixture()
+    visits.to_csv(HERE / "imputation_visits.csv", index=False, lineterminator="\n", float_format="%.17g")
+    print(f"wrote {HERE / 'imputation_visits.csv'} ({len(visits)} rows)")
 
 
 if __name__ == "__main__":

@@ -44,3 +44,18 @@ q <- sapply(1:200, function(k) { d <- complete(imp, k); mean(d$followup - d$base
 u <- sapply(1:200, function(k) { d <- complete(imp, k); var(d$followup - d$baseline) / nrow(d) })
 pn <- pool.scalar(q, u, n = nrow(incomplete), k = 1)
 for (name in c("qbar", "ubar", "b", "t", "df")) out("mice_norm", name, pn[[name]])
+
+# chained equations (agreement in distribution): mice's Bayesian linear regression ("norm") of every
+# visit's score on the baseline, age and the other visits (mice's default predictor matrix), maxit = 10,
+# m = 200; the mean change at each visit pooled as a scalar
+#   imputation_visits.csv: tests/reference/make_fixtures.py (chained_fixture)
+v <- read.csv("imputation_visits.csv")
+visits <- grep("^month_", names(v), value = TRUE)
+method <- ifelse(names(v) %in% visits, "norm", "")
+chained <- mice(v, method = method, m = 200, maxit = 10, seed = 20261202, printFlag = FALSE)
+for (visit in visits) {
+  q <- sapply(1:200, function(k) { d <- complete(chained, k); mean(d[[visit]] - d$baseline) })
+  u <- sapply(1:200, function(k) { d <- complete(chained, k); var(d[[visit]] - d$baseline) / nrow(d) })
+  pc <- pool.scalar(q, u, n = nrow(v), k = 1)
+  for (name in c("qbar", "ubar", "b", "t")) out(paste0("mice_chained_", visit), name, pc[[name]])
+}
