@@ -17,19 +17,24 @@ Scoring rules, from the instruments' manuals:
 - **Modified Ashworth Scale** (Bohannon and Smith, Phys Ther 1987;67:206-7): grades 0, 1, 1+, 2, 3, 4;
   ``1+`` is coded 1.5.
 
-The EQ-5D-5L index needs a national value set, which is not shipped yet: an ``eq5d5l`` score row
-carries an index computed elsewhere, and its dimensions are kept as items.
+- **EQ-5D-5L** index: one minus the value set's decrement for each dimension's level, all five
+  dimensions answered. Two published value sets are shipped (``itoutcomes/data/eq5d5l_value_sets.csv``,
+  :data:`VALUE_SETS`): ``us`` (Pickard et al., Value Health 2019;22:931-41; the default) and
+  ``england`` (Devlin et al., Health Econ 2018;27:7-22). State 55555 is -0.573 in the US set and
+  -0.285 in England's, 11111 is 1 in both. A recorded ``eq5d5l`` score (an index computed elsewhere)
+  wins over the dimensions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["INSTRUMENTS", "Instrument", "score"]
+__all__ = ["INSTRUMENTS", "VALUE_SETS", "Instrument", "eq5d5l_index", "score"]
 
 
 @dataclass(frozen=True)
@@ -127,10 +132,11 @@ INSTRUMENTS: dict[str, Instrument] = {
             -1,
             1,
             "better",
-            "EuroQol; the index from a national value set (not shipped yet)",
+            "EuroQol; the index from a published value set (US: Pickard 2019; England: Devlin 2018)",
             items=_EQ5D_DIMENSIONS,
             item_low=1,
             item_high=5,
+            min_items=5,
         ),
         Instrument("eq5d_vas", "EQ VAS (0-100)", 0, 100, "better", "EuroQol visual analogue scale"),
         Instrument(
@@ -173,13 +179,63 @@ INSTRUMENTS: dict[str, Instrument] = {
 """The instruments of the ``assessments`` table, by name (``vocabulary.INSTRUMENTS``)."""
 
 
-def score(assessments: pd.DataFrame) -> pd.DataFrame:
+def _value_sets() -> dict[str, dict[tuple[str, int], float]]:
+    with resources.files("itoutcomes").joinpath("data/eq5d5l_value_sets.csv").open() as handle:
+        table = pd.read_csv(handle)
+    return {
+        name: {
+            (d, int(level)): float(x) for d, level, x in rows[["dimension", "level", "decrement"]].to_numpy()
+        }
+        for name, rows in table.groupby("value_set", sort=True)
+    }
+
+
+VALUE_SETS: dict[str, dict[tuple[str, int], float]] = _value_sets()
+"""The shipped EQ-5D-5L value sets, by name: the decrement from full health of each (dimension, level)
+for levels 2-5 (level 1 is no decrement)."""
+
+
+def eq5d5l_index(dimensions: pd.DataFrame | dict, *, value_set: str = "us") -> np.ndarray:
+    """The EQ-5D-5L index of health states from their five dimensions (levels 1-5).
+
+    Parameters
+    ----------
+    dimensions
+        Columns ``mobility``, ``self_care``, ``usual_activities``, ``pain_discomfort`` and
+        ``anxiety_depression`` (a missing level gives a missing index).
+    value_set
+        ``us`` (Pickard et al. 2019, the default) or ``england`` (Devlin et al. 2018).
+
+    Examples
+    --------
+    >>> worst = {d: [5, 1] for d in ("mobility", "self_care", "usual_activities", "pain_discomfort",
+    ...                               "anxiety_depression")}
+    >>> eq5d5l_index(worst).round(3).tolist(), eq5d5l_index(worst, value_set="england").round(3).tolist()
+    ([-0.573, 1.0], [-0.285, 1.0])
+    """
+    if value_set not in VALUE_SETS:
+        raise ValueError(
+            f"eq5d5l_index: value_set must be one of {', '.join(sorted(VALUE_SETS))}; got {value_set!r}."
+        )
+    decrements = VALUE_SETS[value_set]
+    frame = pd.DataFrame(dimensions)
+    index = np.ones(len(frame))
+    for dimension in _EQ5D_DIMENSIONS:
+        level = pd.to_numeric(frame[dimension], errors="coerce").to_numpy(float)
+        lookup = {1: 0.0, **{k[1]: v for k, v in decrements.items() if k[0] == dimension}}
+        index = index - np.array([lookup.get(int(v), np.nan) if not np.isnan(v) else np.nan for v in level])
+    return index
+
+
+def score(assessments: pd.DataFrame, *, value_set: str = "us") -> pd.DataFrame:
     """The scores an instrument defines from its items, one row per patient, day and instrument.
 
     Parameters
     ----------
     assessments
         The ``assessments`` table (``patient_id``, ``day``, ``instrument``, ``item``, ``value``).
+    value_set
+        The EQ-5D-5L value set of the index (:func:`eq5d5l_index`): ``us`` (default) or ``england``.
 
     Returns
     -------
@@ -210,7 +266,13 @@ def score(assessments: pd.DataFrame) -> pd.DataFrame:
             continue
         grouped = rows.groupby(["patient_id", "day"], sort=True)["value"]
         total, answered = grouped.sum(min_count=1), grouped.count()
-        if name == "odi":
+        if name == "eq5d5l":
+            wide = rows.pivot_table(
+                index=["patient_id", "day"], columns="item", values="value", aggfunc="first"
+            )
+            wide = wide.reindex(columns=list(_EQ5D_DIMENSIONS)).reindex(total.index)
+            value = pd.Series(eq5d5l_index(wide, value_set=value_set), index=total.index)
+        elif name == "odi":
             value = total / (5.0 * answered) * 100.0
         else:
             value = total / answered

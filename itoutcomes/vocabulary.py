@@ -133,6 +133,7 @@ ADVERSE_EFFECTS = (
     "dizziness",
     "pruritus",
     "myoclonus",
+    "muscle_spasm",
     "oedema",
     "anxiety",
     "depression",

@@ -228,3 +228,32 @@ def test_global_impression_share_much_improved_by_hand():
     assert (strict["n_event"], strict["criterion"]) == (1, "PGIC <= 1")
     with pytest.raises(ValueError, match="'improved'"):
         global_impression(cohort, improved=7)
+
+
+def test_eq5d5l_index_from_the_shipped_value_sets():
+    from itoutcomes.instruments import VALUE_SETS, eq5d5l_index
+
+    dims = ("mobility", "self_care", "usual_activities", "pain_discomfort", "anxiety_depression")
+    states = {"11111": 1.0, "55555": None, "21345": None}
+    frame = pd.DataFrame([[int(c) for c in s] for s in states], columns=list(dims))
+    us = eq5d5l_index(frame)
+    england = eq5d5l_index(frame, value_set="england")
+    # the value sets' published extremes: full health 1, the worst state -0.573 (US), -0.285 (England)
+    assert us[0] == england[0] == 1.0
+    assert us[1] == pytest.approx(-0.573, abs=1e-12) and england[1] == pytest.approx(-0.285, abs=1e-12)
+    # 21345 by hand from the published decrements (MO2, UA3, PD4, AD5)
+    assert us[2] == pytest.approx(1 - (0.096 + 0.101 + 0.318 + 0.321), abs=1e-12)
+    assert england[2] == pytest.approx(1 - (0.058 + 0.063 + 0.276 + 0.289), abs=1e-12)
+    assert len(VALUE_SETS["us"]) == len(VALUE_SETS["england"]) == 20
+    # score() reads the dimensions as items; one dimension missing gives no index
+    items = [("A", 0, "eq5d5l", d, v) for d, v in zip(dims, [2, 1, 3, 4, 5], strict=True)]
+    items += [("B", 0, "eq5d5l", d, 1) for d in dims[:4]]
+    table = pd.DataFrame(items, columns=["patient_id", "day", "instrument", "item", "value"])
+    scored = score(table).set_index("patient_id")
+    assert scored.loc["A", "value"] == pytest.approx(us[2], abs=1e-12)
+    assert np.isnan(scored.loc["B", "value"]) and scored.loc["B", "n_items"] == 4
+    assert score(table, value_set="england").set_index("patient_id").loc["A", "value"] == pytest.approx(
+        england[2]
+    )
+    with pytest.raises(ValueError, match="value_set must be one of england, us"):
+        eq5d5l_index(frame, value_set="narnia")

@@ -107,6 +107,8 @@ _EFFECT = {
     "vomiting": "nausea_vomiting",
     "nausea and vomiting": "nausea_vomiting",
     "twitching": "myoclonus",
+    "muscle spasm": "muscle_spasm",
+    "spasm": "muscle_spasm",
     "edema": "oedema",
     "peripheral edema": "oedema",
     "peripheral oedema": "oedema",
