@@ -877,12 +877,16 @@ def analysis(
     responder_points: float | None = 2,
     failure_as_nonresponse: bool = False,
     side_effect_window: int = 365,
+    instruments: Sequence[str] = ("odi", "eq5d_vas", "mas", "penn_spasm_frequency"),
     conf_level: float = 0.95,
 ) -> Analysis:
     """The pain plan: change from baseline, responders, missing visits, the mixed model (withheld with
     its reason when it cannot be fitted), the missing-data sensitivity analysis, and the drug side
     effects in the ``side_effect_window`` days before and after implant
-    (:func:`itoutcomes.side_effects.rates`)."""
+    (:func:`itoutcomes.side_effects.rates`); the paired change of each of the ``instruments`` of the
+    assessments table (``change_<instrument>``: the spasticity scales are recorded for spasticity
+    patients) and the PGIC (:func:`global_impression`). A cohort without assessments gets these tables
+    with no patients, so every cohort publishes the same files."""
     months = _check_months(months, "pain analysis")
     change = change_from_baseline(cohort, months=months, conf_level=conf_level)
     respond = responders(
@@ -908,6 +912,16 @@ def analysis(
     from itoutcomes.side_effects import rates
 
     results["side_effects"] = rates(cohort, window=side_effect_window, conf_level=conf_level)
+    from itoutcomes.instruments import INSTRUMENTS
+
+    allowed = [i for i in INSTRUMENTS if i not in ("nrs_pain", "pgic")]  # the PGIC is always reported
+    for name in instruments:
+        if name not in allowed:
+            raise invalid("instruments", "pain analysis", "instruments among " + ", ".join(allowed), name)
+        results[f"change_{name}"] = change_from_baseline(
+            cohort, months=months, conf_level=conf_level, instrument=name
+        )
+    results["global_impression"] = global_impression(cohort, months=months, conf_level=conf_level)
     figures = {
         "trajectory": lambda tables, threshold: change.plot(released=tables["change_from_baseline"]),
         "responders": lambda tables, threshold: respond.plot(released=tables["responders"]),

@@ -257,3 +257,56 @@ def test_eq5d5l_index_from_the_shipped_value_sets():
     )
     with pytest.raises(ValueError, match="value_set must be one of england, us"):
         eq5d5l_index(frame, value_set="narnia")
+
+
+def _subset(cohort, indications):
+    import dataclasses
+
+    keep = cohort.patients[cohort.patients["indication"].isin(indications)]
+    ids = keep["patient_id"]
+    tables = (
+        "pain",
+        "prescriptions",
+        "complications",
+        "refills",
+        "components",
+        "assessments",
+        "adverse_effects",
+    )
+    return dataclasses.replace(
+        cohort,
+        patients=keep,
+        **{t: getattr(cohort, t)[getattr(cohort, t)["patient_id"].isin(ids)] for t in tables},
+    )
+
+
+def test_the_generator_s_instruments_recover_their_truth():
+    """ODI and PGIC follow each patient's pain response; the first visit (before drop-out) recovers the
+    latent ODI change and the PGIC share exactly derived in truth; spasticity patients alone have the
+    spasticity scales, which fall after implant."""
+    from itoutcomes import pain
+    from itoutcomes.synthetic import generate
+
+    cohort = generate(6000, seed=12).idd()
+    truth = cohort.truth["instruments_latent"]
+    noncancer = _subset(cohort, ["fbss", "crps", "other_spine", "other_noncancer"])
+    odi = pain.change_from_baseline(noncancer, instrument="odi", months=(3,)).table
+    odi = odi[odi["measure"] == "mean_change"].iloc[0]
+    assert odi["ci_low"] < truth["noncancer"]["odi_mean_change"] < odi["ci_high"]
+    pgic = pain.global_impression(noncancer, months=(3,)).table.iloc[0]
+    assert pgic["ci_low"] < truth["noncancer"]["pgic_much_improved"] < pgic["ci_high"]
+    # later visits: poor responders have left, so the complete-case share is above the truth
+    later = pain.global_impression(noncancer, months=(24,)).table.iloc[0]
+    assert later["ci_low"] > truth["noncancer"]["pgic_much_improved"]
+    spastic = set(cohort.patients.loc[cohort.patients["indication"] == "spasticity", "patient_id"])
+    scales = cohort.assessments[cohort.assessments["instrument"].isin(["mas", "penn_spasm_frequency"])]
+    assert len(scales) and set(scales["patient_id"]) <= spastic
+    assert set(scales["value"]) <= {0.0, 1.0, 1.5, 2.0, 3.0, 4.0}
+    for name in ("mas", "penn_spasm_frequency"):
+        change = pain.change_from_baseline(cohort, instrument=name, months=(6,)).table
+        assert change.loc[change["measure"] == "mean_change", "ci_high"].iloc[0] < 0, name
+    assert (
+        not cohort.assessments.loc[cohort.assessments["instrument"] == "odi", "patient_id"]
+        .isin(spastic)
+        .any()
+    )

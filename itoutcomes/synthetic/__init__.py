@@ -29,7 +29,7 @@ from itoutcomes.params import invalid
 from itoutcomes.synthetic.comparison import cmm_covariates, cmm_follow_up, cmm_outcomes, cmm_patient_table
 from itoutcomes.synthetic.course import draw_components, draw_granulomas, draw_refills
 from itoutcomes.synthetic.draws import conversion_linear_predictor, draw_idd, patient_ids, patient_table
-from itoutcomes.synthetic.outcomes import draw_adverse_effects
+from itoutcomes.synthetic.outcomes import draw_adverse_effects, draw_assessments
 from itoutcomes.synthetic.truth import age_distribution, comparative_truth, true_values
 
 __all__ = [
@@ -76,7 +76,7 @@ def generate(n_patients: int = 1000, *, n_controls: int = 0, seed: int = 2026112
         raise invalid("seed", "generate", "a non-negative integer", seed)
     if isinstance(n_controls, bool) or not isinstance(n_controls, (int, np.integer)) or n_controls < 0:
         raise invalid("n_controls", "generate", "a non-negative integer", n_controls)
-    sequences = np.random.SeedSequence(int(seed)).spawn(11)  # children 0-9 as before: spawn keys
+    sequences = np.random.SeedSequence(int(seed)).spawn(12)  # children 0-10 as before: spawn keys
     streams = [np.random.default_rng(s) for s in sequences]
     idd = draw_idd(int(n_patients), streams)
     base = idd["base"]
@@ -98,6 +98,8 @@ def generate(n_patients: int = 1000, *, n_controls: int = 0, seed: int = 2026112
     ]
     # the side effects, from stream 10: drawn from the patients table, nothing drawn before changes
     parts["adverse_effects"] = [draw_adverse_effects(patients, streams[10])]
+    # the instruments beyond the pain score on the pain visits, from stream 11
+    parts["assessments"] = [draw_assessments(base, idd["pain"], streams[11])]
     if n_controls:
         n_controls = int(n_controls)
         cov = cmm_covariates(n_controls, streams[5])

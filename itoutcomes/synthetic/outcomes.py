@@ -1,6 +1,7 @@
-"""Outcomes beyond the pain score for the synthetic cohort: drug side effects before and after implant.
+"""Outcomes beyond the pain score for the synthetic cohort: drug side effects before and after implant,
+and the instruments (function, quality of life, global impression, spasticity) on the pain visits.
 
-Drawn from the finished patients table, from a stream of its own, so nothing drawn before changes.
+Each is drawn from a stream of its own after everything else, so nothing drawn before changes.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from itoutcomes.synthetic.parameters import ADVERSE_EFFECTS, DAYS_PER_YEAR
+from itoutcomes.synthetic.parameters import ADVERSE_EFFECTS, DAYS_PER_YEAR, INSTRUMENT_MODEL
 
 
 def draw_adverse_effects(patients: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -58,3 +59,62 @@ def draw_adverse_effects(patients: pd.DataFrame, rng: np.random.Generator) -> pd
             )
     rows = pd.concat(frames, ignore_index=True)
     return rows.sort_values(["patient_idx", "day", "effect"], kind="stable").reset_index(drop=True)
+
+
+_MAS_GRADES = np.array([0.0, 1.0, 1.5, 2.0, 3.0, 4.0])
+
+
+def draw_assessments(
+    base: dict[str, np.ndarray], pain: pd.DataFrame, rng: np.random.Generator
+) -> pd.DataFrame:
+    """The instruments beyond the pain score on the days of the pain scores (``INSTRUMENT_MODEL``),
+    one row per patient, day and instrument score, with ``patient_idx``."""
+    spec = INSTRUMENT_MODEL
+    n = base["n"]
+    group = base["group"]
+    latent, reduction = base["latent_pain"], base["pain_reduction"]
+    mas_base = spec["mas"]["baseline"][0] + spec["mas"]["baseline"][1] * rng.standard_normal(n)
+    penn_base = spec["penn_spasm_frequency"]["baseline"][0] + spec["penn_spasm_frequency"]["baseline"][
+        1
+    ] * rng.standard_normal(n)
+    owner = pain["patient_idx"].to_numpy()
+    day = pain["day"].to_numpy()
+    implant = base["implant_day"][owner]
+    after = ~np.isnan(implant) & (day > np.where(np.isnan(implant), np.inf, implant))
+    factor = np.where(after, 1 - reduction[owner], 1.0)
+    level = latent[owner] * factor
+    rows = len(pain)
+    frames = []
+
+    def add(name: str, mask: np.ndarray, value: np.ndarray) -> None:
+        frames.append(
+            pd.DataFrame(
+                {"patient_idx": owner[mask], "day": day[mask], "instrument": name, "value": value[mask]}
+            )
+        )
+
+    odi = spec["odi"]
+    value = np.clip(
+        np.rint(odi["per_nrs_point"] * level + odi["noise_sd"] * rng.standard_normal(rows)), 0, 100
+    )
+    add("odi", np.isin(group[owner], odi["groups"]), value)
+    vas = spec["eq5d_vas"]
+    value = vas["intercept"] + vas["per_nrs_point"] * level + vas["noise_sd"] * rng.standard_normal(rows)
+    add("eq5d_vas", np.ones(rows, bool), np.clip(np.rint(value), 0, 100))
+    pgic = spec["pgic"]
+    value = (
+        pgic["intercept"]
+        + pgic["per_reduction"] * reduction[owner]
+        + pgic["noise_sd"] * rng.standard_normal(rows)
+    )
+    add("pgic", after, np.clip(np.rint(value), 1, 7))
+    spastic = group[owner] == "spasticity"
+    mas = mas_base[owner] * factor + spec["mas"]["noise_sd"] * rng.standard_normal(rows)
+    nearest = _MAS_GRADES[np.abs(mas[:, None] - _MAS_GRADES[None, :]).argmin(axis=1)]
+    add("mas", spastic, nearest)
+    penn = penn_base[owner] * factor + spec["penn_spasm_frequency"]["noise_sd"] * rng.standard_normal(rows)
+    add("penn_spasm_frequency", spastic, np.clip(np.rint(penn), 0, 4))
+    table = pd.concat(frames, ignore_index=True).assign(item=pd.NA)
+    table = table[["patient_idx", "day", "instrument", "item", "value"]]
+    table = table.drop_duplicates(["patient_idx", "day", "instrument"], ignore_index=True)
+    return table.sort_values(["patient_idx", "day", "instrument"], kind="stable").reset_index(drop=True)

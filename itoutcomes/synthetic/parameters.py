@@ -440,3 +440,19 @@ and at that rate times ``rate_ratio_after_implant`` from implant to death, expla
 and respiratory depression less). A patient's Gamma frailty (mean 1, ``frailty_variance``) multiplies
 every rate before and after alike, so the ratio is the within-patient rate ratio the paired analysis
 estimates. Severity is drawn independently. Comparison (CMM) patients have none."""
+
+INSTRUMENT_MODEL = {
+    "odi": {"per_nrs_point": 8.0, "noise_sd": 6.0, "groups": ("noncancer", "cancer")},
+    "eq5d_vas": {"intercept": 90.0, "per_nrs_point": -6.0, "noise_sd": 8.0},
+    "pgic": {"intercept": 4.5, "per_reduction": -5.0, "noise_sd": 0.6},
+    "mas": {"baseline": (2.8, 0.5), "noise_sd": 0.3, "groups": ("spasticity",)},
+    "penn_spasm_frequency": {"baseline": (3.0, 0.6), "noise_sd": 0.4, "groups": ("spasticity",)},
+}
+"""The instruments beyond the pain score, recorded on the days of the pain scores (so they share the
+pain table's visits and drop-out). With ``level`` the patient's true NRS on the day (the latent baseline
+before implant, baseline x (1 - reduction) after) and ``reduction`` the patient's relative reduction:
+ODI = 8 level + Normal(0, 6) (pain patients), EQ VAS = 90 - 6 level + Normal(0, 8) (everyone), both
+rounded and clipped to 0-100; PGIC after implant = 4.5 - 5 reduction + Normal(0, 0.6), rounded and
+clipped to 1-7. Spasticity patients on baclofen: a latent Modified Ashworth grade ~ Normal(2.8, 0.5) and
+Penn spasm frequency ~ Normal(3.0, 0.6) at baseline, times (1 - reduction) after implant, plus noise,
+recorded as the nearest grade (MAS 0, 1, 1+, 2, 3, 4; Penn 0-4). The responder class drives all of them."""

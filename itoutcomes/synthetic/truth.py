@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import integrate, optimize, special, stats
 
 from itoutcomes.synthetic.comparison import cmm_covariates, cmm_follow_up, cmm_outcomes, overdose_rate
 from itoutcomes.synthetic.draws import (
@@ -36,6 +36,7 @@ from itoutcomes.synthetic.parameters import (
     GROUPS,
     IMPLANT_DELAY,
     INDICATION_MIX,
+    INSTRUMENT_MODEL,
     OPIOIDS,
     PAIN,
     PUMP_COURSE,
@@ -73,6 +74,7 @@ def true_values() -> dict[str, Any]:
         "days_per_month": DAYS_PER_MONTH,
         "pump_course": PUMP_COURSE,
         "adverse_effects": ADVERSE_EFFECTS,
+        "instrument_model": INSTRUMENT_MODEL,
     }
     truth["conversion_population_rate"] = _population_conversion()
     truth["conversion_population_rate_by_group"] = {g: _population_conversion(g) for g in GROUPS}
@@ -87,6 +89,7 @@ def true_values() -> dict[str, Any]:
     truth["baseline_mme_mean_all"] = {
         g: OPIOIDS["baseline_mme"][g][0] * (1 - OPIOIDS["zero_share"][g]) for g in GROUPS
     }
+    truth["instruments_latent"] = {g: _instrument_truth(g) for g in GROUPS}
     rates = ADVERSE_EFFECTS["rate_per_100_years"]
     ratios = ADVERSE_EFFECTS["rate_ratio_after_implant"]
     # every effect shares the patient's frailty, so all of them together are one Poisson process whose
@@ -137,6 +140,43 @@ def _clipped_normal_mean(mu: float, sd: float, lo: float = 0.0, hi: float = 1.0)
     a, b = (lo - mu) / sd, (hi - mu) / sd
     inside = mu * (stats.norm.cdf(b) - stats.norm.cdf(a)) + sd * (stats.norm.pdf(a) - stats.norm.pdf(b))
     return float(lo * stats.norm.cdf(a) + inside + hi * stats.norm.sf(b))
+
+
+def _instrument_truth(group: str) -> dict[str, float]:
+    """Per group: the latent mean change of ODI and EQ VAS (linear in the latent NRS, before rounding and
+    clipping), of the spasticity scales (latent, before grading) and the share with a PGIC of 1 or 2
+    after implant, P(round(4.5 - 5 r + e) <= 2) with the reduction r a two-class mixture of Normals
+    clipped to [0, 1] (an exact one-dimensional integral)."""
+    model = INSTRUMENT_MODEL
+    pain = _pain_truth(group)
+    p = PAIN["good_share"][group]
+    pg = model["pgic"]
+    sd = pg["noise_sd"]
+
+    def share(mean: float, spread: float) -> float:
+        # x = intercept + slope r + e < 2.5  <=>  e < 2.5 - intercept - slope r
+        def given(r: float) -> float:
+            return float(stats.norm.cdf((2.5 - pg["intercept"] - pg["per_reduction"] * r) / sd))
+
+        inside = integrate.quad(lambda r: given(r) * stats.norm.pdf(r, mean, spread), 0.0, 1.0)[0]
+        return (
+            inside
+            + given(0.0) * stats.norm.cdf(0.0, mean, spread)
+            + given(1.0) * stats.norm.sf(1.0, mean, spread)
+        )
+
+    (mg, sg), (mp, sp) = PAIN["good_reduction"], PAIN["poor_reduction"]
+    out = {
+        "eq5d_vas_mean_change": model["eq5d_vas"]["per_nrs_point"] * pain["mean_change"],
+        "pgic_much_improved": p * share(mg, sg) + (1 - p) * share(mp, sp),
+    }
+    if group in model["odi"]["groups"]:
+        out["odi_mean_change"] = model["odi"]["per_nrs_point"] * pain["mean_change"]
+    if group in model["mas"]["groups"]:
+        reduction = pain["mean_relative_reduction"]
+        out["mas_latent_mean_change"] = -model["mas"]["baseline"][0] * reduction
+        out["penn_latent_mean_change"] = -model["penn_spasm_frequency"]["baseline"][0] * reduction
+    return out
 
 
 def _pain_truth(group: str) -> dict[str, float]:
