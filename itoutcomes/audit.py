@@ -379,8 +379,16 @@ def link_populations(
 ) -> None:
     """Cells with one population key are one number; each (part, whole) pair of keys present adds
     their difference, printed nowhere but derivable, as a hidden cell to protect."""
-    for cells in keyed.values():
+    for key, cells in keyed.items():
+        first = release.values.get(cells[0])
         for other in cells[1:]:
+            value = release.values.get(other)
+            if first is not None and value is not None and np.isfinite(first) and np.isfinite(value):
+                if first != value:
+                    raise ValueError(
+                        f"release: cells {cells[0]} and {other} are declared the same population {key!r} "
+                        f"but hold {first:g} and {value:g}; the analysis declares a wrong key."
+                    )
             release.add_same(cells[0], other)
     for part, whole in sorted({tuple(pair) for pair in nested}):
         if part in keyed and whole in keyed:

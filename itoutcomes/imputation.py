@@ -25,11 +25,13 @@ from itoutcomes.results import Frame, Result, Suppression, population
 from itoutcomes.stats import check_conf_level
 
 __all__ = [
+    "ImputedRespondersResult",
     "TippingPointResult",
     "barnard_rubin_df",
     "impute_chained",
     "impute_norm",
     "imputed_change",
+    "imputed_responders",
     "pool",
     "pool_fits",
     "tipping_point",
@@ -263,6 +265,39 @@ def _norm_draw(
     return filled
 
 
+def _pmm_draw(
+    fit: tuple[np.ndarray, float, np.ndarray, int],
+    x: np.ndarray,
+    y: np.ndarray,
+    seen: np.ndarray,
+    rng: np.random.Generator,
+    donors: int = 5,
+) -> np.ndarray:
+    """One predictive-mean-matching imputation (R ``mice.impute.pmm``, type 1 matching): the observed
+    rows' predictions use beta_hat, the missing rows' a posterior draw beta*; each missing value is the
+    observed value of one of its ``donors`` nearest observed predictions, chosen at random."""
+    beta, rss, chol, df = fit
+    sigma = np.sqrt(rss / rng.chisquare(df))
+    draw = beta + sigma * (chol @ rng.standard_normal(len(beta)))
+    observed_mean = x[seen] @ beta
+    missing_mean = x[~seen] @ draw
+    values = y[seen]
+    order = np.argsort(observed_mean, kind="stable")
+    sorted_mean, sorted_values = observed_mean[order], values[order]
+    k = min(donors, len(values))
+    filled = y.copy()
+    # the k nearest of the sorted predictions lie in a window of 2k around each insertion point
+    at = np.searchsorted(sorted_mean, missing_mean)
+    window = at[:, None] + np.arange(-k, k)[None, :]
+    inside = (window >= 0) & (window < len(sorted_mean))
+    clipped = np.clip(window, 0, len(sorted_mean) - 1)
+    distance = np.where(inside, np.abs(sorted_mean[clipped] - missing_mean[:, None]), np.inf)
+    nearest = np.take_along_axis(clipped, np.argsort(distance, axis=1, kind="stable")[:, :k], axis=1)
+    picks = sorted_values[nearest[np.arange(len(nearest)), rng.integers(0, k, len(nearest))]]
+    filled[~seen] = picks
+    return filled
+
+
 def impute_chained(
     data: pd.DataFrame,
     targets: Sequence[str],
@@ -270,28 +305,35 @@ def impute_chained(
     *,
     m: int,
     iterations: int = 10,
+    method: str = "pmm",
     rng: np.random.Generator,
 ) -> list[pd.DataFrame]:
-    """m imputations of several incomplete columns by chained equations (MICE), each by Bayesian linear
-    regression on the complete ``predictors`` and the other ``targets``.
+    """m imputations of several incomplete columns by chained equations (MICE), each from the complete
+    ``predictors`` and the other ``targets``.
 
     Each imputation is its own chain, as in R's ``mice``: the missing values of every target start as
-    a random draw of its observed values, then ``iterations`` times each target in turn is imputed by
-    :func:`impute_norm`'s method from the predictors and the current values of the other targets.
+    a random draw of its observed values, then ``iterations`` times each target in turn is imputed from
+    the predictors and the current values of the other targets, by ``method``: ``pmm`` (predictive
+    mean matching with 5 donors, mice's default for numbers: imputed scores are observed scores, so a
+    bimodal outcome stays bimodal and a 0-10 score stays a whole number in range) or ``norm``
+    (:func:`impute_norm`'s Bayesian linear regression).
 
     Returns m DataFrames holding the completed ``targets`` (observed values unchanged), indexed as
     ``data``.
 
     Notes
     -----
-    The method of ``mice(data, method = "norm", m = m, maxit = iterations)`` with the predictors
+    The method of ``mice(data, method = method, m = m, maxit = iterations)`` with the predictors
     complete and every target predicting every other (mice's default predictor matrix); agreement in
-    distribution with R is tested in ``tests/test_imputation.py``.
+    distribution with R is tested in ``tests/test_imputation.py`` for both methods.
     """
     if m < 2:
         raise ValueError(f"impute_chained needs m >= 2 imputations; got {m}.")
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"impute_chained: iterations is a positive whole number; got {iterations!r}.")
+    if method not in ("pmm", "norm"):
+        raise ValueError(f"impute_chained: method is 'pmm' or 'norm'; got {method!r}.")
+    draw_one = _pmm_draw if method == "pmm" else _norm_draw
     targets = list(targets)
     values = {t: data[t].to_numpy(float) for t in targets}
     seen = {t: ~np.isnan(v) for t, v in values.items()}
@@ -314,7 +356,7 @@ def impute_chained(
                 others = [current[o] for o in targets if o != t]
                 x = np.column_stack([fixed[t], *others]) if others else fixed[t]
                 fit = _norm_fit(x[seen[t]], values[t][seen[t]], t)
-                current[t] = _norm_draw(fit, x, values[t], seen[t], rng)
+                current[t] = draw_one(fit, x, values[t], seen[t], rng)
         completed.append(pd.DataFrame(current, index=data.index))
     return completed
 
@@ -488,7 +530,7 @@ def tipping_point(
                 for i, row in enumerate(rows)
                 for key in (
                     ((i, "n"), "implanted.with_baseline_pain"),
-                    ((i, "n_observed"), population("pain.observed", {"timepoint": row["timepoint"]})),
+                    ((i, "n_observed"), population("pain.pairs", {"timepoint": row["timepoint"]})),
                 )
             ),
         ),
@@ -505,3 +547,116 @@ class TippingPointResult(Result):
         """The tipping-point row of each timepoint (the smallest delta whose interval reaches 0)."""
         table = self._frame("table")
         return table[table["tipping"]].reset_index(drop=True)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ImputedRespondersResult(Result):
+    """Responder shares by multiple imputation (see :func:`imputed_responders`)."""
+
+    table: pd.DataFrame = Frame()  # type: ignore[assignment]
+
+
+def imputed_responders(
+    cohort: Any,
+    *,
+    months: Sequence[float] = (3, 6, 12, 24, 36),
+    thresholds: Sequence[float] = (0.30, 0.50),
+    m: int = 20,
+    seed: int = 1,
+    predictors: Sequence[str] = ("baseline", "age", "indication"),
+    conf_level: float = 0.95,
+) -> ImputedRespondersResult:
+    """Responder shares at each visit with missing follow-up multiply imputed under missing at random.
+
+    The follow-up scores are imputed as in :func:`imputed_change` (chained equations over the visits);
+    in each completed data set a responder has (baseline - follow-up) / baseline >= the threshold
+    (a baseline of 0 is not a responder), and the m shares are pooled by Rubin's rules on the logit
+    scale (within variance ``1 / (n p (1 - p))``; Marshall et al., BMC Med Res Methodol 2009;9:57), the
+    estimate and interval transformed back.
+
+    Returns
+    -------
+    ImputedRespondersResult
+        ``table``: one row per timepoint and criterion: ``timepoint``, ``criterion``
+        (``reduction >= 30%``, ...), ``n`` (implanted patients with a baseline), ``n_observed`` (with the
+        follow-up score), ``n_event`` (the pooled number of responders, ``estimate x n`` rounded: a
+        count for the release audit, so that a share is never published that multiplies back to a small
+        number), ``estimate``, ``ci_low``, ``ci_high``, ``note`` (imputations and the fraction of
+        missing information).
+
+    Notes
+    -----
+    The same as ``with(imp, ...)`` of the responder indicator in R's ``mice`` and ``pool.scalar`` of the
+    logit shares with ``U = 1 / (n p (1 - p))``; a share of 0 or 1 in a completed data set has no logit
+    and the row's estimate is withheld with a note.
+    """
+    conf_level = check_conf_level(conf_level, "imputed_responders")
+    months = tuple(months)
+    thresholds = tuple(float(t) for t in thresholds)
+    if not thresholds or any(not 0 < t < 1 for t in thresholds):
+        raise ValueError(f"imputed_responders: thresholds are fractions between 0 and 1; got {thresholds}.")
+    rows = []
+    for month, data, completed in _completed(cohort, months, m, seed, predictors):
+        base = data["baseline"].to_numpy(float)
+        n = len(data)
+        for t in thresholds:
+            shares = [float(np.mean((base > 0) & (base - c >= t * base - 1e-12))) for c in completed]
+            row = {
+                "timepoint": month,
+                "criterion": f"reduction >= {t:.0%}",
+                "n": n,
+                "n_observed": int(data["followup"].notna().sum()),
+                "n_event": pd.NA,
+                "estimate": np.nan,
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "note": "",
+            }
+            if not completed or any(s in (0.0, 1.0) for s in shares):
+                row["note"] = "a completed data set has a share of 0 or 1: no logit to pool"
+            else:
+                logits = [float(np.log(s / (1 - s))) for s in shares]
+                within = [1 / (n * s * (1 - s)) for s in shares]
+                pooled = pool(logits, within, dfcom=n - 1, conf_level=conf_level).iloc[0]
+
+                def expit(x: float) -> float:
+                    return float(1 / (1 + np.exp(-x)))
+
+                share = expit(pooled["estimate"])
+                row.update(
+                    n_event=int(np.rint(share * n)),
+                    estimate=share,
+                    ci_low=expit(pooled["conf_low"]),
+                    ci_high=expit(pooled["conf_high"]),
+                    note=f"{m} imputations; fraction of missing information {pooled['fmi']:.2f}",
+                )
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["n_event"] = table["n_event"].astype("Int64")
+    return ImputedRespondersResult(
+        table=table,
+        options={
+            "months": months,
+            "thresholds": thresholds,
+            "m": m,
+            "seed": seed,
+            "predictors": tuple(predictors),
+            "conf_level": conf_level,
+        },
+        counts={"n_patients": len(cohort.patients)},
+        suppression=Suppression(
+            counts=("n", "n_observed", "n_event"),
+            derived={"n_event": ("estimate", "ci_low", "ci_high"), "n": ("estimate", "ci_low", "ci_high")},
+            within=("timepoint", "criterion"),
+            complements=(("n", "n_event"),),
+            keys=tuple(
+                key
+                for i, row in enumerate(rows)
+                for key in (
+                    ((i, "n"), "implanted.with_baseline_pain"),
+                    ((i, "n_observed"), population("pain.pairs", {"timepoint": row["timepoint"]})),
+                )
+            ),
+        ),
+    )

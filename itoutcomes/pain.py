@@ -878,6 +878,8 @@ def analysis(
     failure_as_nonresponse: bool = False,
     side_effect_window: int = 365,
     instruments: Sequence[str] = ("odi", "eq5d_vas", "mas", "penn_spasm_frequency"),
+    imputations: int = 0,
+    seed: int = 1,
     conf_level: float = 0.95,
 ) -> Analysis:
     """The pain plan: change from baseline, responders, missing visits, the mixed model (withheld with
@@ -886,7 +888,9 @@ def analysis(
     (:func:`itoutcomes.side_effects.rates`); the paired change of each of the ``instruments`` of the
     assessments table (``change_<instrument>``: the spasticity scales are recorded for spasticity
     patients) and the PGIC (:func:`global_impression`). A cohort without assessments gets these tables
-    with no patients, so every cohort publishes the same files."""
+    with no patients, so every cohort publishes the same files. With ``imputations`` (>= 2), the
+    sensitivity analysis adds multiple imputation by chained equations and ``responders_imputed`` the
+    responder shares under it (:func:`itoutcomes.imputation.imputed_responders`), seeded by ``seed``."""
     months = _check_months(months, "pain analysis")
     change = change_from_baseline(cohort, months=months, conf_level=conf_level)
     respond = responders(
@@ -908,7 +912,23 @@ def analysis(
         results["mixed_model"] = mixed_model(cohort, months=months, conf_level=conf_level)
     except ValueError as problem:
         results["mixed_model"] = Withheld.because(problem)
-    results["sensitivity"] = sensitivity(cohort, months=months, conf_level=conf_level)
+    results["sensitivity"] = sensitivity(
+        cohort, months=months, conf_level=conf_level, imputations=imputations, seed=seed
+    )
+    if imputations:
+        from itoutcomes.imputation import imputed_responders
+
+        try:
+            results["responders_imputed"] = imputed_responders(
+                cohort,
+                months=months,
+                thresholds=tuple(responder_thresholds),
+                m=imputations,
+                seed=seed,
+                conf_level=conf_level,
+            )
+        except ValueError as problem:
+            results["responders_imputed"] = Withheld.because(problem)
     from itoutcomes.side_effects import rates
 
     results["side_effects"] = rates(cohort, window=side_effect_window, conf_level=conf_level)

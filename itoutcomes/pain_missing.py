@@ -141,13 +141,16 @@ def sensitivity(
         raise ValueError(
             f"sensitivity: imputations is 0 (none) or a number of imputations >= 2; got {imputations!r}."
         )
-    imputed = None
+    imputed, why = None, ""
     if imputations:
         from itoutcomes.imputation import imputed_change
 
-        imputed = imputed_change(
-            cohort, months=months, m=imputations, seed=seed, conf_level=conf_level
-        ).set_index("timepoint")
+        try:
+            imputed = imputed_change(
+                cohort, months=months, m=imputations, seed=seed, conf_level=conf_level
+            ).set_index("timepoint")
+        except ValueError as problem:  # too few scores to impute from: the row says so
+            why = str(problem)
     pairs, _ = _pain_pairs(cohort, months, [])
     implanted = cohort.patients.loc[cohort.patients["implant_day"].notna(), "patient_id"]
     base = baseline_scores(cohort)
@@ -177,7 +180,19 @@ def sensitivity(
                     "note": r.note,
                 }
             )
-        if imputed is not None:
+        if imputations and imputed is None:
+            rows.append(
+                {
+                    "timepoint": m,
+                    "approach": "multiple_imputation",
+                    "n": len(eligible),
+                    "estimate": np.nan,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "note": why,
+                }
+            )
+        elif imputed is not None:
             pooled = imputed.loc[m]
             rows.append(
                 {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from itoutcomes.audit import Release, audit, protect
@@ -104,3 +105,16 @@ def test_random_tables_pass_after_protection(seed):
     # and an attacker with every published cell and every equation learns no small count
     published = {c: v for c, v in release.values.items() if c not in release.hidden}
     assert all(v == 0 or v >= 11 for v in published.values())
+
+
+def test_two_cells_declared_one_population_must_hold_one_number():
+    # a wrong key (two different populations tagged alike) would make the audit's equations
+    # contradictory; the release refuses it by name instead
+    from itoutcomes.privacy import release_tables
+
+    spec = {"counts": ["n"], "keys": [[[0, "n"], "patients.implanted"]]}
+    tables = {"a": (pd.DataFrame({"n": [40]}), spec), "b": (pd.DataFrame({"n": [41]}), spec)}
+    with pytest.raises(ValueError, match=r"declared the same population 'patients\.implanted'"):
+        release_tables(tables, threshold=11)
+    same = {"a": (pd.DataFrame({"n": [40]}), spec), "b": (pd.DataFrame({"n": [40]}), spec)}
+    assert list(release_tables(same, threshold=11)) == ["a", "b"]

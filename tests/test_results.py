@@ -96,6 +96,7 @@ def walked(bundled):
         "missing_pattern": pain.missing_pattern(bundled),
         "global_impression": pain.global_impression(bundled),
         "side_effect_rates": side_effects.rates(bundled),
+        "imputed_responders": imputation.imputed_responders(bundled, months=(6, 12), m=3),
         "pain_pairs": pain.pain_pairs(bundled),
         "window_mme": opioids.window_mme(bundled),
         "reduction": opioids.reduction(bundled, by="indication"),

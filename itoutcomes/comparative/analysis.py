@@ -103,7 +103,10 @@ def _effect_keys(table: pd.DataFrame, design: str) -> list[tuple[tuple[int, str]
         matched = design == "matching" and measure != "naive_difference"
         for column, arm in (("n_treated", "idd"), ("n_comparison", "cmm")):
             keys.append(((i, column), _population_key(outcome, arm, matched)))
-            keys.append(((i, f"n_event_{column[2:]}"), _population_key(outcome, arm, matched) + ".event"))
+            # the events are the outcome's own (death and overdose share their patients, not their events)
+            keys.append(
+                ((i, f"n_event_{column[2:]}"), f"{_population_key(outcome, arm, matched)}.{outcome}.event")
+            )
     return keys
 
 

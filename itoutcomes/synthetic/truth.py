@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -79,6 +80,7 @@ def true_values() -> dict[str, Any]:
     truth["conversion_population_rate"] = _population_conversion()
     truth["conversion_population_rate_by_group"] = {g: _population_conversion(g) for g in GROUPS}
     truth["pain_latent"] = {g: _pain_truth(g) for g in GROUPS}
+    truth["pain_observed"] = {g: _pain_observed_truth(g) for g in GROUPS}
     truth["cancer_median_survival_days"] = math.log(2) / DEATH["cancer"]["rates"][0]
     cum = _piecewise_cumhaz(np.array([30.0, 365.0]), **DEATH["noncancer"])
     truth["noncancer_mortality"] = {"day_30": float(-np.expm1(-cum[0])), "day_365": float(-np.expm1(-cum[1]))}
@@ -140,6 +142,36 @@ def _clipped_normal_mean(mu: float, sd: float, lo: float = 0.0, hi: float = 1.0)
     a, b = (lo - mu) / sd, (hi - mu) / sd
     inside = mu * (stats.norm.cdf(b) - stats.norm.cdf(a)) + sd * (stats.norm.pdf(a) - stats.norm.pdf(b))
     return float(lo * stats.norm.cdf(a) + inside + hi * stats.norm.sf(b))
+
+
+PAIN_OBSERVED_DRAWS = 400_000
+PAIN_OBSERVED_SEED = 20261201
+
+
+@functools.cache
+def _pain_observed_truth(group: str) -> dict[str, float]:
+    """Per group: the pain estimands on the recorded scale under complete data (every implanted patient
+    seen at the visit): the mean change and the 30% and 50% responder shares of the rounded, clipped,
+    noisy NRS (``observe``), which differ from the latent ones (measurement noise moves some poor
+    responders over 30%). A documented very large draw: ``PAIN_OBSERVED_DRAWS`` patients from
+    ``SeedSequence(PAIN_OBSERVED_SEED)``; Monte Carlo SE below 0.001 for the shares."""
+    rng = np.random.default_rng(np.random.SeedSequence([PAIN_OBSERVED_SEED, GROUPS.index(group)]))
+    n = PAIN_OBSERVED_DRAWS
+    mean, sd = PAIN["baseline"][group]
+    latent = np.clip(mean + sd * rng.standard_normal(n), 0, 10)
+    good = rng.random(n) < PAIN["good_share"][group]
+    (mg, sg), (mp, sp) = PAIN["good_reduction"], PAIN["poor_reduction"]
+    reduction = np.clip(
+        np.where(good, mg + sg * rng.standard_normal(n), mp + sp * rng.standard_normal(n)), 0, 1
+    )
+    noise = PAIN["measurement_sd"]
+    baseline = np.clip(np.rint(latent + noise * rng.standard_normal(n)), 0, 10)
+    followup = np.clip(np.rint(latent * (1 - reduction) + noise * rng.standard_normal(n)), 0, 10)
+    out = {"mean_change": float(np.mean(followup - baseline))}
+    for threshold in (0.3, 0.5):
+        responder = (baseline > 0) & (baseline - followup >= threshold * baseline - 1e-12)
+        out[f"responder_{int(threshold * 100)}"] = float(np.mean(responder))
+    return out
 
 
 def _instrument_truth(group: str) -> dict[str, float]:
