@@ -24,6 +24,7 @@ from itoutcomes import (
     pain,
     pump,
     side_effects,
+    simulation,
     survival,
 )
 from itoutcomes.results import Frame, Result, Suppression, Withheld
@@ -96,6 +97,7 @@ def walked(bundled):
         "missing_pattern": pain.missing_pattern(bundled),
         "global_impression": pain.global_impression(bundled),
         "side_effect_rates": side_effects.rates(bundled),
+        "simulation": simulation.study("binomial", n=20, replicates=5, seed=1, workers=1),
         "imputed_responders": imputation.imputed_responders(bundled, months=(6, 12), m=3),
         "pain_pairs": pain.pain_pairs(bundled),
         "window_mme": opioids.window_mme(bundled),

@@ -54,5 +54,5 @@ def test_the_installed_wheel_works_outside_the_repository(tmp_path):
     out = run("report", "--cohort", "cohort", "--out", "reports")
     assert "report(s) in" in out and "Warning" not in out
     pages = sorted(p.name for p in (work / "reports").glob("*.html"))
-    assert "pump.html" in pages and "comparative.html" in pages and len(pages) == 7
+    assert "pump.html" in pages and "validity.html" in pages and len(pages) == 8
     assert str(ROOT) not in (work / "results" / "overview" / "provenance.json").read_text()
