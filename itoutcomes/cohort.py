@@ -166,6 +166,28 @@ class Cohort:
 
         return dataclasses.replace(self, **{name: keep(frame) for name, frame in self.tables().items()})
 
+    def among(self, indications: Iterable[str]) -> Cohort:
+        """The cohort narrowed to the patients with one of ``indications`` and their rows (not
+        validated again: a narrowed valid cohort stays valid). For analyses of one indication group,
+        as the validity study's non-cancer pain estimands.
+
+        Examples
+        --------
+        >>> from itoutcomes.synthetic import generate
+        >>> cohort = generate(200, seed=1).among(["fbss"])
+        >>> set(cohort.patients["indication"])
+        {'fbss'}
+        """
+        wanted = list(indications)
+        keep = self.patients["indication"].astype(object).isin(wanted).to_numpy(bool)
+        ids = set(self.patients.loc[keep, "patient_id"])
+
+        def narrow(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[frame["patient_id"].isin(ids)].reset_index(drop=True)
+
+        every = {name: getattr(self, name) for name in ALL_TABLES}
+        return dataclasses.replace(self, **{name: narrow(frame) for name, frame in every.items()})
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables by name: the four of every cohort, then the pump's course where it has rows."""
         out = {name: getattr(self, name) for name in TABLES}

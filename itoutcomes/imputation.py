@@ -525,15 +525,21 @@ def tipping_point(
             counts=("n", "n_observed"),
             derived={"n": ("estimate", "ci_low", "ci_high"), "n_observed": ("estimate", "ci_low", "ci_high")},
             within=("timepoint", "delta"),
-            keys=tuple(
-                key
-                for i, row in enumerate(rows)
-                for key in (
-                    ((i, "n"), "implanted.with_baseline_pain"),
-                    ((i, "n_observed"), population("pain.pairs", {"timepoint": row["timepoint"]})),
-                )
-            ),
+            keys=_imputed_keys(rows),
         ),
+    )
+
+
+def _imputed_keys(rows: list[dict]) -> tuple:
+    """The populations of an imputed table's rows: every implanted patient with a baseline, and those
+    with the follow-up score observed (the pain pairs of the row's timepoint)."""
+    return tuple(
+        key
+        for i, row in enumerate(rows)
+        for key in (
+            ((i, "n"), "implanted.with_baseline_pain"),
+            ((i, "n_observed"), population("pain.pairs", {"timepoint": row["timepoint"]})),
+        )
     )
 
 
@@ -650,13 +656,6 @@ def imputed_responders(
             derived={"n_event": ("estimate", "ci_low", "ci_high"), "n": ("estimate", "ci_low", "ci_high")},
             within=("timepoint", "criterion"),
             complements=(("n", "n_event"),),
-            keys=tuple(
-                key
-                for i, row in enumerate(rows)
-                for key in (
-                    ((i, "n"), "implanted.with_baseline_pain"),
-                    ((i, "n_observed"), population("pain.pairs", {"timepoint": row["timepoint"]})),
-                )
-            ),
+            keys=_imputed_keys(rows),
         ),
     )

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -203,20 +203,14 @@ def _share_se(row: Any) -> float:
 
 
 def _noncancer(data: Any, cache: dict) -> Any:
-    return _cached(cache, "noncancer", lambda: _subset(data.idd(), NONCANCER))
+    return _cached(cache, "noncancer", lambda: data.idd().among(NONCANCER))
 
 
 def _conversion(data: Any, cache: dict) -> tuple:
     from itoutcomes import conversion
 
     row = conversion.conversion_rate(data).conversion().iloc[0]
-    return (
-        TRUTHS["implant within 90 days"](data),
-        row["estimate"],
-        row["ci_low"],
-        row["ci_high"],
-        _share_se(row),
-    )
+    return _interval("implant within 90 days", data, row, _share_se(row))
 
 
 _CHANGE = "mean change at 12 months, non-cancer"
@@ -300,13 +294,7 @@ def _side_effects(data: Any, cache: dict) -> pd.DataFrame:
 def _ratio(effect: str) -> Callable[[Any, dict], tuple]:
     def compute(data: Any, cache: dict) -> tuple:
         row = _side_effects(data, cache).loc[(effect, "after vs before")]
-        return (
-            TRUTHS[f"{effect} rate ratio after vs before implant (paired)"](data),
-            row["estimate"],
-            row["ci_low"],
-            row["ci_high"],
-            None,
-        )
+        return _interval(f"{effect} rate ratio after vs before implant (paired)", data, row)
 
     return compute
 
@@ -318,57 +306,38 @@ def _constipation_rate(data: Any, cache: dict) -> tuple:
     return truth, row["estimate"], row["ci_low"], row["ci_high"], se
 
 
+def _interval(name: str, data: Any, row: Any, std_error: float | None = None) -> tuple:
+    """(truth, estimate, ci_low, ci_high, std_error) of a result row for the estimand ``name``."""
+    return TRUTHS[name](data), row["estimate"], row["ci_low"], row["ci_high"], std_error
+
+
 def _escalation(data: Any, cache: dict) -> tuple:
     from itoutcomes import pump
 
     table = pump.dose_trajectory(data, by="indication").table
     row = table[(table["measure"] == "annual_escalation_pct") & (table["indication"] == "fbss")].iloc[0]
-    return (
-        TRUTHS["annual dose escalation (%), fbss"](data),
-        row["estimate"],
-        row["ci_low"],
-        row["ci_high"],
-        None,
-    )
+    return _interval("annual dose escalation (%), fbss", data, row)
 
 
 def _discrepancies(data: Any, cache: dict) -> tuple:
     from itoutcomes import pump
 
     row = pump.refill_flags(data).table.set_index("flag").loc["residual_discrepancy"]
-    return (
-        TRUTHS["residual discrepancies per 1,000 refills"](data),
-        row["estimate"],
-        row["ci_low"],
-        row["ci_high"],
-        None,
-    )
+    return _interval("residual discrepancies per 1,000 refills", data, row)
 
 
 def _battery(data: Any, cache: dict) -> tuple:
     from itoutcomes import pump
 
     row = pump.device_performance(data, component="pump").battery.median().iloc[0]
-    return (
-        TRUTHS["median days to battery replacement"](data),
-        row["estimate"],
-        row["ci_low"],
-        row["ci_high"],
-        None,
-    )
+    return _interval("median days to battery replacement", data, row)
 
 
 def _granuloma(data: Any, cache: dict) -> tuple:
     from itoutcomes import pump
 
     row = pump.granuloma_dose(data).table.set_index("measure").loc["hazard_ratio"]
-    return (
-        TRUTHS["granuloma hazard ratio per dose doubling"](data),
-        row["estimate"],
-        row["ci_low"],
-        row["ci_high"],
-        None,
-    )
+    return _interval("granuloma hazard ratio per dose doubling", data, row)
 
 
 def _parameters() -> Any:
@@ -499,27 +468,6 @@ VALIDITY_ESTIMANDS: tuple[Estimand, ...] = (
     Estimand("pump", "median days to battery replacement", _battery),
     Estimand("pump", "granuloma hazard ratio per dose doubling", _granuloma, "log"),
 )
-
-
-def _subset(cohort: Any, indications: Sequence[str]) -> Any:
-    import dataclasses
-
-    keep = cohort.patients[cohort.patients["indication"].isin(indications)]
-    ids = keep["patient_id"]
-    tables = (
-        "pain",
-        "prescriptions",
-        "complications",
-        "refills",
-        "components",
-        "assessments",
-        "adverse_effects",
-    )
-    return dataclasses.replace(
-        cohort,
-        patients=keep,
-        **{t: getattr(cohort, t)[getattr(cohort, t)["patient_id"].isin(ids)] for t in tables},
-    )
 
 
 def _generate_idd(n: int, seed: int) -> Any:

@@ -244,24 +244,12 @@ def test_chained_imputation_recovers_the_latent_change_under_the_generator_s_dro
     """The generator's poor responders drop out more: missing at random given their earlier scores, not
     given the baseline. Complete cases and imputation from the baseline alone miss the latent mean change
     of non-cancer pain at 12 months; chained equations over the visits recover it."""
-    import dataclasses
-
     from itoutcomes import pain
     from itoutcomes.imputation import imputed_change
     from itoutcomes.synthetic import generate
 
     cohort = generate(6000, seed=31).idd()
-    keep = cohort.patients[
-        cohort.patients["indication"].isin(["fbss", "crps", "other_spine", "other_noncancer"])
-    ]
-    ids = keep["patient_id"]
-    noncancer = dataclasses.replace(
-        cohort,
-        patients=keep,
-        pain=cohort.pain[cohort.pain["patient_id"].isin(ids)],
-        prescriptions=cohort.prescriptions[cohort.prescriptions["patient_id"].isin(ids)],
-        complications=cohort.complications[cohort.complications["patient_id"].isin(ids)],
-    )
+    noncancer = cohort.among(["fbss", "crps", "other_spine", "other_noncancer"])
     truth = cohort.truth["pain_latent"]["noncancer"]["mean_change"]
     row = imputed_change(noncancer, months=(12,), m=20, seed=4).iloc[0]
     assert row["conf_low"] <= truth <= row["conf_high"], (truth, row["estimate"])
@@ -298,22 +286,12 @@ def test_imputed_responders_recover_the_recorded_scale_share_under_the_generator
     """The 30% responder share at 12 months of non-cancer pain: all-available patients overstate it
     (poor responders left), imputation by matching over the visits recovers the complete-data share
     on the recorded scale (truth["pain_observed"], a documented large draw)."""
-    import dataclasses
-
     from itoutcomes import pain
     from itoutcomes.imputation import imputed_responders
     from itoutcomes.synthetic import generate
 
     cohort = generate(6000, seed=31).idd()
-    keep = cohort.patients[
-        cohort.patients["indication"].isin(["fbss", "crps", "other_spine", "other_noncancer"])
-    ]
-    ids = keep["patient_id"]
-    noncancer = dataclasses.replace(
-        cohort,
-        patients=keep,
-        **{t: getattr(cohort, t)[getattr(cohort, t)["patient_id"].isin(ids)] for t in ("pain",)},
-    )
+    noncancer = cohort.among(["fbss", "crps", "other_spine", "other_noncancer"])
     truth = cohort.truth["pain_observed"]["noncancer"]["responder_30"]
     result = imputed_responders(noncancer, months=(12,), thresholds=(0.3,), m=20, seed=4)
     row = result.table.iloc[0]

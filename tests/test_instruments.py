@@ -259,27 +259,6 @@ def test_eq5d5l_index_from_the_shipped_value_sets():
         eq5d5l_index(frame, value_set="narnia")
 
 
-def _subset(cohort, indications):
-    import dataclasses
-
-    keep = cohort.patients[cohort.patients["indication"].isin(indications)]
-    ids = keep["patient_id"]
-    tables = (
-        "pain",
-        "prescriptions",
-        "complications",
-        "refills",
-        "components",
-        "assessments",
-        "adverse_effects",
-    )
-    return dataclasses.replace(
-        cohort,
-        patients=keep,
-        **{t: getattr(cohort, t)[getattr(cohort, t)["patient_id"].isin(ids)] for t in tables},
-    )
-
-
 def test_the_generator_s_instruments_recover_their_truth():
     """ODI and PGIC follow each patient's pain response; the first visit (before drop-out) recovers the
     latent ODI change and the PGIC share exactly derived in truth; spasticity patients alone have the
@@ -289,7 +268,7 @@ def test_the_generator_s_instruments_recover_their_truth():
 
     cohort = generate(6000, seed=12).idd()
     truth = cohort.truth["instruments_latent"]
-    noncancer = _subset(cohort, ["fbss", "crps", "other_spine", "other_noncancer"])
+    noncancer = cohort.among(["fbss", "crps", "other_spine", "other_noncancer"])
     odi = pain.change_from_baseline(noncancer, instrument="odi", months=(3,)).table
     odi = odi[odi["measure"] == "mean_change"].iloc[0]
     assert odi["ci_low"] < truth["noncancer"]["odi_mean_change"] < odi["ci_high"]
