@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -309,8 +310,10 @@ def incidence_by_type(
     by: str | None = None,
     times: Sequence[float] = (30, 90, 365, 730, 1825),
     serious_only: bool = False,
+    conf_type: Literal["log-log", "plain"] = "log-log",
 ) -> IncidenceByTypeResult:
-    """Cumulative incidence of the first complication of each type, death and explant competing.
+    """Cumulative incidence of the first complication of each type, death and explant competing
+    (``conf_type``: the interval of :func:`~itoutcomes.survival.cumulative_incidence`).
 
     Returns
     -------
@@ -327,7 +330,9 @@ def incidence_by_type(
         data = first_complication(cohort, types=[kind], serious_only=serious_only).table
         if not (data["status"] == COMPLICATION).any():
             continue
-        result = cumulative_incidence(data, duration="time", event="status", cause=COMPLICATION, by=by)
+        result = cumulative_incidence(
+            data, duration="time", event="status", cause=COMPLICATION, by=by, conf_type=conf_type
+        )
         results[kind] = result
         frames.append(result.at(list(times)).assign(type=kind))
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -336,7 +341,13 @@ def incidence_by_type(
     return IncidenceByTypeResult(
         table=table,
         curves=results,
-        options={"types": kinds, "by": by, "times": tuple(times), "serious_only": serious_only},
+        options={
+            "types": kinds,
+            "by": by,
+            "times": tuple(times),
+            "serious_only": serious_only,
+            "conf_type": conf_type,
+        },
         suppression=Suppression(counts=("n_risk", "n_event", "n_competing", "n_censor")),
     )
 

@@ -565,3 +565,23 @@ def test_published_curves_pool_steps_and_stay_exact_where_drawn(bundled):
         ax = curve.plot(times=times, threshold=11)
         drawn = sum(len(line.get_xdata()) - 1 for line in ax.get_lines() if line.get_label() != "_nolegend_")
         assert drawn <= len(steps) + len(curve._curves()), name
+
+
+def test_cumulative_incidence_plain_interval_is_the_wald_interval_cut_to_0_1():
+    """conf_type="plain": F +- z se, cut to [0, 1]; the default log-log interval is inside (0, 1)."""
+    from scipy import stats as sps
+
+    d = pd.DataFrame({"t": [1, 2, 2, 3, 4, 5, 6, 7], "s": [1, 2, 1, 0, 1, 0, 2, 1]})
+    plain = cumulative_incidence(d, duration="t", event="s", cause=1, conf_type="plain", conf_level=0.9)
+    loglog = cumulative_incidence(d, duration="t", event="s", cause=1, conf_level=0.9)
+    z = sps.norm.ppf(0.95)
+    f, se = plain.table["estimate"].to_numpy(), plain.table["std_error"].to_numpy()
+    np.testing.assert_allclose(plain.table["ci_low"], np.clip(f - z * se, 0, 1), rtol=1e-15)
+    np.testing.assert_allclose(plain.table["ci_high"], np.clip(f + z * se, 0, 1), rtol=1e-15)
+    assert (plain.table["ci_low"] == 0).any()  # the Wald interval reaches below 0 here, and is cut
+    np.testing.assert_array_equal(plain.table["estimate"], loglog.table["estimate"])
+    inside = loglog.table["estimate"].between(0, 1, inclusive="neither")
+    assert (loglog.table.loc[inside, "ci_low"] > 0).all()
+    assert plain.options["conf_type"] == "plain"
+    with pytest.raises(ValueError, match="conf_type"):
+        cumulative_incidence(d, duration="t", event="s", cause=1, conf_type="loglog")

@@ -100,6 +100,7 @@ def cumulative_incidence(
     cluster: str | None = None,
     id: str | None = None,
     variance: Literal["delta", "robust"] | None = None,
+    conf_type: Literal["log-log", "plain"] = "log-log",
     conf_level: float = 0.95,
 ) -> CumulativeIncidenceResult:
     """Aalen-Johansen cumulative incidence of ``cause``, the other causes competing.
@@ -123,6 +124,10 @@ def cumulative_incidence(
         ``"delta"``: Gray's delta-method variance of ``cmprsk::cuminc`` (the default without the
         options; not defined with them). ``"robust"``: the infinitesimal jackknife of R's multi-state
         ``survfit`` (the default, and the only one, with ``entry``, ``weights``, ``cluster`` or ``id``).
+    conf_type
+        ``"log-log"`` (default): the interval F^exp(±z se / (F log F)), inside (0, 1) and asymmetric
+        where F is near 0; ``"plain"``: the Wald interval F ± z se, cut to [0, 1], which under-covers
+        for rare events (the validity study, ``docs/validity.md``, shows both).
     conf_level
         Confidence level.
 
@@ -142,7 +147,8 @@ def cumulative_incidence(
     tied times are handled exactly (no jitter). The point estimate equals
     ``survival::survfit(Surv(time, factor(status)) ~ 1)``. The variance is Gray's delta-method estimate
     of ``cmprsk::cuminc`` (updated, as there, at the times of the cause of interest), and the interval
-    is F^exp(±z se / (F log F)) (Pintilie 2006; tidycmprsk), NaN where F is 0 or 1.
+    is F^exp(±z se / (F log F)) (Pintilie 2006; tidycmprsk), NaN where F is 0 or 1; with
+    ``conf_type="plain"``, F ± z se cut to [0, 1].
 
     With the options (or ``variance="robust"``), n and d are sums of weights over the rows with
     entry < t <= duration and the standard error is the infinitesimal jackknife summed by cluster
@@ -160,6 +166,7 @@ def cumulative_incidence(
     [0.1667, 0.3333, 0.3333, 0.5833, 0.5833]
     """
     conf_level = check_conf_level(conf_level, "cumulative_incidence")
+    conf_type = check_option(conf_type, cumulative_incidence, "conf_type")
     time, status, groups = _prepare(data, duration, event, by, "cumulative_incidence")
     if isinstance(cause, bool) or not isinstance(cause, (int, np.integer)):
         raise invalid("cause", "cumulative_incidence", "an integer code", cause)
@@ -195,9 +202,12 @@ def cumulative_incidence(
     for g in order:
         mask = slice(None) if groups is None else (groups == g)
         if robust:
-            frame = _cif_robust(opts, mask, time[mask], status[mask], cause, z, weighted=weights is not None)
+            frame = _cif_robust(opts, mask, time[mask], status[mask], cause, weighted=weights is not None)
         else:
-            frame = _cif_table(time[mask], status[mask], cause, z)
+            frame = _cif_table(time[mask], status[mask], cause)
+        frame["ci_low"], frame["ci_high"] = _cif_interval(
+            frame["estimate"].to_numpy(float), frame["std_error"].to_numpy(float), z, conf_type
+        )
         if groups is not None:
             frame.insert(0, "group", g)
         frames.append(frame)
@@ -228,6 +238,7 @@ def cumulative_incidence(
             "cluster": cluster,
             "id": id,
             "variance": "robust" if robust else "delta",
+            "conf_type": conf_type,
             "conf_level": conf_level,
         },
         counts={
@@ -244,8 +255,18 @@ def cumulative_incidence(
     )
 
 
+def _cif_interval(f: np.ndarray, se: np.ndarray, z: float, conf_type: str) -> tuple[np.ndarray, np.ndarray]:
+    """The pointwise interval of a cumulative incidence: log-log (NaN where F is 0 or 1) or plain."""
+    if conf_type == "plain":
+        return np.clip(f - z * se, 0.0, 1.0), np.clip(f + z * se, 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inner = np.where((f > 0) & (f < 1), f, np.nan)
+        c = z * se / np.abs(inner * np.log(inner))
+        return inner ** np.exp(c), inner ** np.exp(-c)
+
+
 def _cif_robust(
-    opts: Any, mask: Any, time: np.ndarray, status: np.ndarray, cause: int, z: float, weighted: bool
+    opts: Any, mask: Any, time: np.ndarray, status: np.ndarray, cause: int, weighted: bool
 ) -> pd.DataFrame:
     """One curve with the shared options and the infinitesimal-jackknife standard error."""
     start = None if opts.entry is None else opts.entry[mask]
@@ -253,17 +274,12 @@ def _cif_robust(
     clusters = opts.clusters()
     cluster = None if clusters is None else pd.factorize(clusters[mask])[0]
     fit = weighted_aj(start, time, status, weight, opts.last[mask], cluster, cause)
-    f, se = fit["estimate"], fit["std_error"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inner = np.where((f > 0) & (f < 1), f, np.nan)
-        c = z * se / np.abs(inner * np.log(inner))
-        low, high = inner ** np.exp(c), inner ** np.exp(-c)
     columns = count_columns(fit, ("risk", "event", "competing", "censor"), weighted)
-    columns |= {"estimate": f, "std_error": se, "ci_low": low, "ci_high": high}
+    columns |= {"estimate": fit["estimate"], "std_error": fit["std_error"]}
     return pd.DataFrame(columns)
 
 
-def _cif_table(time: np.ndarray, status: np.ndarray, cause: int, z: float) -> pd.DataFrame:
+def _cif_table(time: np.ndarray, status: np.ndarray, cause: int) -> pd.DataFrame:
     distinct, n_risk, (d1, d_all, n_censor) = _tabulate(time, [status == cause, status != 0, status == 0])
     d2 = d_all - d1
     rs = n_risk.astype(float)
@@ -285,10 +301,6 @@ def _cif_table(time: np.ndarray, status: np.ndarray, cause: int, z: float) -> pd
         var_at_cause = np.where(d1 > 0, v1 + f**2 * v3 - 2 * f * v2, np.nan)
         variance = pd.Series(var_at_cause).ffill().fillna(0.0).to_numpy()
         se = np.sqrt(np.maximum(variance, 0.0))
-        inner = np.where((f > 0) & (f < 1), f, np.nan)
-        c = z * se / np.abs(inner * np.log(inner))
-        low = inner ** np.exp(c)
-        high = inner ** np.exp(-c)
     return pd.DataFrame(
         {
             "time": distinct,
@@ -298,7 +310,5 @@ def _cif_table(time: np.ndarray, status: np.ndarray, cause: int, z: float) -> pd
             "n_censor": n_censor,
             "estimate": f,
             "std_error": se,
-            "ci_low": low,
-            "ci_high": high,
         }
     )
