@@ -295,3 +295,73 @@ def test_pain_truth_matches_monte_carlo():
     share = (r >= 0.5).mean()
     _within(share, truth["responder_50"], math.sqrt(share * (1 - share) / n))
     assert stats.norm.sf(0) == 0.5
+
+
+def test_conversion_truth_by_indication_averages_to_the_overall_rate(large):
+    """The exact per-indication conversion weighted by who is trialed gives the overall truth, and each
+    matches the large cohort within Monte Carlo error."""
+    truth = large.truth
+    by = truth["conversion_population_rate_by_indication"]
+    group = {"cancer": "cancer", "spasticity": "spasticity"}
+    weights = {
+        i: share * (1 - truth["trial_type"][group.get(i, "noncancer")]["none"])
+        for i, share in truth["indication_mix"].items()
+    }
+    average = sum(weights[i] * by[i] for i in by) / sum(weights.values())
+    assert average == pytest.approx(truth["conversion_population_rate"], rel=1e-12)
+    p = large.patients
+    trialed = p[p["trial_type"] != "none"]
+    for indication, rate in by.items():
+        own = trialed[trialed["indication"] == indication]
+        converted = (own["implant_day"] <= 90).fillna(False).astype(bool)
+        _within(converted.mean(), rate, math.sqrt(rate * (1 - rate) / len(own)))
+
+
+def test_uncensored_follow_up_draws_the_same_numbers():
+    from itoutcomes.synthetic.draws import draw_follow_up, draw_patients
+
+    base = draw_patients(2000, np.random.default_rng(1))
+    censored = draw_follow_up(base, np.random.default_rng(2))
+    followed = draw_follow_up(base, np.random.default_rng(2), horizon=1096)
+    for key in ("good", "death_t", "baseline_explant_t"):
+        assert np.array_equal(censored[key], followed[key], equal_nan=True)
+    end = followed["last_contact_day"] - followed["origin"]
+    died = ~np.isnan(followed["death_day"])
+    assert (end[~died] == 1096).all() and (end[died] <= 1096).all()
+    early = ~np.isnan(censored["death_day"]) & (censored["death_day"] - censored["origin"] <= 1096)
+    assert early.any() and np.array_equal(censored["death_day"][early], followed["death_day"][early])
+
+
+def test_incidence_truth_follows_the_generator_and_the_estimator(large):
+    """The true cumulative incidences: hazards that end (CSF leak after 30 days, seroma after 60) stop
+    the incidence; any complication is at least each type; the committed values are what the
+    Aalen-Johansen estimate of an independent large cohort finds, within its standard error."""
+    from itoutcomes import complications
+    from itoutcomes.synthetic import truth as module
+
+    small = module.draw_incidence_truth(20_000, 4)
+    for kind in ("csf_leak", "seroma"):
+        assert small[kind]["1095"]["estimate"] == small[kind]["365"]["estimate"]
+    for kind, values in small.items():
+        if kind not in ("draw", "any"):
+            assert values["365"]["estimate"] <= values["1095"]["estimate"] <= small["any"]["1095"]["estimate"]
+    committed = large.truth["complication_incidence"]
+    assert committed["draw"] == {**module.INCIDENCE_DRAW, "n_implanted": committed["draw"]["n_implanted"]}
+    table = complications.incidence_by_type(large, times=(365, 1095)).table
+    for row in table.to_dict("records"):
+        if row["type"] == "battery_eol":  # left out of the truth: no battery ends within three years
+            assert row["estimate"] == 0
+            continue
+        truth = committed[row["type"]][f"{row['time']:g}"]
+        _within(row["estimate"], truth["estimate"], math.hypot(row["std_error"], truth["mc_se"]))
+
+
+def test_constant_recurrent_complication_rates_are_their_parameters(large):
+    from itoutcomes import complications
+
+    truth = large.truth["complication_rate_per_100_years"]
+    assert set(truth) == {"refill_error", "withdrawal", "other"}
+    table = complications.rates(large).table
+    for row in table[table["type"].isin(list(truth))].to_dict("records"):
+        expected = truth[row["type"]] * row["patient_years"] / 100
+        _within(row["n_event"], expected, math.sqrt(expected))

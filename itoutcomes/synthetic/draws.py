@@ -162,11 +162,14 @@ def death_time(group: np.ndarray, exponential: np.ndarray) -> np.ndarray:
     )
 
 
-def draw_idd(n: int, streams: list[np.random.Generator], *, fills: bool = True) -> dict[str, Any]:
+def draw_idd(
+    n: int, streams: list[np.random.Generator], *, fills: bool = True, horizon: float | None = None
+) -> dict[str, Any]:
     """The IDD cohort's draws in order, each from its stream: patients, follow-up, complications,
-    pain and (with ``fills``) prescriptions. Returns the arrays (``base``, ``follow``) and the tables."""
+    pain and (with ``fills``) prescriptions. Returns the arrays (``base``, ``follow``) and the tables.
+    ``horizon``: follow every patient to death or that many days after the origin (no censoring)."""
     base = draw_patients(int(n), streams[0])
-    follow = draw_follow_up(base, streams[1])
+    follow = draw_follow_up(base, streams[1], horizon=horizon)
     complications, explant_day = draw_complications(base, follow, streams[2])
     follow["explant_day"] = explant_day
     pain = draw_pain(base, follow, streams[3])
@@ -180,7 +183,12 @@ def draw_idd(n: int, streams: list[np.random.Generator], *, fills: bool = True) 
     }
 
 
-def draw_follow_up(base: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+def draw_follow_up(
+    base: dict[str, np.ndarray], rng: np.random.Generator, *, horizon: float | None = None
+) -> dict[str, np.ndarray]:
+    """Responder class, death, censoring and baseline explant times. With ``horizon`` (days since the
+    origin) nobody is lost or censored before it: every patient is followed to death or the horizon
+    (the truth's uncensored draws; the same random numbers are drawn either way)."""
     n = base["n"]
     group = base["group"]
     implanted = base["implanted"]
@@ -199,6 +207,9 @@ def draw_follow_up(base: dict[str, np.ndarray], rng: np.random.Generator) -> dic
     loss_t = rng.exponential(size=n) / loss_rate
     death_day = origin + np.floor(death_t)
     loss_day = origin + np.floor(loss_t)
+    if horizon is not None:
+        loss_day = np.full(n, np.inf)
+        admin_day = origin + float(horizon)
     last_contact = np.minimum(np.minimum(death_day, loss_day), admin_day)
     died = death_day <= last_contact
     explant_rate = np.array([EXPLANT[g] for g in group])

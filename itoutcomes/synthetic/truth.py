@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import integrate, optimize, special, stats
 
 from itoutcomes.synthetic.comparison import cmm_covariates, cmm_follow_up, cmm_outcomes, overdose_rate
+from itoutcomes.synthetic.course import draw_granulomas, draw_refills
 from itoutcomes.synthetic.draws import (
     _group_of,
     _piecewise_cumhaz,
@@ -79,6 +80,9 @@ def true_values() -> dict[str, Any]:
     }
     truth["conversion_population_rate"] = _population_conversion()
     truth["conversion_population_rate_by_group"] = {g: _population_conversion(g) for g in GROUPS}
+    truth["conversion_population_rate_by_indication"] = {
+        i: _population_conversion(indication=i) for i in INDICATION_MIX
+    }
     truth["pain_latent"] = {g: _pain_truth(g) for g in GROUPS}
     truth["pain_observed"] = {g: _pain_observed_truth(g) for g in GROUPS}
     truth["cancer_median_survival_days"] = math.log(2) / DEATH["cancer"]["rates"][0]
@@ -97,6 +101,14 @@ def true_values() -> dict[str, Any]:
     # every effect shares the patient's frailty, so all of them together are one Poisson process whose
     # within-patient ratio is the ratio of the summed rates
     truth["adverse_effects_any_rate_ratio"] = sum(rates[e] * ratios[e] for e in rates) / sum(rates.values())
+    truth["complication_incidence"] = json.loads(INCIDENCE_TRUTH_FILE.read_text())
+    # a recurrent type of one constant rate and no covariates is a Poisson process: its rate per
+    # patient-year of device follow-up is the rate itself, whatever the follow-up
+    truth["complication_rate_per_100_years"] = {
+        kind: 100 * 365.25 * spec["rates"][0]
+        for kind, spec in COMPLICATIONS.items()
+        if spec["recurrent"] and len(spec["rates"]) == 1 and not spec["hr"]
+    }
     return _plain(truth)
 
 
@@ -117,12 +129,13 @@ def age_distribution(group: str) -> tuple[np.ndarray, np.ndarray]:
     return ages, p / p.sum()
 
 
-def _population_conversion(group: str | None = None) -> float:
-    """P(implant within 90 days | trialed), exactly, over the generator's covariate distribution."""
+def _population_conversion(group: str | None = None, indication: str | None = None) -> float:
+    """P(implant within 90 days | trialed), exactly, over the generator's covariate distribution (of
+    one indication group, or of one indication, when given)."""
     numerator = denominator = 0.0
-    for indication, p_ind in INDICATION_MIX.items():
-        g = str(_group_of(np.array([indication]))[0])
-        if group is not None and g != group:
+    for name, p_ind in INDICATION_MIX.items():
+        g = str(_group_of(np.array([name]))[0])
+        if (group is not None and g != group) or (indication is not None and name != indication):
             continue
         ages, p_age = age_distribution(g)
         for trial, p_trial in TRIAL_TYPE[g].items():
@@ -130,7 +143,7 @@ def _population_conversion(group: str | None = None) -> float:
                 continue
             for female, p_sex in ((True, FEMALE[g]), (False, 1 - FEMALE[g])):
                 eta = conversion_linear_predictor(
-                    ages, np.full(len(ages), female), [indication] * len(ages), [trial] * len(ages)
+                    ages, np.full(len(ages), female), [name] * len(ages), [trial] * len(ages)
                 )
                 weight = p_ind * p_trial * p_sex
                 numerator += weight * float(np.sum(p_age * special.expit(eta)))
@@ -612,6 +625,59 @@ def comparative_truth(counts: dict[str, tuple[int, int]]) -> dict[str, Any]:
     return out
 
 
-if __name__ == "__main__":  # python -m itoutcomes.synthetic.truth: rewrite comparative_truth.json
-    values = draw_comparative_truth(**COMPARATIVE_DRAW)
-    COMPARATIVE_TRUTH_FILE.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+INCIDENCE_TRUTH_FILE = Path(__file__).with_name("incidence_truth.json")
+INCIDENCE_DRAW = {"n": 2_000_000, "seed": 20261205}
+INCIDENCE_TIMES = (365, 1095)
+"""Days since implant of the true cumulative incidences (1 and 3 years)."""
+
+
+def draw_incidence_truth(n: int, seed: int) -> dict[str, Any]:
+    """True cumulative incidence of the first complication of each type (and of any type) at 1 and 3
+    years after implant, death and explant competing, from a very large uncensored draw.
+
+    The IDD generator draws ``n`` patients with its streams, but follows every one to death or day
+    ``max(INCIDENCE_TIMES) + 1`` after implant (no loss to follow-up, no administrative end: the
+    same random numbers otherwise). Among the implanted patients, the type's first complication counts
+    when it falls on or before the day of death and of explant (a complication wins ties, as
+    :func:`itoutcomes.complications.first_complication`), so the incidence is a share of patients;
+    its Monte Carlo SE is sqrt(F (1 - F) / n_implanted). Battery end of life, which cannot occur in the
+    first three years, is left out.
+    """
+    sequences = np.random.SeedSequence(int(seed)).spawn(12)  # the layout of generate()
+    streams = [np.random.default_rng(s) for s in sequences]
+    horizon = max(INCIDENCE_TIMES) + 1
+    idd = draw_idd(int(n), streams, fills=False, horizon=horizon)
+    base, follow = idd["base"], idd["follow"]
+    _, course = draw_refills(base, follow, streams[8])
+    granulomas = draw_granulomas(
+        base, follow, course["main"], np.random.default_rng(sequences[8].spawn(1)[0])
+    )
+    rows = pd.concat([idd["complications"], granulomas], ignore_index=True)
+    implanted = np.flatnonzero(base["implanted"])
+    implant = base["implant_day"][implanted]
+    ends = np.vstack([follow["death_day"][implanted], follow["explant_day"][implanted]])
+    end = np.min(np.where(np.isnan(ends), np.inf, ends), axis=0)
+    out: dict[str, Any] = {"draw": {"n": int(n), "seed": int(seed), "n_implanted": len(implanted)}}
+    kinds = [k for k in (*COMPLICATIONS, "any") if k != "battery_eol"]
+    for kind in kinds:
+        own = rows if kind == "any" else rows[rows["type"] == kind]
+        first = own.groupby("patient_idx")["day"].min().reindex(implanted).to_numpy(float)
+        counted = first <= end  # NaN (none) is never counted
+        since = first - implant
+        out[kind] = {}
+        for t in INCIDENCE_TIMES:
+            share = float(np.mean(counted & (since <= t)))
+            out[kind][f"{t}"] = {"estimate": share, "mc_se": math.sqrt(share * (1 - share) / len(implanted))}
+    return out
+
+
+if __name__ == "__main__":  # python -m itoutcomes.synthetic.truth [comparative|incidence]: rewrite a file
+    import sys
+
+    which = sys.argv[1:] or ["comparative"]
+    if "comparative" in which:
+        values = draw_comparative_truth(**COMPARATIVE_DRAW)
+        COMPARATIVE_TRUTH_FILE.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+    if "incidence" in which:
+        values = draw_incidence_truth(**INCIDENCE_DRAW)
+        INCIDENCE_TRUTH_FILE.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
