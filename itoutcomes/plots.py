@@ -315,10 +315,18 @@ def pain_trajectory(
             ax, visits["timepoint"], visits["estimate"], visits["ci_low"], visits["ci_high"], fmt="none"
         )
         ax.legend(loc="upper right")
+        _visit_ticks(ax, mean["timepoint"])
     ax.set_ylim(0, 10)
     ax.set_xlabel("Months since implant")
     ax.set_ylabel("Pain NRS (0-10)")
     return ax
+
+
+def _visit_ticks(ax: Any, months: Any) -> None:
+    """x ticks at the visits (months since implant; 0 is baseline), so every drawn visit is labelled."""
+    ticks = sorted({float(m) for m in months})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlim(-0.5, max(ticks) + 0.5)
 
 
 def missing_pattern(result: Any, ax: Any = None, *, released: pd.DataFrame | None = None) -> Any:
@@ -570,6 +578,7 @@ def mme_trajectory(result: Any, ax: Any = None, *, released: pd.DataFrame | None
     pairs = [((), base, follow)]
     if by:
         pairs = [(key, b, follow.loc[b.index]) for key, b in base.groupby(by, sort=False, observed=True)]
+    visits: set[float] = set()
     for key, b, f in pairs:
         if not len(b) or not len(f):  # nothing under observation, or all withheld
             continue
@@ -580,6 +589,9 @@ def mme_trajectory(result: Any, ax: Any = None, *, released: pd.DataFrame | None
         label = "All" if not by else ", ".join(map(str, key if isinstance(key, tuple) else (key,)))
         (line,) = ax.plot(x, median, marker="o", label=label)
         ax.fill_between(x, q1, q3, alpha=0.15, color=line.get_color())
+        visits.update(x)
+    if visits:
+        _visit_ticks(ax, visits)
     ax.set_xlabel("Months since implant (0 = baseline window)")
     ax.set_ylabel("Systemic MME/day")
     ax.set_ylim(bottom=0)
