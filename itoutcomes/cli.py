@@ -126,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
         "validity", help="run a validity study: bias and coverage against the generator's truth"
     )
     validity.add_argument(
-        "--plan", default="validity", help="study plan (validity, binomial, or a YAML file)"
+        "--plan", default="validity", help="study plan (validity, comparative, binomial, or a YAML file)"
     )
     validity.add_argument("--n", type=int, required=True, help="patients per replicate")
     validity.add_argument("--replicates", type=int, required=True, help="number of replicates")

@@ -88,10 +88,25 @@ def test_a_smoke_study_of_the_idd_plan():
     estimable, on its stated scale, with its Monte Carlo SEs."""
     result = simulation.study("validity", n=200, replicates=50, seed=11, workers=2)
     table = result.table
-    assert len(table) == result.replicates.groupby(["analysis", "estimand"]).ngroups >= 18
-    assert set(table["analysis"]) == {"conversion", "pain", "opioids", "side_effects", "pump"}
+    assert len(table) == result.replicates.groupby(["analysis", "estimand"]).ngroups
+    assert len(table) == len(simulation.VALIDITY_ESTIMANDS) > 90
+    assert set(table["analysis"]) == {
+        "conversion",
+        "pain",
+        "opioids",
+        "side_effects",
+        "pump",
+        "complications",
+    }
     assert (table["n_replicates"] == 50).all()
-    assert (table["n_estimable"] >= 40).all(), table.loc[table["n_estimable"] < 40, "estimand"].tolist()
+    # a complication of about 1 in 200 implanted patients a year often has no event in a cohort of 200,
+    # and a model of one type often has an indication without an event (a diverging fit, refused)
+    rare = table["estimand"].str.contains(
+        "|".join(["overdose", "withdrawal", "refill error", "pump failure", "catheter: cause-specific"])
+    )
+    common = table[~rare]
+    assert (common["n_estimable"] >= 40).all(), common.loc[common["n_estimable"] < 40, "estimand"].tolist()
+    assert (table.loc[rare, "n_estimable"] >= 5).all()
     for column in ("bias_mcse", "empirical_se_mcse", "model_se_mcse", "coverage_mcse"):
         assert table[column].notna().all(), column
     ratios = table[table["scale"] == "log"]
@@ -100,8 +115,36 @@ def test_a_smoke_study_of_the_idd_plan():
     assert abs(conversion["bias"]) < 4 * conversion["bias_mcse"] + 0.01
 
 
+def test_every_estimand_has_a_finite_truth_from_the_bundled_cohort():
+    """Each estimand's truth comes from the generator's truth, the committed targets or a closed
+    form: defined (finite, positive for ratios) for every estimand of every plan."""
+    from itoutcomes import load_cohort
+
+    cohort = load_cohort(ROOT / "data" / "synthetic")
+    for plan in ("validity", "comparative"):
+        for item in simulation.PLANS[plan].estimands:
+            truth = simulation.TRUTHS[item.name](cohort)
+            assert math.isfinite(truth), item.name
+            assert item.scale != "log" or truth > 0, item.name
+    committed = simulation.targets()
+    assert committed["draw"] == {**simulation.TARGETS_DRAW, "n_pooled": committed["draw"]["n_pooled"]}
+    # the catheter's cause-specific hazard ratios are the generator's parameters (a closed form)
+    name = "catheter: cause-specific hazard ratio, spasticity vs cancer"
+    assert simulation.TRUTHS[name](cohort) == 1.6
+
+
+def test_a_smoke_study_of_the_comparative_plan():
+    result = simulation.study("comparative", n=400, replicates=4, seed=3, workers=1)
+    table = result.table
+    assert len(table) == 7 and (table["n_estimable"] == 4).all()
+    truth = simulation.PLANS["comparative"].generate(400, 1).truth["comparative"]["non_cancer"]
+    row = table.set_index("estimand").loc["ATT of implant vs CMM (weighting): NRS change at 12 months"]
+    assert row["truth"] == truth["nrs_change"]["att"]
+    assert abs(row["bias"]) < 0.5
+
+
 def test_bad_study_options_get_a_clear_message():
-    with pytest.raises(ValueError, match="plan must be one of validity, binomial"):
+    with pytest.raises(ValueError, match="plan must be one of validity, comparative, binomial"):
         simulation.study("valdity", n=10, replicates=5, seed=1)
     with pytest.raises(ValueError, match="replicates is a whole number >= 2"):
         simulation.study("binomial", n=10, replicates=1, seed=1)
@@ -113,20 +156,23 @@ def _committed(name: str) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(
-    ("name", "n", "replicates"), [("validity_n1000.csv", 1000, 500), ("validity_n200.csv", 200, 200)]
+    ("plan", "n", "replicates"),
+    [("validity", 1000, 500), ("validity", 200, 200), ("comparative", 1000, 200), ("comparative", 200, 200)],
 )
-def test_the_committed_study_is_whole_and_names_every_exception(name, n, replicates):
+def test_the_committed_study_is_whole_and_names_every_exception(plan, n, replicates):
     """The committed study has its replicates; every estimand whose coverage is outside 93-97% has its
     cause in simulation.EXCEPTIONS (which the report prints) and in docs/validity.md."""
+    name = f"{plan}_n{n}.csv"
     table = _committed(name)
     assert (table["n_replicates"] >= replicates).all()
+    assert set(table["estimand"]) == {item.name for item in simulation.PLANS[plan].estimands}
     docs = (ROOT / "docs" / "validity.md").read_text()
     low, high = simulation.NOMINAL_BAND
     outside = table[(table["coverage"] < low) | (table["coverage"] > high)]
     for estimand in outside["estimand"]:
         assert estimand in simulation.EXCEPTIONS, f"{name}: {estimand} is outside 93-97% without a cause"
         assert estimand in docs, f"{name}: {estimand} is outside 93-97% and docs/validity.md does not say"
-    command = f"itoutcomes validity --n {n} --replicates {replicates}"
+    command = f"itoutcomes validity --plan {plan} --n {n} --replicates {replicates}"
     assert command in docs
     with resources.files("itoutcomes").joinpath("data/validity/README.md").open() as handle:
         assert command in handle.read()
