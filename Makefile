@@ -10,7 +10,7 @@ VENV2 := .venv-pandas2
 PY2 := $(VENV2)/bin/python
 STAMP2 := $(VENV2)/.installed
 
-.PHONY: test test-pandas2 install-both report lint bench clean
+.PHONY: test test-lint test-fast test-slow test-pandas2 install-both report lint bench clean
 
 # setuptools prints a note on every editable install ("Editable installation ... be careful with
 # folders of the same name"): it is about editable installs in general, not this package, so the
@@ -29,11 +29,24 @@ $(STAMP2): pyproject.toml
 	$(QUIET_EDITABLE) $(PY2) -m pip install --quiet -e ".[dev,bench]" "pandas<3"
 	touch $(STAMP2)
 
-test: $(STAMP)
+# `make test` runs the lint and the whole suite, in two pytest runs: the slowest tests (report renders,
+# the validity study, the wheel in a fresh environment; much of their time waits on kernels, Chromium
+# and pip) and the rest. One after the other with plain `make test`; side by side under `make -j`, as
+# CI runs them with the pandas 2 suite.
+SLOW_TESTS := tests/test_reports.py tests/test_simulation.py tests/test_wheel.py
+
+test: test-fast test-slow
+
+test-lint: $(STAMP)
 	$(VENV)/bin/ruff check itoutcomes tests benchmarks
 	$(VENV)/bin/ruff format --check itoutcomes tests benchmarks
 	$(PY) -c "import pandas; print('pandas', pandas.__version__)"
-	$(PY) -m pytest -q
+
+test-fast: test-lint
+	$(PY) -m pytest -q -p no:cacheprovider $(addprefix --ignore ,$(SLOW_TESTS))
+
+test-slow: test-lint
+	$(PY) -m pytest -q -p no:cacheprovider $(SLOW_TESTS)
 
 # The wheel test builds the wheel and installs it with the newest releases into a fresh environment of
 # its own, whatever this environment holds: `make test` runs it, and here it would repeat that same test.
