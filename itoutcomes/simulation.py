@@ -212,6 +212,41 @@ def _noncancer(data: Any, cache: dict) -> Any:
     return _cached(cache, "noncancer", lambda: data.idd().among(NONCANCER))
 
 
+_VISITS = (3, 6, 12)
+"""The visits whose all-available pain and opioid tables one replicate computes once (each visit's
+rows are the same as when it is asked for alone)."""
+
+
+def _change_table(data: Any, cache: dict) -> pd.DataFrame:
+    from itoutcomes import pain
+
+    return _cached(
+        cache, "change", lambda: pain.change_from_baseline(_noncancer(data, cache), months=_VISITS).table
+    )
+
+
+def _responders_table(data: Any, cache: dict) -> pd.DataFrame:
+    from itoutcomes import pain
+
+    return _cached(
+        cache,
+        "responders",
+        lambda: pain.responders(
+            _noncancer(data, cache), months=_VISITS, thresholds=(0.3,), points=None
+        ).table.set_index("timepoint"),
+    )
+
+
+def _opioid_table(data: Any, cache: dict) -> pd.DataFrame:
+    from itoutcomes import opioids
+
+    return _cached(cache, "opioids", lambda: opioids.reduction(_noncancer(data, cache), months=_VISITS).table)
+
+
+def _mean_change_at(table: pd.DataFrame, month: int) -> Any:
+    return table[(table["measure"] == "mean_change") & (table["timepoint"] == month)].iloc[0]
+
+
 def _conversion(data: Any, cache: dict) -> tuple:
     from itoutcomes import conversion
 
@@ -230,7 +265,7 @@ def _change(approach: str) -> Callable[[Any, dict], tuple]:
         group = _noncancer(data, cache)
         truth = data.truth["pain_observed"]["noncancer"]["mean_change"]
         if approach == "all available":
-            row = pain.change_from_baseline(group, months=(12,)).table.set_index("measure").loc["mean_change"]
+            row = _mean_change_at(_change_table(data, cache), 12)
             return truth, row["estimate"], row["ci_low"], row["ci_high"], None
         if approach in ("complete case", "baseline carried forward"):
             table = _cached(cache, "sensitivity", lambda: pain.sensitivity(group, months=(3, 6, 12)).table)
@@ -248,12 +283,12 @@ def _change(approach: str) -> Callable[[Any, dict], tuple]:
 
 def _responders(approach: str) -> Callable[[Any, dict], tuple]:
     def compute(data: Any, cache: dict) -> tuple:
-        from itoutcomes import imputation, pain
+        from itoutcomes import imputation
 
         group = _noncancer(data, cache)
         truth = data.truth["pain_observed"]["noncancer"]["responder_30"]
         if approach == "all available":
-            row = pain.responders(group, months=(12,), thresholds=(0.3,), points=None).table.iloc[0]
+            row = _responders_table(data, cache).loc[12]
             return truth, row["estimate"], row["ci_low"], row["ci_high"], _share_se(row)
         row = imputation.imputed_responders(group, months=(12,), thresholds=(0.3,), m=10, seed=1).table.iloc[
             0
@@ -278,15 +313,6 @@ def _odi(data: Any, cache: dict) -> tuple:
     row = table.set_index("measure").loc["mean_change"]
     truth = data.truth["instruments_latent"]["noncancer"]["odi_mean_change"]
     return truth, row["estimate"], row["ci_low"], row["ci_high"], None
-
-
-def _opioids_stopped(data: Any, cache: dict) -> tuple:
-    from itoutcomes import opioids
-
-    table = opioids.reduction(_noncancer(data, cache), months=(12,)).table
-    row = table[(table["measure"] == "discontinued") & (table["timepoint"] == 12)].iloc[0]
-    truth = data.truth["opioid_reduction"]["noncancer"]["12"]["discontinued"]
-    return truth, row["estimate"], row["ci_low"], row["ci_high"], _share_se(row)
 
 
 def _side_effects(data: Any, cache: dict) -> pd.DataFrame:
@@ -375,16 +401,7 @@ def _change_target(approach: str) -> Callable[[Any, dict], tuple]:
 
 def _responders_at(month: int, targeted: bool) -> Callable[[Any, dict], tuple]:
     def compute(data: Any, cache: dict) -> tuple:
-        from itoutcomes import pain
-
-        table = _cached(
-            cache,
-            "responders",
-            lambda: pain.responders(
-                _noncancer(data, cache), months=(3, 6, 12), thresholds=(0.3,), points=None
-            ).table.set_index("timepoint"),
-        )
-        row = table.loc[month]
+        row = _responders_table(data, cache).loc[month]
         return _interval(_responders_name(month, targeted), data, row, _share_se(row))
 
     return compute
@@ -392,13 +409,7 @@ def _responders_at(month: int, targeted: bool) -> Callable[[Any, dict], tuple]:
 
 def _change_at(month: int) -> Callable[[Any, dict], tuple]:
     def compute(data: Any, cache: dict) -> tuple:
-        from itoutcomes import pain
-
-        table = _cached(
-            cache, "change", lambda: pain.change_from_baseline(_noncancer(data, cache), months=(3, 6)).table
-        )
-        row = table[(table["measure"] == "mean_change") & (table["timepoint"] == month)].iloc[0]
-        return _interval(_change_name(month), data, row)
+        return _interval(_change_name(month), data, _mean_change_at(_change_table(data, cache), month))
 
     return compute
 
@@ -415,11 +426,7 @@ def _responders_name(month: int, targeted: bool) -> str:
 
 def _opioid_share(measure: str, month: int) -> Callable[[Any, dict], tuple]:
     def compute(data: Any, cache: dict) -> tuple:
-        from itoutcomes import opioids
-
-        table = _cached(
-            cache, "opioids", lambda: opioids.reduction(_noncancer(data, cache), months=(3, 6, 12)).table
-        )
+        table = _opioid_table(data, cache)
         row = table[(table["measure"] == measure) & (table["timepoint"] == month)].iloc[0]
         return _interval(_OPIOID_NAMES[measure].format(month=month), data, row, _share_se(row))
 
@@ -465,6 +472,13 @@ def _incidence(kind: str, days: int, conf_type: str = "log-log") -> Callable[[An
 
 def _rate_name(kind: str) -> str:
     return f"{kind.replace('_', ' ')} complications per 100 patient-years (exact Poisson)"
+
+
+def _rate_truth(data: Any, kind: str) -> float:
+    """The closed form where the generator has one (a constant recurrent type), else the ratio
+    estimator's limit from the targets draw."""
+    closed = data.truth["complication_rate_per_100_years"]
+    return closed[kind] if kind in closed else targets()["rates"][kind]
 
 
 def _rate(kind: str) -> Callable[[Any, dict], tuple]:
@@ -702,9 +716,6 @@ TRUTHS: dict[str, Callable[[Any], float]] = {
     "ODI mean change at 3 months, non-cancer (latent)": lambda d: d.truth["instruments_latent"]["noncancer"][
         "odi_mean_change"
     ],
-    "systemic opioids stopped at 12 months, non-cancer": lambda d: d.truth["opioid_reduction"]["noncancer"][
-        "12"
-    ]["discontinued"],
     "any rate ratio after vs before implant (paired)": lambda d: d.truth["adverse_effects_any_rate_ratio"],
     "constipation rate ratio after vs before implant (paired)": lambda d: d.truth["adverse_effects"][
         "rate_ratio_after_implant"
@@ -760,14 +771,7 @@ TRUTHS: dict[str, Callable[[Any], float]] = {
         for t in _YEARS
         for conf_type in ("log-log", "plain")
     },
-    **{
-        _rate_name(kind): (
-            lambda d, kind=kind: d.truth["complication_rate_per_100_years"].get(
-                kind, targets()["rates"][kind]
-            )
-        )
-        for kind in COMPLICATION_TYPES
-    },
+    **{_rate_name(kind): (lambda d, kind=kind: _rate_truth(d, kind)) for kind in COMPLICATION_TYPES},
     **{
         _model_name(model, term): (
             lambda d, model=model, term=term: math.exp(targets()[model][term]["log_hazard_ratio"])
@@ -810,7 +814,7 @@ VALIDITY_ESTIMANDS: tuple[Estimand, ...] = (
     ),
     Estimand("pain", "PGIC much or very much improved at 3 months, non-cancer", _pgic),
     Estimand("pain", "ODI mean change at 3 months, non-cancer (latent)", _odi),
-    Estimand("opioids", "systemic opioids stopped at 12 months, non-cancer", _opioids_stopped),
+    Estimand("opioids", _OPIOID_NAMES["discontinued"].format(month=12), _opioid_share("discontinued", 12)),
     *(
         Estimand("side_effects", f"{e} rate ratio after vs before implant (paired)", _ratio(e), "log")
         for e in ("any", "constipation", "oedema")
