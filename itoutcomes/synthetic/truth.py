@@ -272,7 +272,9 @@ def _opioid_reduction_truth(group: str, months: float) -> dict[str, float]:
     g = np.minimum(days / DAYS_PER_MONTH, 12) / 12
     # D = k with probability exp(-rate k) - exp(-rate (k + 1)); supply covers days t < D
     ks = np.arange(days[0] + 1, days[-1] + 1)
-    p_k = np.exp(-rate * ks) - np.exp(-rate * (ks + 1))
+    # math.exp, not np.exp: numpy releases move their exp by an ulp (2.4.6 did), and the bundled
+    # truth.json must regenerate byte for byte whatever numpy is installed
+    p_k = np.array([math.exp(-rate * k) - math.exp(-rate * (k + 1)) for k in ks.tolist()])
     p_stopped = -math.expm1(-rate * days[0])  # D <= first window day: nothing in the window
     p_after = math.exp(-rate * (days[-1] + 1))  # supply through the whole window
     n_k = ks - days[0]  # window days with supply when D = k
