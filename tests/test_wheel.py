@@ -20,7 +20,11 @@ def _run(command: list[str], cwd: Path, timeout: int = 900) -> str:
 
 def test_the_installed_wheel_works_outside_the_repository(tmp_path):
     wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(wheels)], tmp_path)
+    built = _run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(wheels)], tmp_path
+    )
+    # the build prints no warning about the package's own configuration (license, package data)
+    assert "BuildBackendWarning" not in built and "DeprecationWarning" not in built, built
     wheel = next(wheels.glob("itoutcomes-*.whl"))
     env = tmp_path / "env"
     venv.EnvBuilder(with_pip=True).create(env)
