@@ -188,11 +188,18 @@ def conversion_rate(
             rows.append({**dict(zip(by_columns, key, strict=False)), **row})
     table = pd.DataFrame(rows, columns=[*by_columns, *_CONVERSION_COLUMNS])
     n_no_trial = int((idd.patients["trial_type"] == "none").sum())
-    keys = []
+    keys, rows_of = [], {}
     for i, record in enumerate(table.to_dict("records")):
         strata = {c: record[c] for c in by_columns}
+        rows_of.setdefault(tuple(strata.values()), {})[record["measure"]] = i
         for column, key in _CONVERSION_KEYS.get(record["measure"], {}).items():
             keys.append(((i, column), population(key.format(w=window_days), strata)))
+    # the trialed are those with a known trial result (trial_success's denominator) and those without:
+    # without this relation, a hidden number trialed would be a published sum
+    relations = tuple(
+        ((row["conversion"], "n"), ((row["trial_success"], "n"), (row["trial_unknown"], "n_event")))
+        for row in rows_of.values()
+    )
     return ConversionResult(
         table=table,
         window_days=window_days,
@@ -215,6 +222,7 @@ def conversion_rate(
             column_totals=("n", "n_event") if by_columns else (),
             within=("measure",),
             complements=(("n", "n_event"),),
+            relations=relations,
             keys=tuple(keys),
         ),
     )
@@ -222,7 +230,7 @@ def conversion_rate(
 
 _CONVERSION_KEYS = {
     "conversion": {"n": "patients.trialed", "n_event": "trialed.implanted_within_{w}"},
-    "trial_success": {"n_event": "trialed.success"},
+    "trial_success": {"n": "trialed.known_result", "n_event": "trialed.success"},
     "implant_given_success": {"n": "trialed.success"},
     "trial_unknown": {"n": "patients.trialed", "n_event": "trialed.unknown"},
     "implanted_after_window": {"n": "patients.trialed", "n_event": "trialed.implanted_after_{w}"},

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import BUNDLED, ROOT
 
 from itoutcomes.audit import audit, release_from_files
 from itoutcomes.cli import main
@@ -104,6 +104,44 @@ def _difference_attacks(folder) -> list[str]:
     return found
 
 
+def _not_trialed_attacks(folder) -> list[str]:
+    """Patients never trialed, per indication: the group's size less the number trialed.
+
+    The size is any Table 1 row's ``n`` (every row counts the group), else the flow's cohort less the
+    other groups' sizes; the number trialed is conversion's ``n``, else trial_success's ``n`` (a known
+    result) plus trial_unknown's ``n_event``, else Table 1's trialed ``n_event``.
+    """
+    conversion = folder / "conversion" / "conversion_by_indication.csv"
+    baseline = folder / "overview" / "baseline_by_indication.csv"
+    if not conversion.exists() or not baseline.exists():
+        return []
+    read = lambda path: pd.read_csv(path, dtype=str, keep_default_na=False)  # noqa: E731
+    flow = read(folder / "overview" / "flow.csv").set_index("step")["n"]
+    table_one, by_indication = read(baseline), read(conversion)
+    sizes = {}
+    for group, rows in table_one.groupby("indication", sort=False):
+        shown = [v for v in map(_number, rows["n"]) if v is not None]
+        sizes[group] = shown[0] if shown else None
+    unknown = [g for g, v in sizes.items() if v is None]
+    if len(unknown) == 1 and _number(flow.get("cohort", "")) is not None:
+        sizes[unknown[0]] = _number(flow["cohort"]) - sum(v for v in sizes.values() if v is not None)
+    found = []
+    for group, rows in by_indication.groupby("indication", sort=False):
+        row = rows.set_index("measure")
+        trialed = _number(row.at["conversion", "n"])
+        if trialed is None:
+            known = _number(row.at["trial_success", "n"])
+            missing = _number(row.at["trial_unknown", "n_event"])
+            trialed = known + missing if known is not None and missing is not None else None
+        if trialed is None:
+            one = table_one[(table_one["indication"] == group) & (table_one["measure"] == "trialed")]
+            trialed = _number(one["n_event"].iloc[0]) if len(one) else None
+        size = sizes.get(group)
+        if size is not None and trialed is not None and 1 <= size - trialed <= 10:
+            found.append(f"{group}: {size:g} patients, {trialed:g} trialed: {size - trialed:g} never trialed")
+    return found
+
+
 def _with_comparison(n: int, controls: int, seed: int):
     return lambda: generate(n, n_controls=controls, seed=seed)
 
@@ -118,13 +156,13 @@ COHORTS = {
     "45+45": _with_comparison(45, 45, 3),
     "80+60": _with_comparison(80, 60, 4),
     "300+300": _with_comparison(300, 300, 8),
+    "bundled": None,  # the cohort the reports show
 }
 
 
 @pytest.mark.parametrize("name", COHORTS)
 def test_no_hidden_count_can_be_recovered(name, tmp_path):
-    cohort = COHORTS[name]()
-    folder = cohort.write(tmp_path / "cohort")
+    folder = BUNDLED if name == "bundled" else COHORTS[name]().write(tmp_path / "cohort")
     out = tmp_path / "out"
     assert main(["run", *PLANS, "--cohort", str(folder), "--out", str(out)]) == 0
     release, threshold = release_from_files(out)
@@ -139,6 +177,7 @@ def test_no_hidden_count_can_be_recovered(name, tmp_path):
     assert _share_attacks(out) == []
     assert _curve_attacks(out) == []
     assert _difference_attacks(out) == []
+    assert _not_trialed_attacks(out) == []
     hidden = [c for c in release.hidden if "#" not in c[0]]
     assert hidden, "a small cohort hides something"
     assert np.isfinite(len(hidden))
