@@ -191,7 +191,7 @@ def conversion_rate(
     keys, rows_of = [], {}
     for i, record in enumerate(table.to_dict("records")):
         strata = {c: record[c] for c in by_columns}
-        rows_of.setdefault(tuple(strata.values()), {})[record["measure"]] = i
+        rows_of.setdefault(tuple(map(str, strata.values())), {})[record["measure"]] = i  # str: NaN
         for column, key in _CONVERSION_KEYS.get(record["measure"], {}).items():
             keys.append(((i, column), population(key.format(w=window_days), strata)))
     # the trialed are those with a known trial result (trial_success's denominator) and those without:
@@ -199,6 +199,7 @@ def conversion_rate(
     relations = tuple(
         ((row["conversion"], "n"), ((row["trial_success"], "n"), (row["trial_unknown"], "n_event")))
         for row in rows_of.values()
+        if {"conversion", "trial_success", "trial_unknown"} <= set(row)
     )
     return ConversionResult(
         table=table,
