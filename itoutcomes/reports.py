@@ -10,6 +10,7 @@ overrides. A failing cell stops rendering with the cell, its first source line a
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import re
 import shutil
@@ -136,42 +137,124 @@ def _parameter_cell(cells: list[Cell], params: Mapping[str, Any]) -> list[Cell]:
     return [*cells[: index + 1], injected, *cells[index + 1 :]]
 
 
-def _execute(cells: list[Cell], cwd: Path, name: str, timeout: int) -> list[list[dict[str, Any]]]:
-    import nbformat
-    from jupyter_client import KernelManager
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+class _Kernel:
+    """One Jupyter kernel, reused by the reports of one render (:func:`render_reports`).
 
-    code_cells = [c for c in cells if c.kind == "code"]
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [nbformat.v4.new_code_cell(c.source) for c in code_cells]
-    # the kernel talks over local IPC sockets in a private folder, not TCP ports: nothing is opened to
-    # the network, and jupyter_client has no reason to warn about unencrypted TCP
-    sockets = tempfile.TemporaryDirectory(prefix="itoutcomes-kernel-")
-    manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets.name) / "kernel"))
-    client = NotebookClient(notebook, timeout=timeout, km=manager, resources={"metadata": {"path": str(cwd)}})
-    with sockets:
-        try:
-            with client.setup_kernel():
-                for index, cell in enumerate(notebook.cells):
-                    try:
-                        client.execute_cell(cell, index)
-                    except CellExecutionError as error:
-                        source = code_cells[index]
-                        first = source.source.strip().splitlines()[0] if source.source.strip() else ""
-                        message = str(error).strip().splitlines()
-                        last = next((m for m in reversed(message) if m.strip()), "")
-                        raise ReportError(
-                            f"{name}: the cell on line {source.line} ({first!r}) failed: {last}"
-                        ) from None
-        finally:
-            # the client does not own a kernel manager it was given: shut the kernel down here, or it
-            # outlives the command and warns "Parent appears to have exited" when the command ends
-            if manager.has_kernel:
-                manager.shutdown_kernel(now=False)
-            manager.cleanup_resources()
-    return [cell.get("outputs", []) for cell in notebook.cells]
+    It talks over local IPC sockets in a private folder, not TCP ports: nothing is opened to the
+    network, and jupyter_client has no reason to warn about unencrypted TCP. Each report starts in a
+    cleared namespace (IPython's ``%reset -f``) with its own folder as the working directory, as in a
+    kernel of its own; what stays is the imported modules and :func:`release_for_report`'s last
+    release, which the next report of the same cohort, plans and threshold takes instead of building
+    it again.
+    """
+
+    def __init__(self, timeout: int) -> None:
+        import nbformat
+        from jupyter_client import KernelManager
+        from nbclient import NotebookClient
+
+        self._stack = contextlib.ExitStack()
+        sockets = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="itoutcomes-kernel-")))
+        self.manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "kernel"))
+        notebook = nbformat.v4.new_notebook()
+        notebook.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
+        self.client = NotebookClient(notebook, timeout=timeout, km=self.manager)
+
+    def __enter__(self) -> _Kernel:
+        self._stack.callback(self._shut_down)
+        self._stack.enter_context(self.client.setup_kernel())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _shut_down(self) -> None:
+        # the client does not own a kernel manager it was given: shut the kernel down here, or it
+        # outlives the command and warns "Parent appears to have exited" when the command ends
+        if self.manager.has_kernel:
+            self.manager.shutdown_kernel(now=False)
+        self.manager.cleanup_resources()
+
+    def run(self, cells: list[Cell], cwd: Path, name: str) -> list[list[dict[str, Any]]]:
+        """The outputs of each code cell of one report, run from a cleared namespace in ``cwd``."""
+        import nbformat
+        from nbclient.exceptions import CellExecutionError
+
+        code_cells = [c for c in cells if c.kind == "code"]
+        start = f"get_ipython().run_line_magic('reset', '-f')\nimport os\nos.chdir({str(cwd)!r})\ndel os"
+        notebook = nbformat.v4.new_notebook()
+        notebook.metadata = self.client.nb.metadata
+        notebook.cells = [
+            nbformat.v4.new_code_cell(start),
+            *(nbformat.v4.new_code_cell(c.source) for c in code_cells),
+        ]
+        self.client.nb = notebook
+        for index, cell in enumerate(notebook.cells):
+            try:
+                self.client.execute_cell(cell, index)
+            except CellExecutionError as error:
+                if index == 0:
+                    raise ReportError(f"{name}: the kernel could not start the report: {error}") from None
+                source = code_cells[index - 1]
+                first = source.source.strip().splitlines()[0] if source.source.strip() else ""
+                message = str(error).strip().splitlines()
+                last = next((m for m in reversed(message) if m.strip()), "")
+                raise ReportError(
+                    f"{name}: the cell on line {source.line} ({first!r}) failed: {last}"
+                ) from None
+        return [cell.get("outputs", []) for cell in notebook.cells[1:]]
+
+
+_RELEASE: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+""":func:`release_for_report`'s last release, by what it was built from (one entry at most)."""
+
+
+def release_for_report(cohort_path: str | Path, plan_path: str | Path, threshold: int) -> tuple[Any, ...]:
+    """What a report's set-up (``reports/_setup.qmd``) shows its numbers from: ``(cohort, plans, plan,
+    view)``, with every plan beside ``plan_path`` read and checked, each given ``threshold``, and the
+    whole release built from them as ``itoutcomes run`` builds it (:func:`itoutcomes.runner.build_release`).
+
+    The reports of one render share one kernel (:func:`render_reports`), and each would build the
+    same release: the last one is kept, keyed by the cohort files' SHA-256, the plans' text and the
+    threshold, and returned again while those are unchanged. In a kernel of its own (``quarto
+    render``) every report builds it.
+
+    Parameters
+    ----------
+    cohort_path
+        The cohort folder (:func:`itoutcomes.load_cohort`).
+    plan_path
+        The report's plan; every ``*.yaml`` beside it is part of the release.
+    threshold
+        The small-cell threshold each plan is given.
+
+    Returns
+    -------
+    tuple
+        ``cohort`` (the loaded cohort), ``plans`` (the checked plans, fresh dicts on every call),
+        ``plan`` (the report's own, one of ``plans``) and ``view`` (the
+        :class:`~itoutcomes.runner.ReleaseView`). The cohort and the view may be shared between
+        calls: a report must not change them.
+    """
+    from itoutcomes import load_cohort
+    from itoutcomes.runner import _hash_cohort, build_release, load_plan
+
+    paths = sorted(Path(plan_path).parent.glob("*.yaml"))
+    plans = [load_plan(p) for p in paths]
+    for each in plans:
+        each["threshold"] = threshold
+    plan = next(p for p in plans if p["analysis"] == load_plan(plan_path)["analysis"])
+    key = (_hash_cohort(Path(cohort_path)), tuple((p.name, p.read_text()) for p in paths), threshold)
+    if key not in _RELEASE:
+        _RELEASE.clear()
+        cohort = load_cohort(cohort_path)
+        _RELEASE[key] = (cohort, build_release(cohort, plans))
+    cohort, view = _RELEASE[key]
+    return cohort, plans, plan, view
 
 
 def _output_html(outputs: list[dict[str, Any]], options: dict[str, Any], numbers: dict[str, int]) -> str:
@@ -250,17 +333,28 @@ def _markdown(text: str) -> str:
 
 
 def render_report(
-    qmd: str | Path, out: str | Path, *, params: Mapping[str, Any] | None = None, timeout: int = 600
+    qmd: str | Path,
+    out: str | Path,
+    *,
+    params: Mapping[str, Any] | None = None,
+    timeout: int = 600,
+    kernel: _Kernel | None = None,
 ) -> Path:
     """Execute one ``.qmd`` in a Jupyter kernel and write ``out/<name>.html``; returns its path.
 
-    Cells run with the report's folder as the working directory. Raises :class:`ReportError` naming
-    the failing cell.
+    Cells run with the report's folder as the working directory, in a kernel of their own (or in
+    ``kernel``, :func:`render_reports`' shared one, from a cleared namespace). Raises
+    :class:`ReportError` naming the failing cell.
     """
     qmd = Path(qmd).resolve()
     meta, cells = parse_qmd(expand_includes(qmd.read_text(), qmd.parent))
     cells = _parameter_cell(cells, dict(params or {}))
-    outputs = iter(_execute(cells, qmd.parent, qmd.name, timeout))
+    if kernel is None:
+        with _Kernel(timeout) as own:
+            produced = own.run(cells, qmd.parent, qmd.name)
+    else:
+        produced = kernel.run(cells, qmd.parent, qmd.name)
+    outputs = iter(produced)
     body = []
     numbers = {"figure": 0, "table": 0}
     for cell in cells:
@@ -311,25 +405,40 @@ def render_reports(
     )
     quarto = shutil.which("quarto") if use_quarto is not False else None
     pages = []
-    for qmd in documents:
-        started = time.perf_counter()
-        if quarto:
-            flags = [arg for k, v in (params or {}).items() for arg in ("-P", f"{k}:{v}")]
-            subprocess.run(
-                [quarto, "render", str(qmd), "--output-dir", str(Path(out).resolve()), *flags], check=True
-            )
-            page = Path(out) / f"{qmd.stem}.html"
-        else:
-            page = render_report(qmd, out, params=params)
-        pages.append(page)
-        written = [page.name]
-        if "docx" in formats:
-            written.append(to_docx(page).name)
-        if "pdf" in formats:
-            written.append(to_pdf(page).name)
-        shown = ", ".join(written)
-        progress(f"rendered {qmd.name} -> {page.parent}/{shown} ({time.perf_counter() - started:.1f} s)")
+    with contextlib.ExitStack() as stack:
+        kernel = None if quarto else stack.enter_context(_Kernel(timeout=600))
+        for qmd in documents:
+            pages.append(_render_one(qmd, out, params, quarto, kernel, formats, progress))
     return pages
+
+
+def _render_one(
+    qmd: Path,
+    out: str | Path,
+    params: Mapping[str, Any] | None,
+    quarto: str | None,
+    kernel: _Kernel | None,
+    formats: tuple[str, ...],
+    progress: Callable[[str], None],
+) -> Path:
+    """One report of :func:`render_reports`: its HTML page, then the other formats beside it."""
+    started = time.perf_counter()
+    if quarto:
+        flags = [arg for k, v in (params or {}).items() for arg in ("-P", f"{k}:{v}")]
+        subprocess.run(
+            [quarto, "render", str(qmd), "--output-dir", str(Path(out).resolve()), *flags], check=True
+        )
+        page = Path(out) / f"{qmd.stem}.html"
+    else:
+        page = render_report(qmd, out, params=params, kernel=kernel)
+    written = [page.name]
+    if "docx" in formats:
+        written.append(to_docx(page).name)
+    if "pdf" in formats:
+        written.append(to_pdf(page).name)
+    shown = ", ".join(written)
+    progress(f"rendered {qmd.name} -> {page.parent}/{shown} ({time.perf_counter() - started:.1f} s)")
+    return page
 
 
 FORMATS = ("html", "docx", "pdf")
