@@ -16,6 +16,7 @@ __all__ = [
     "COLUMNS",
     "VARIABLES",
     "column_label",
+    "is_labelled",
     "label",
     "reference_levels",
     "register",
@@ -33,7 +34,13 @@ _VALUES: dict[str, dict[str, str]] = {
         "spasticity": "Spasticity",
     },
     "sex": {"female": "Female", "male": "Male"},
-    "arm": {"idd": "Intrathecal drug delivery", "cmm": "Conventional medical management"},
+    # the design tables code the arm 1 (IDD) and 0 (CMM), as the propensity model does
+    "arm": {
+        "idd": "Intrathecal drug delivery",
+        "cmm": "Conventional medical management",
+        "1": "Intrathecal drug delivery",
+        "0": "Conventional medical management",
+    },
     "component": {"pump": "Pump", "catheter": "Catheter"},
     "measure": {
         "log_hazard_ratio": "log hazard ratio",
@@ -47,6 +54,127 @@ _VALUES: dict[str, dict[str, str]] = {
         "ks": "Kolmogorov-Smirnov",
         "annual_escalation_pct": "annual escalation (%)",
         "within_30_90": "within 30-90 days",
+        # Table 1, flow and follow-up
+        "patients": "Patients",
+        "female": "Female",
+        "trialed": "Trialled",
+        "age": "Age (years)",
+        "died": "Died",
+        "explanted": "Explanted",
+        "median_years": "Median follow-up (years)",
+        "patient_years": "Patient-years",
+        # conversion
+        "conversion": "Implanted within the window",
+        "trial_success": "Successful trial",
+        "implant_given_success": "Implanted after a successful trial",
+        "trial_unknown": "Trial result unknown",
+        "implanted_after_window": "Implanted after the window",
+        "window_incomplete": "Window not completed",
+        # pain and other scores
+        "baseline_mean": "Baseline mean",
+        "followup_mean": "Follow-up mean",
+        "mean_change": "Mean change",
+        "median_change": "Median change",
+        "pct_change": "Change (%)",
+        "effect_size": "Effect size",
+        "difference": "Difference",
+        "not_observed": "Not observed",
+        # opioids
+        "baseline_mme": "Baseline MME/day",
+        "followup_mme": "Follow-up MME/day",
+        "median_pct_change": "Median change (%)",
+        "reduced_50": "Reduced by 50% or more",
+        "discontinued": "Discontinued",
+        "zero_baseline_started": "Started from no opioid",
+        # rates, models and the pump
+        "rate": "Rate per 100 patient-years",
+        "rate_ratio": "Rate ratio",
+        "ratio": "Ratio",
+        "naive_difference": "Unadjusted difference",
+        "variance_ratio": "Variance ratio",
+        "performance_event": "Performance event",
+        "battery_depletion": "Battery depletion",
+        "log_dose_intercept": "log dose at implant",
+        "log_dose_slope": "log dose, change per year",
+        "sd_residual": "Residual SD",
+        "sd_slope": "SD of the slopes",
+        "median": "Median",
+        "min": "Minimum",
+        "max": "Maximum",
+        "q1": "First quartile",
+        "q3": "Third quartile",
+    },
+    "step": {
+        "cohort": "Cohort",
+        "trialed": "Trialled",
+        "trial_success": "Successful trial",
+        "trial_failure": "Failed trial",
+        "trial_unknown": "Trial result unknown",
+        "implanted_in_window": "Implanted in the window",
+        "implanted_after_window": "Implanted after the window",
+        "success_not_implanted": "Success, not implanted",
+        "implanted_after_failure": "Implanted after a failed trial",
+        "implanted_without_trial": "Implanted without a trial",
+        "implanted": "Implanted",
+        "died": "Died",
+        "explanted_alive": "Explanted, alive",
+        "in_follow_up": "In follow-up",
+        "analysed": "Analysed",
+    },
+    "type": {
+        "battery_eol": "Battery end of life",
+        "catheter": "Catheter complication",
+        "csf_leak": "CSF leak",
+        "granuloma": "Catheter-tip granuloma",
+        "infection": "Infection",
+        "other": "Other",
+        "overdose": "Overdose",
+        "pump_failure": "Pump failure",
+        "refill_error": "Refill error",
+        "seroma": "Seroma",
+        "withdrawal": "Withdrawal",
+        "any": "Any complication",
+    },
+    "drug": {
+        "admixture": "Admixture",
+        "baclofen": "Baclofen",
+        "fentanyl": "Fentanyl",
+        "hydromorphone": "Hydromorphone",
+        "morphine": "Morphine",
+        "ziconotide": "Ziconotide",
+        "bupivacaine": "Bupivacaine",
+        "clonidine": "Clonidine",
+        "sufentanil": "Sufentanil",
+    },
+    "approach": {
+        "all_available": "All available",
+        "baseline_carried_forward": "Baseline carried forward",
+        "complete_case": "Complete cases",
+        "multiple_imputation": "Multiple imputation",
+    },
+    "effect": {
+        "any": "Any side effect",
+        "anxiety": "Anxiety",
+        "constipation": "Constipation",
+        "depression": "Depression",
+        "dizziness": "Dizziness",
+        "muscle_spasm": "Muscle spasm",
+        "myoclonus": "Myoclonus",
+        "nausea_vomiting": "Nausea or vomiting",
+        "oedema": "Oedema",
+        "other": "Other",
+        "pruritus": "Pruritus",
+        "respiratory_depression": "Respiratory depression",
+        "sedation": "Sedation",
+        "urinary_retention": "Urinary retention",
+    },
+    "period": {"before": "Before implant", "after": "After implant", "after vs before": "After vs before"},
+    "flag": {
+        "concentration_above_maximum": "Concentration above the labelled maximum",
+        "dose_above_maximum": "Dose above the labelled maximum",
+        "residual_discrepancy": "Residual volume discrepancy",
+        "True": "Yes",  # balance: the covariate is imbalanced (|SMD| above 0.1)
+        "False": "No",
     },
     "outcome": {
         "mme_change": "MME change",
@@ -55,8 +183,11 @@ _VALUES: dict[str, dict[str, str]] = {
         "responder_30": "Pain reduced by 30% or more",
         "death": "Death",
         "overdose": "Opioid overdose",
+        "all": "All outcomes",
     },
 }
+_VALUES["pump_drug"] = _VALUES["drug"]
+_VALUES["parent"] = _VALUES["step"]
 
 VARIABLES: dict[str, str] = {
     "age": "Age, per year",
@@ -69,6 +200,10 @@ VARIABLES: dict[str, str] = {
     "log2_concentration": "Concentration, per doubling",
     "visit": "Visit (months)",
     "arm": "Arm",
+    "Intercept": "Intercept",
+    "GLOBAL": "Global test",
+    "patient": "Between patients (variance)",
+    "residual": "Residual (variance)",
 }
 """Labels of model variables (as a formula names them)."""
 
@@ -78,6 +213,17 @@ _TERM = re.compile(r"^(?:C\((?P<wrapped>[^)]+)\)|(?P<plain>[A-Za-z_][\w.]*))\[T\
 def register(kind: str, labels: Mapping[str, str]) -> None:
     """Add (or replace) the labels of the codes of ``kind`` (``"outcome"``, ``"measure"``, ...)."""
     _VALUES.setdefault(kind, {}).update(labels)
+
+
+def is_labelled(kind: str, code: object) -> bool:
+    """Whether ``code`` has a label among the codes of ``kind`` (else it is shown as itself).
+
+    Examples
+    --------
+    >>> is_labelled("indication", "fbss"), is_labelled("indication", "new_code")
+    (True, False)
+    """
+    return str(code) in _VALUES.get(kind, {})
 
 
 def label(kind: str, code: object) -> str:
@@ -118,12 +264,13 @@ def term_label(term: str) -> str:
     'Indication: Complex regional pain syndrome'
     >>> term_label("sex[T.male]")
     'Sex: Male'
-    >>> term_label("age")
-    'Age, per year'
+    >>> term_label("age"), term_label("C(indication)")
+    ('Age, per year', 'Indication')
     """
     parts = _parts(term)
     if parts is None:
-        return variable_label(term)
+        wrapped = re.fullmatch(r"C\((?P<name>[^)]+)\)", term)  # a whole categorical variable
+        return variable_label(wrapped.group("name") if wrapped else term)
     variable, level = parts
     return f"{variable_label(variable)}: {label(variable, level)}"
 

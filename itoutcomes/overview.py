@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -27,10 +28,12 @@ _TABLE_ONE = ("patients", "female", "trialed", "age")
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class BaselineResult(Result):
-    """Table 1 by group, long (see :func:`baseline_table`)."""
+    """Table 1 by group, long (see :func:`baseline_table`); reports print it the way round a manuscript
+    does, a column per group (``layout``, :func:`itoutcomes.tables.html_table_one`)."""
 
     table: pd.DataFrame = Frame()  # type: ignore[assignment]
     by: str
+    layout: ClassVar[str] = "table_one"
 
 
 def baseline_table(cohort: Cohort, *, by: str = "indication") -> BaselineResult:

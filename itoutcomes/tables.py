@@ -50,13 +50,62 @@ def html_table(
     return page.replace('class="dataframe"', f'class="dataframe" data-counts="{marked}"', 1)
 
 
-PAGE_WIDTH = 110
+PAGE_WIDTH = 120
 """Characters of table a report page holds across (cell text and padding, at the page's font size)."""
 
-CODE_COLUMNS = ("indication", "sex", "arm", "outcome", "component", "group", "measure", "flag")
+CODE_COLUMNS = (
+    "indication",
+    "sex",
+    "arm",
+    "outcome",
+    "component",
+    "group",
+    "measure",
+    "flag",
+    "step",
+    "parent",
+    "type",
+    "drug",
+    "pump_drug",
+    "approach",
+    "effect",
+    "period",
+)
 """Columns whose cells are codes shown by their labels (:func:`itoutcomes.labels.label`)."""
 
 INTERVAL = ("estimate", "ci_low", "ci_high")
+
+SPANNERS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("Patients", {"n_treated": "IDD", "n_comparison": "CMM"}),
+    ("Events", {"n_event_treated": "IDD", "n_event_comparison": "CMM"}),
+    ("Events", {"n_event_before": "Before implant", "n_event_after": "After implant"}),
+    ("Imbalance", {"before": "Before adjustment", "after": "After adjustment"}),
+    ("Propensity score", {"min": "Min", "q1": "Q1", "median": "Median", "q3": "Q3", "max": "Max"}),
+    ("Quartiles", {"q1": "Q1", "median": "Median", "q3": "Q3"}),
+    ("Interquartile range", {"q1": "Q1", "q3": "Q3"}),
+    ("During the interval", {"n_entered": "Entered", "n_event": "Events", "n_censor": "Censored"}),
+    (
+        "Not observed",
+        {
+            "n_died": "Died",
+            "n_explanted": "Explanted",
+            "n_follow_up_ended": "Follow-up ended",
+            "n_missing": "Missing",
+            "n_no_baseline": "No baseline",
+        },
+    ),
+    (
+        "Missing",
+        {
+            "n_no_baseline_pain": "Baseline pain",
+            "n_no_follow_up_pain": "Follow-up pain",
+            "n_no_prescriptions": "Prescriptions",
+        },
+    ),
+)
+"""Column spanners (gt's ``tab_spanner``): a label over adjacent columns, each then headed by its own
+short label. A spanner applies to a table holding all of its columns side by side, the first that
+applies winning a column; a table split to fit the page spans the columns of a part."""
 
 
 def cell_text(column: str, value: Any, *, counts: Sequence[str] = (), digits: int = 3) -> str:
@@ -78,14 +127,13 @@ def cell_text(column: str, value: Any, *, counts: Sequence[str] = (), digits: in
 
     if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
         return ""
+    kind = "indication" if column == "group" else column
+    if column in CODE_COLUMNS and isinstance(value, (bool, np.bool_, int, np.integer)):
+        return label(kind, str(bool(value)) if isinstance(value, (bool, np.bool_)) else str(int(value)))
     if isinstance(value, str):
         if value == "—" or column not in (*CODE_COLUMNS, "term"):
             return value
-        return (
-            term_label(value)
-            if column == "term"
-            else label("indication" if column == "group" else column, value)
-        )
+        return term_label(value) if column == "term" else label(kind, value)
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     number = float(value)
@@ -153,9 +201,10 @@ def html_released(
     table's ``data-id``, so that a reader (or a test) can tell counts from other whole numbers.
     ``raw`` (the table before release) tells which text columns were numbers. With ``title``, the
     table has it as its caption (a rendered report numbers the captions). A table wider than
-    ``width`` characters is split into parts that each fit, every part repeating the leading text
-    columns that name its rows; each part says which it is (``data-part="k/m"``, its caption "(k of
-    m)") and how many columns it repeats (``data-keys``).
+    ``width`` characters is split into parts that each fit (prose columns counted as wrapping),
+    every part repeating the leading text columns that name its rows (up to 60% of the width); each
+    part says which it is (``data-part="k/m"``, its caption "(k of m)") and how many columns it
+    repeats (``data-keys``). Columns under one spanner (:data:`SPANNERS`) stay in one part.
     """
     import great_tables as gt
 
@@ -168,18 +217,16 @@ def html_released(
         heading["estimate"] = f"Estimate ({conf_level:.0%} CI)"
     parts = _split_columns(shown, heading, counts, raw, width)
     base = re.sub(r"[^a-z0-9]+", "-", (title or "table").lower()).strip("-") or "table"
-    note = None
-    if (shown == "—").to_numpy().any():
-        below = f"from 1 to {threshold - 1}" if threshold else "below the small-cell threshold"
-        note = (
-            f"— hidden: a count {below}, or a cell from which one could be worked out "
-            "(small-cell suppression)."
-        )
+    note = _hidden_note(threshold) if (shown == "—").to_numpy().any() else None
     pages = []
     for k, (keys, columns) in enumerate(parts, start=1):
         tid = base if len(parts) == 1 else f"{base}-{k}"
         frame = shown[[*keys, *columns]].reset_index(drop=True)
-        table = gt.GT(frame, id=tid).cols_label(**{c: heading[c] for c in frame.columns})
+        spans = _spanners(list(shown.columns), list(frame.columns))
+        own = {c: sub for _, subs in spans for c, sub in subs.items()}
+        table = gt.GT(frame, id=tid).cols_label(**{c: own.get(c, heading[c]) for c in frame.columns})
+        for k_span, (spanner, subs) in enumerate(spans):
+            table = table.tab_spanner(spanner, columns=list(subs), id=f"spanner-{k_span}")
         table = table.cols_align(
             "left", columns=[c for c in frame.columns if c in keys or _text(released, c)]
         )
@@ -189,7 +236,8 @@ def html_released(
             table = table.tab_source_note(note)
         page = table.as_raw_html(inline_css=False)
         marked = ",".join(html.escape(c) for c in counts if c in frame.columns)
-        attributes = f' data-id="{tid}" data-counts="{marked}"'
+        listed = ",".join(html.escape(c) for c in frame.columns)
+        attributes = f' data-id="{tid}" data-counts="{marked}" data-columns="{listed}"'
         if len(parts) > 1:
             attributes += f' data-part="{k}/{len(parts)}" data-keys="{len(keys)}"'
         opening = page.index(">", page.index("<table")) + 1
@@ -201,6 +249,34 @@ def html_released(
         page = page[: opening - 1] + attributes + ">" + caption + page[opening:]
         pages.append(page)
     return "".join(pages)
+
+
+def _hidden_note(threshold: int | None) -> str:
+    """The note under a table with hidden cells: what "—" means."""
+    below = f"from 1 to {threshold - 1}" if threshold else "below the small-cell threshold"
+    return (
+        f"— hidden: a count {below}, or a cell from which one could be worked out (small-cell suppression)."
+    )
+
+
+def _spanners(whole: list[str], columns: list[str]) -> list[tuple[str, dict[str, str]]]:
+    """The spanners (:data:`SPANNERS`) over ``columns`` (one part of a table whose columns are
+    ``whole``): each applies when the table holds all its columns side by side and the part two or
+    more of them."""
+    taken: set[str] = set()
+    out = []
+    for spanner, subs in SPANNERS:
+        names = list(subs)
+        if any(c not in whole for c in names) or taken & set(names):
+            continue
+        start = whole.index(names[0])
+        if whole[start : start + len(names)] != names:
+            continue
+        here = {c: subs[c] for c in names if c in columns}
+        taken |= set(names)
+        if len(here) >= 2:
+            out.append((spanner, here))
+    return out
 
 
 def _text(released: pd.DataFrame, column: str) -> bool:
@@ -221,12 +297,19 @@ def _text(released: pd.DataFrame, column: str) -> bool:
     return not all(number(v) for v in values)
 
 
+_WRAP = {"withheld": 24, "note": 24, "reason": 32, "label": 32}
+"""Columns of prose that wrap inside their cells: the characters across they take at most."""
+
+
 def _split_columns(
     table: pd.DataFrame, heading: dict[str, str], counts: Sequence[str], raw: pd.DataFrame | None, width: int
 ) -> list[tuple[list[str], list[str]]]:
     """The columns of ``table`` in parts that each fit ``width``: (repeated key columns, own columns)."""
     columns = list(table.columns)
-    size = {c: max([len(heading[c]), *(len(str(v)) for v in table[c])]) + 3 for c in columns}
+    size = {
+        c: min(max([len(heading[c]), *(len(str(v)) for v in table[c])]), _WRAP.get(c, width)) + 3
+        for c in columns
+    }
     if sum(size.values()) <= width:
         return [([], columns)]
 
@@ -236,17 +319,153 @@ def _split_columns(
 
     keys: list[str] = []
     for column in columns:
-        if not is_key(column) or sum(size[k] for k in [*keys, column]) > width / 2:
+        if not is_key(column) or sum(size[k] for k in [*keys, column]) > 0.6 * width:
             break
         keys.append(column)
     rest = [c for c in columns if c not in keys]
+    # the columns under one spanner stay in one part (unless they alone are wider than a part)
+    group = {c: k for k, (_, subs) in enumerate(_spanners(columns, columns)) for c in subs}
+    units: list[list[str]] = []
+    for column in rest:
+        if units and column in group and group.get(units[-1][-1]) == group[column]:
+            units[-1].append(column)
+        else:
+            units.append([column])
     budget = width - sum(size[k] for k in keys)
     parts: list[list[str]] = [[]]
-    for column in rest:
-        if parts[-1] and sum(size[c] for c in parts[-1]) + size[column] > budget:
+    for unit in units:
+        if parts[-1] and sum(size[c] for c in [*parts[-1], *unit]) > budget:
             parts.append([])
-        parts[-1].append(column)
+        parts[-1].extend(unit)
     return [(keys, part) for part in parts]
+
+
+TABLE_ONE_ROWS: dict[str, tuple[str, str]] = {
+    "patients": ("Patients, n", "n"),
+    "female": ("Female, n (%)", "n (%)"),
+    "trialed": ("Trialled, n (%)", "n (%)"),
+    "age": ("Age (years), mean (SD)", "mean (SD)"),
+}
+"""Table 1's characteristics (the ``measure`` codes of :func:`itoutcomes.overview.baseline_table`):
+each row's label and what its cells hold, as gtsummary's ``tbl_summary`` prints them."""
+
+
+def table_one_cells(released: pd.DataFrame, by: str) -> tuple[list[str], list[list[str]]]:
+    """Table 1 as released (a row per group and characteristic) the way round a manuscript prints it:
+    a row per characteristic, each followed by its standardized mean difference, a column per group.
+
+    Returns the group codes and the rows (each its label, then a cell per group). A count reads as the
+    release holds it; a cell made from a hidden number is "—" whole. The group's size is the same
+    population in every row of the group: the patients row shows it where any row of the release
+    does.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"indication": ["fbss", "fbss"], "measure": ["patients", "female"],
+    ...     "n": ["258", "258"], "n_event": ["", "149"], "estimate": ["", "0.5775"], "sd": ["", ""],
+    ...     "smd": ["", "-0.0013"]})
+    >>> table_one_cells(t, "indication")
+    (['fbss'], [['Patients, n', '258'], ['Female, n (%)', '149 (57.8%)'], ['Female, SMD', '-0.0013']])
+    """
+    groups = list(dict.fromkeys(released[by]))
+    rows_of = {(row[by], row["measure"]): row for row in released.to_dict("records")}
+
+    def number(value: Any) -> float | None:
+        if value is None or (isinstance(value, str) and value in ("", "—")) or pd.isna(value):
+            return None
+        return float(value)
+
+    def summary(row: dict[str, Any] | None, kind: str) -> str:
+        if row is None:
+            return ""
+        if kind == "n":  # the group's size: every row of the group counts it, the same number
+            shown = [r["n"] for (g, _), r in rows_of.items() if g == row[by] and r["n"] not in ("", "—")]
+            return cell_text("n", shown[0] if shown else row["n"], counts=("n",))
+        if kind == "n (%)":
+            count, share = row["n_event"], number(row["estimate"])
+            if count == "—" or share is None:
+                return "—"
+            return f"{cell_text('n_event', count, counts=('n_event',))} ({share:.1%})"
+        mean, sd = number(row["estimate"]), number(row["sd"])
+        if mean is None:
+            return "—"
+        return f"{mean:.1f} ({sd:.1f})" if sd is not None else f"{mean:.1f}"
+
+    def smd(row: dict[str, Any] | None) -> str:
+        if row is None:
+            return ""
+        if "—" in (row["smd"], row["n"], row.get("n_event")):  # made from a hidden count
+            return "—"
+        value = number(row["smd"])
+        return "" if value is None else cell_text("smd", value)
+
+    rows = []
+    for measure, (heading, kind) in TABLE_ONE_ROWS.items():
+        present = [rows_of.get((g, measure)) for g in groups]
+        if not any(r is not None for r in present):
+            continue
+        rows.append([heading, *(summary(r, kind) for r in present)])
+        if kind != "n":
+            rows.append([f"{heading.split(',')[0]}, SMD", *(smd(r) for r in present)])
+    return groups, rows
+
+
+def html_table_one(
+    released: pd.DataFrame,
+    *,
+    by: str,
+    title: str | None = None,
+    width: int = PAGE_WIDTH,
+    threshold: int | None = None,
+) -> str:
+    """Table 1 (:func:`table_one_cells`) as a journal's Table 1 (great_tables): the characteristics
+    down the side, a column per group under a spanner, split into parts that each fit ``width``
+    characters (every part repeating the characteristics), notes on the SMD and on "—".
+
+    The table says it is laid out so (``data-layout="table-one"``); its ``data-columns`` are
+    ``characteristic`` and the group codes.
+    """
+    import great_tables as gt
+
+    from itoutcomes.labels import label, variable_label
+
+    groups, rows = table_one_cells(released, by)
+    frame = pd.DataFrame(rows, columns=["characteristic", *groups])
+    heading = {"characteristic": "Characteristic", **{g: label(by, g) for g in groups}}
+    size = {c: max([len(heading[c]), *(len(str(v)) for v in frame[c])]) + 3 for c in frame.columns}
+    budget = width - size["characteristic"]
+    parts: list[list[str]] = [[]]
+    for group in groups:
+        if parts[-1] and sum(size[g] for g in [*parts[-1], group]) > budget:
+            parts.append([])
+        parts[-1].append(group)
+    base = re.sub(r"[^a-z0-9]+", "-", (title or "table").lower()).strip("-") or "table"
+    notes = [
+        f"SMD: standardized mean difference of each {variable_label(by).lower()} against all other patients."
+    ]
+    if (frame == "—").to_numpy().any():
+        notes.append(_hidden_note(threshold))
+    pages = []
+    for k, part in enumerate(parts, start=1):
+        tid = base if len(parts) == 1 else f"{base}-{k}"
+        shown = frame[["characteristic", *part]]
+        table = gt.GT(shown, id=tid).cols_label(**{c: heading[c] for c in shown.columns})
+        table = table.tab_spanner(variable_label(by), columns=part, id="spanner-0")
+        table = table.cols_align("left", columns=["characteristic"]).cols_align("right", columns=part)
+        for note in notes:
+            table = table.tab_source_note(note)
+        page = table.as_raw_html(inline_css=False)
+        listed = ",".join(html.escape(c) for c in shown.columns)
+        attributes = f' data-id="{tid}" data-counts="" data-columns="{listed}" data-layout="table-one"'
+        if len(parts) > 1:
+            attributes += f' data-part="{k}/{len(parts)}" data-keys="1"'
+        opening = page.index(">", page.index("<table")) + 1
+        caption = ""
+        if title is not None:
+            text = title.replace("_", " ") + (f" ({k} of {len(parts)})" if len(parts) > 1 else "")
+            caption = f"<caption>{html.escape(text[:1].upper() + text[1:])}</caption>"
+        pages.append(page[: opening - 1] + attributes + ">" + caption + page[opening:])
+    return "".join(pages)
 
 
 def html_release(view: Any, plan: str, names: Sequence[str], *, digits: int = 3) -> str:
@@ -256,6 +475,10 @@ def html_release(view: Any, plan: str, names: Sequence[str], *, digits: int = 3)
         result = view.analyses[plan].results[name]
         for p in result.publications():
             file = file_name(name, p.name)
+            if p.name == "table" and getattr(result, "layout", None) == "table_one":
+                released = view.tables[f"{plan}/{file}"]
+                pages.append(html_table_one(released, by=result.by, title=file, threshold=view.threshold))
+                continue
             pages.append(
                 html_released(
                     view.tables[f"{plan}/{file}"],

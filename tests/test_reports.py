@@ -89,9 +89,13 @@ def test_report_numbers_equal_the_library(rendered):
 
 
 def _columns(attributes: str, body: str) -> list[str]:
-    """A report table's column names: each heading's id is the table's ``data-id``, a dash, the name."""
+    """A report table's column names in order (its ``data-columns``); each has a heading whose id is
+    the table's ``data-id``, a dash, the name (a spanner's heading spans a ``colgroup``)."""
     table_id = re.search(r'data-id="([^"]*)"', attributes).group(1)
-    return [i[len(table_id) + 1 :] for i in re.findall(r'<th[^>]*\bid="([^"]*)"', body)]
+    columns = html.unescape(re.search(r'data-columns="([^"]*)"', attributes).group(1)).split(",")
+    headings = re.findall(r'<th[^>]*scope="col"[^>]*\bid="([^"]*)"', body)
+    assert sorted(i[len(table_id) + 1 :] for i in headings) == sorted(columns), (table_id, headings)
+    return columns
 
 
 def _rows(body: str) -> list[list[str]]:
@@ -110,6 +114,13 @@ def _count_cells(page: Path) -> list[str]:
     """The cells of every table column marked as counts (``data-counts``)."""
     found = []
     for attributes, body in re.findall(r"<table([^>]*)>(.*?)</table>", page.read_text(), re.S):
+        if 'data-layout="table-one"' in attributes:  # counts in rows: "Patients, n", "Female, n (%)"
+            for cells in _rows(body):
+                if cells[0].endswith(", n"):
+                    found += cells[1:]
+                elif cells[0].endswith(", n (%)"):
+                    found += [c.split(" ")[0] for c in cells[1:]]
+            continue
         marked = re.search(r'data-counts="([^"]*)"', attributes)
         assert marked is not None, "every table in a report must say which columns are counts"
         counts = set(html.unescape(marked.group(1)).split(",")) - {""}
@@ -198,6 +209,36 @@ def _csv_value(text: str):
         return text
 
 
+def _table_one(frame: pd.DataFrame) -> list:
+    """Table 1's CSV (a row per indication and characteristic) as the report must print it: a column
+    per indication, a row per characteristic and then its SMD; "—" where a count it needs is hidden."""
+    from itoutcomes.tables import cell_text
+
+    groups = list(dict.fromkeys(frame["indication"]))
+    record = {(r["indication"], r["measure"]): r for r in frame.to_dict("records")}
+    hidden = {
+        g: {m: "—" in (r["n"], r["n_event"]) for (g2, m), r in record.items() if g2 == g} for g in groups
+    }
+    sizes = [
+        next((r["n"] for (g2, _), r in record.items() if g2 == g and r["n"] != "—"), "—") for g in groups
+    ]
+    rows = [["Patients, n", *sizes]]
+    for measure, name in (("female", "Female"), ("trialed", "Trialled"), ("age", "Age (years)")):
+        cells, smds = [], []
+        for g in groups:
+            r = record[(g, measure)]
+            if hidden[g][measure]:
+                cells.append("—")
+            elif measure == "age":
+                cells.append(f"{float(r['estimate']):.1f} ({float(r['sd']):.1f})")
+            else:
+                cells.append(f"{r['n_event']} ({100 * float(r['estimate']):.1f}%)")
+            smds.append("—" if hidden[g][measure] else cell_text("smd", float(r["smd"])))
+        shown = "mean (SD)" if measure == "age" else "n (%)"
+        rows += [[f"{name}, {shown}", *cells], [f"{name}, SMD", *smds]]
+    return [["characteristic", *groups], rows]
+
+
 def test_report_numbers_equal_the_run_csvs(rendered, tmp_path):
     from itoutcomes.tables import cell_text
 
@@ -219,6 +260,10 @@ def test_report_numbers_equal_the_run_csvs(rendered, tmp_path):
         for csv in sorted((results / plan).glob("*.csv")):
             columns, rows, counts = tables[csv.stem.replace("_", " ")]
             frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+            if csv.stem == "baseline_by_indication":  # Table 1, a column per indication
+                assert [columns, rows] == _table_one(frame), csv.name
+                compared += sum(len(r) - 1 for r in rows)
+                continue
             merged = {"estimate", "ci_low", "ci_high"} <= set(frame.columns)
             expected = [c for c in frame.columns if not (merged and c in ("ci_low", "ci_high"))]
             assert columns == expected, (csv.name, columns)
@@ -390,14 +435,18 @@ def _html_tables(page: Path) -> list[list[list[str]]]:
     return tables
 
 
-def _docx_cells(row) -> list[str]:
-    """A Word table row's cell texts, a cell spanning several grid columns once (as HTML's colspan)."""
-    seen, cells = set(), []
-    for cell in row.cells:
-        if id(cell._tc) not in seen:
-            seen.add(id(cell._tc))
-            cells.append(cell.text.strip())
-    return cells
+def _docx_rows(table) -> list[list[str]]:
+    """A Word table's rows of cell texts, a merged cell once, in the row where it starts (as HTML's
+    colspan and rowspan: a heading beside a spanner spans both heading rows)."""
+    seen, rows = {}, []  # the cells' elements by id, kept alive so that no id is reused
+    for row in table.rows:
+        cells = []
+        for cell in row.cells:
+            if id(cell._tc) not in seen:
+                seen[id(cell._tc)] = cell._tc
+                cells.append(cell.text.strip())
+        rows.append(cells)
+    return rows
 
 
 def test_every_report_is_written_as_docx_with_the_same_tables_and_captions(rendered):
@@ -405,7 +454,7 @@ def test_every_report_is_written_as_docx_with_the_same_tables_and_captions(rende
 
     for page in _pages():
         document = docx.Document(str(rendered / f"{page}.docx"))
-        ours = [[_docx_cells(row) for row in t.rows] for t in document.tables]
+        ours = [_docx_rows(t) for t in document.tables]
         assert ours == _html_tables(rendered / f"{page}.html"), page
         captions = [
             p.text.strip()
@@ -453,3 +502,34 @@ def test_a_table_wider_than_the_page_is_split_into_parts_that_fit():
         assert width <= PAGE_WIDTH + 10 and cells
     narrow = html_released(wide.iloc[:, :3], counts=[], raw=wide, title="effects")
     assert "data-part" not in narrow and "<caption>Effects</caption>" in narrow
+
+
+def test_columns_under_one_heading_get_a_spanner_and_stay_in_one_part():
+    from itoutcomes.tables import html_released
+
+    effects = pd.DataFrame(
+        {
+            "outcome": ["death", "overdose"],
+            "n_treated": [400, 300],
+            "n_comparison": [500, 350],
+            "n_event_treated": [120, 40],
+            "n_event_comparison": [200, 60],
+            "p_value": [0.2, 0.004],
+        }
+    )
+    counts = ["n_treated", "n_comparison", "n_event_treated", "n_event_comparison"]
+    page = html_released(effects, counts=counts, raw=effects, title="effects")
+    spanners = re.findall(r'colspan="(\d)" scope="colgroup"[^>]*>\s*<span[^>]*>(.*?)</span>', page)
+    assert spanners == [("2", "Patients"), ("2", "Events")]
+    heads = re.findall(r'<th[^>]*scope="col"[^>]*>(.*?)</th>', page)
+    assert heads == ["Outcome", "p", "IDD", "CMM", "IDD", "CMM"]  # beside the spanners, then under them
+    assert 'data-columns="outcome,n_treated,n_comparison,n_event_treated,n_event_comparison,p_value"' in page
+    # split to fit a narrow page, the two columns under a spanner stay together in their part
+    narrow = html_released(effects, counts=counts, raw=effects, title="effects", width=40)
+    parts = re.findall(r'data-columns="([^"]*)"', narrow)
+    assert len(parts) >= 2 and all(part.startswith("outcome,") for part in parts)
+    for pair in (("n_treated", "n_comparison"), ("n_event_treated", "n_event_comparison")):
+        assert any(",".join(pair) in part for part in parts), (pair, parts)
+    # a spanner needs all its columns: Q1 without Q3 keeps its own heading, under no spanner
+    lone = html_released(pd.DataFrame({"drug": ["morphine"], "q1": [1.5], "median": [2.0]}), counts=[])
+    assert "colgroup" not in lone and "Q1" in lone

@@ -52,6 +52,25 @@ def test_rerun_writes_byte_identical_csvs(first_run, tmp_path):
         assert mismatch == [] and errors == [], (plan.stem, mismatch, errors)
 
 
+def test_every_code_the_release_shows_has_a_label(first_run):
+    # a report shows codes by their labels (itoutcomes.labels): none may fall back to its raw code
+    from itoutcomes.labels import VARIABLES, is_labelled, term_label
+    from itoutcomes.tables import CODE_COLUMNS
+
+    unlabelled = set()
+    for csv in sorted(first_run.rglob("*.csv")):
+        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        for column in [c for c in table.columns if c in CODE_COLUMNS]:
+            kind = "indication" if column == "group" else column
+            codes = {v for v in table[column] if re.fullmatch(r"[A-Za-z0-9_]+", v)}  # not prose
+            unlabelled |= {(csv.name, column, v) for v in codes if not is_labelled(kind, v)}
+        for term in table.get("term", []):
+            shown = term_label(term)
+            if shown in (term, term.replace("_", " ")) and term not in VARIABLES:
+                unlabelled.add((csv.name, "term", term))
+    assert unlabelled == set(), sorted(unlabelled)
+
+
 def test_csv_numbers_are_the_library_numbers(first_run):
     table = pd.read_csv(first_run / "conversion" / "conversion.csv").set_index("measure")
     expected = conversion_rate(load_cohort(BUNDLED), window_days=90).conversion().iloc[0]
