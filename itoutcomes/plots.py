@@ -531,6 +531,13 @@ def curve_breaks(curve: Any) -> list[float]:
     return [float(t) for t in time_breaks(end)[0]]
 
 
+def _code_label(kind: str | None, code: Any) -> str:
+    """A code's label in a legend (:func:`itoutcomes.labels.label`)."""
+    from itoutcomes.labels import label
+
+    return label(kind or "", code)
+
+
 def _group_label(group: Any) -> str:
     """A group's label for a legend or a risk table (its indication's name, where it is one)."""
     from itoutcomes.labels import label
@@ -648,7 +655,7 @@ def love_plot(result: Any, *, ax: Any = None) -> Any:
     y = np.arange(len(smd))[::-1]
     ax.scatter(smd["before"].abs(), y, facecolors="none", edgecolors="0.3", label="Before")
     if smd["after"].notna().any():
-        ax.scatter(smd["after"].abs(), y, color="C0", label="After")
+        ax.scatter(smd["after"].abs(), y, color=PALETTE[0], label="After")
     ax.axvline(result.threshold, color="0.5", linestyle="--", linewidth=0.8)
     from itoutcomes.labels import term_label
 
@@ -679,7 +686,12 @@ def interval_histogram(histogram: pd.DataFrame, *, ax: Any = None) -> Any:
     starts = histogram["start"].to_numpy(float)
     widths = np.append(np.diff(starts), 14.0)
     ax.bar(
-        starts, counts.fillna(0).to_numpy(float), width=widths, align="edge", color="C0", edgecolor="white"
+        starts,
+        counts.fillna(0).to_numpy(float),
+        width=widths,
+        align="edge",
+        color=PALETTE[0],
+        edgecolor="white",
     )
     hidden = counts.isna().to_numpy()
     if hidden.any():
@@ -714,8 +726,8 @@ def dose_trajectory_plot(
         slope = pd.to_numeric(rows["estimate"], errors="coerce").get("log_dose_slope")
         observed = by_year if group is None else by_year[by_year[by] == group]
         years = pd.to_numeric(observed["time"], errors="coerce").to_numpy(float) + 0.5
-        color = f"C{k % 10}"
-        label = "All" if group is None else str(group)
+        color = PALETTE[k % len(PALETTE)]
+        label = "All" if group is None else _code_label(by, group)
         if intercept is not None and slope is not None and np.isfinite([intercept, slope]).all():
             grid = np.linspace(0, max(years.max() + 0.5 if len(years) else 1, 1), 50)
             ax.plot(grid, np.exp(intercept + slope * grid), color=color, label=label)
@@ -737,9 +749,15 @@ def dose_trajectory_plot(
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlim(left=0)
+    # a break at every whole year from the implant to the end of what is drawn (the last year's
+    # interquartile range sits at its middle, year + 0.5)
+    drawn = pd.to_numeric(by_year["time"], errors="coerce").dropna()
+    last = int(drawn.max()) + 1 if len(drawn) else 1
+    ax.set_xticks(range(0, last + 1))
+    ax.set_xlim(0, last)
     ax.set_xlabel("Years since implant")
     ax.set_ylabel("Intrathecal dose, mg/day (log scale)")
     if ax.get_legend_handles_labels()[0]:  # nothing drawn when the release withholds every value
-        ax.legend(fontsize=FONT_SIZE, frameon=False)
+        # beside the axes, clear of the points: six groups' curves and ranges fill the plot
+        ax.legend(fontsize=FONT_SIZE, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax

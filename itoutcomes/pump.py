@@ -713,8 +713,13 @@ def analysis(
 
         def draw(tables, threshold, result=result, name=name):
             # whole years over the follow-up; the numbers at risk are the released table's (years 1 to
-            # ``years``), blank beyond
+            # ``years``, blank beyond) and, at 0, the released life table's at the start of year 1
             released = tables[name].assign(time=lambda t: pd.to_numeric(t["time"]) * 365.25)
+            life = tables.get(f"{name}_life_table")
+            first = None if life is None else life[pd.to_numeric(life["time"], errors="coerce") == 1]
+            if first is not None and len(first):
+                start = pd.DataFrame({"time": [0.0], "n_risk": [first["n_risk"].iloc[0]]})
+                released = pd.concat([start, released], ignore_index=True)
             return result.curve.plot(threshold=threshold, released=released, origin="the component's implant")
 
         figures[name] = draw

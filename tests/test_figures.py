@@ -118,13 +118,63 @@ def _figures(cohort):
             plt.close(ax.figure)
 
 
+def _legend_problems(figure) -> list[str]:
+    """Legends over the data (a line's or marker's point inside the legend's box) or naming a raw
+    code (an underscore, or an indication's code) instead of its label."""
+    from itoutcomes.labels import _VALUES
+
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    codes = set(_VALUES["indication"])
+    found = []
+    for ax in figure.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent(renderer)
+        for text in legend.get_texts():
+            if "_" in text.get_text() or text.get_text() in codes:
+                found.append(f"a code in the legend: {text.get_text()!r}")
+        points = [np.column_stack([line.get_xdata(), line.get_ydata()]) for line in ax.get_lines()]
+        points += [np.asarray(c.get_offsets(), dtype=float).reshape(-1, 2) for c in ax.collections]
+        for xy in points:
+            xy = np.asarray(xy, dtype=float)
+            xy = xy[np.isfinite(xy).all(axis=1)]
+            if not len(xy):
+                continue
+            shown = ax.transData.transform(xy)
+            inside = (
+                (shown[:, 0] > box.x0)
+                & (shown[:, 0] < box.x1)
+                & (shown[:, 1] > box.y0)
+                & (shown[:, 1] < box.y1)
+            )
+            if inside.any():
+                found.append(f"{ax.get_xlabel()!r}: the legend covers {int(inside.sum())} data point(s)")
+    return found
+
+
+def _risk_at_first_break(figure) -> bool | None:
+    """Whether a curve's table of numbers at risk shows a number under its first break (None: no
+    such table)."""
+    ax = figure.axes[0]
+    risk = getattr(ax, "risk_table", None)
+    if risk is None:
+        return None
+    first = min(ax.get_xticks())
+    return any(abs(t.get_position()[0] - first) < 1e-9 and t.get_text().strip() for t in risk.texts)
+
+
 @pytest.fixture(scope="module", params=["bundled", "small"])
 def figures(request):
     import matplotlib
 
     matplotlib.use("Agg")
     cohort = load_cohort(BUNDLED) if request.param == "bundled" else generate(60, n_controls=60, seed=8)
-    return [(name, _problems(fig), _uncovered(fig), _ticks(fig)) for name, fig in _figures(cohort)]
+    return [
+        (name, _problems(fig), _uncovered(fig), _ticks(fig), _legend_problems(fig), _risk_at_first_break(fig))
+        for name, fig in _figures(cohort)
+    ]
 
 
 def _ticks(figure) -> list[str]:
@@ -134,21 +184,33 @@ def _ticks(figure) -> list[str]:
 
 def test_no_text_overlaps_another_or_is_cut(figures):
     assert len(figures) >= 10
-    bad = {name: problems for name, problems, _, _ in figures if problems}
+    bad = {name: problems for name, problems, *_ in figures if problems}
     assert bad == {}
 
 
 def test_every_x_axis_covers_the_data_drawn_on_it(figures):
-    bad = {name: uncovered for name, _, uncovered, _ in figures if uncovered}
+    bad = {name: uncovered for name, _, uncovered, *_ in figures if uncovered}
     assert bad == {}
 
 
 def test_curves_have_breaks_over_the_whole_follow_up_in_years(figures):
-    curves = {name: ticks for name, _, _, ticks in figures if name.endswith(("incidence", "performance"))}
+    curves = {name: ticks for name, _, _, ticks, *_ in figures if name.endswith(("incidence", "performance"))}
     assert "complications/incidence" in curves
     for name, ticks in curves.items():
         numbers = [float(t.replace("−", "-")) for t in ticks]
         assert numbers == sorted(numbers) and numbers[0] == 0 and len(numbers) >= 3, (name, ticks)
+
+
+def test_no_legend_covers_the_data_or_shows_a_code(figures):
+    bad = {name: legend for name, *_, legend, _ in figures if legend}
+    assert bad == {}
+
+
+def test_every_table_of_numbers_at_risk_starts_under_the_first_break(figures):
+    # the pump's performance curves too: their number at risk at 0 is the life table's at year 1's start
+    shown = {name: first for name, *_, first in figures if first is not None}
+    assert "pump/pump_performance" in shown and "complications/incidence" in shown
+    assert all(shown.values()), shown
 
 
 def test_the_overlap_check_finds_overlapping_and_cut_texts():
@@ -166,5 +228,15 @@ def test_the_overlap_check_finds_overlapping_and_cut_texts():
     found = _problems(fig)
     assert any("overlap" in p for p in found) and any("cut" in p and "outside" in p for p in found)
     assert _uncovered(fig)
+    plt.close(fig)
+    # a legend on top of the data, naming a code: both found
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot(np.linspace(0, 1, 50), np.full(50, 0.95), label="fbss")
+    ax.plot([0, 1], [0, 0.1], label="other_spine")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper right")
+    legend = _legend_problems(fig)
+    assert any("covers" in p for p in legend) and any("'fbss'" in p for p in legend), legend
+    assert any("'other_spine'" in p for p in legend)
     plt.close(fig)
     assert Path(__file__).exists()
