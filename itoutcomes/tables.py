@@ -108,13 +108,37 @@ short label. A spanner applies to a table holding all of its columns side by sid
 applies winning a column; a table split to fit the page spans the columns of a part."""
 
 
-def cell_text(column: str, value: Any, *, counts: Sequence[str] = (), digits: int = 3) -> str:
+def rate_rows(table: pd.DataFrame) -> np.ndarray:
+    """Which rows of a result table are rates per 100 patient-years (a table with ``patient_years``:
+    every row, or those whose ``measure`` is ``rate``); reports print their estimate and interval
+    with fixed decimals (:data:`RATE_DECIMALS`).
+
+    Examples
+    --------
+    >>> rate_rows(pd.DataFrame({"measure": ["rate", "rate_ratio"], "patient_years": [10.0, 10.0]}))
+    array([ True, False])
+    """
+    if "patient_years" not in table:
+        return np.zeros(len(table), dtype=bool)
+    if "measure" not in table:
+        return np.ones(len(table), dtype=bool)
+    return (table["measure"].astype(str) == "rate").to_numpy()
+
+
+RATE_DECIMALS = 2
+"""Decimals of a rate per 100 patient-years and its interval in a report table ("2.35 (1.90 to 2.90)")."""
+
+
+def cell_text(
+    column: str, value: Any, *, counts: Sequence[str] = (), digits: int = 3, decimals: int | None = None
+) -> str:
     """How a released cell reads in a report table.
 
     Counts as released (whole numbers, or the suppression mark); p-values as journals print them
     ("<0.001", "0.087"); patient-years with one decimal; whole days and months as integers; codes by
-    their labels; times with at most two decimals (365.25 days is a year); every other number with
-    ``digits`` significant digits (:func:`_number`).
+    their labels; times with at most two decimals (365.25 days is a year); with ``decimals`` (a
+    rate's row, :func:`rate_rows`), the estimate and its interval with that many decimals; every other
+    number with ``digits`` significant digits (:func:`_number`).
 
     Examples
     --------
@@ -137,6 +161,8 @@ def cell_text(column: str, value: Any, *, counts: Sequence[str] = (), digits: in
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     number = float(value)
+    if decimals is not None and column in INTERVAL:
+        return f"{number:.{decimals}f}"
     if column in counts:
         return str(int(number)) if number.is_integer() else f"{number:g}"
     if column == "p_value":
@@ -155,17 +181,19 @@ def _shown(
 ) -> pd.DataFrame:
     """The released table as the text of its cells, the interval merged into the estimate's cell."""
     out = pd.DataFrame(index=released.index)
+    rates = rate_rows(released)
     for column in released.columns:
         values = released[column]
         numeric_raw = raw is not None and column in raw and pd.api.types.is_numeric_dtype(raw[column])
         texts = []
-        for v in values:
+        for v, rate in zip(values, rates, strict=True):
             if isinstance(v, str) and numeric_raw and v not in ("", "—"):
                 try:
                     v = float(v)
                 except ValueError:
                     pass
-            texts.append(cell_text(column, v, counts=counts, digits=digits))
+            decimals = RATE_DECIMALS if rate else None
+            texts.append(cell_text(column, v, counts=counts, digits=digits, decimals=decimals))
         out[column] = texts
     if all(c in out for c in INTERVAL):
         merged = []
@@ -238,17 +266,21 @@ def html_released(
         marked = ",".join(html.escape(c) for c in counts if c in frame.columns)
         listed = ",".join(html.escape(c) for c in frame.columns)
         attributes = f' data-id="{tid}" data-counts="{marked}" data-columns="{listed}"'
-        if len(parts) > 1:
-            attributes += f' data-part="{k}/{len(parts)}" data-keys="{len(keys)}"'
-        opening = page.index(">", page.index("<table")) + 1
-        caption = ""
-        if title is not None:  # a caption, which reports number and DOCX and PDF keep with the table
-            text = title.replace("_", " ") + (f" ({k} of {len(parts)})" if len(parts) > 1 else "")
-            text = text[:1].upper() + text[1:]
-            caption = f"<caption>{html.escape(text)}</caption>"
-        page = page[: opening - 1] + attributes + ">" + caption + page[opening:]
-        pages.append(page)
+        pages.append(_part_page(page, attributes, title, k, len(parts), len(keys)))
     return "".join(pages)
+
+
+def _part_page(page: str, attributes: str, title: str | None, k: int, parts: int, keys: int) -> str:
+    """A great_tables page with the table's attributes (and, for part ``k`` of several, which it is
+    and how many columns it repeats) and its caption, which reports number and DOCX and PDF keep."""
+    if parts > 1:
+        attributes += f' data-part="{k}/{parts}" data-keys="{keys}"'
+    opening = page.index(">", page.index("<table")) + 1
+    caption = ""
+    if title is not None:
+        text = title.replace("_", " ") + (f" ({k} of {parts})" if parts > 1 else "")
+        caption = f"<caption>{html.escape(text[:1].upper() + text[1:])}</caption>"
+    return page[: opening - 1] + attributes + ">" + caption + page[opening:]
 
 
 def _hidden_note(threshold: int | None) -> str:
@@ -457,14 +489,7 @@ def html_table_one(
         page = table.as_raw_html(inline_css=False)
         listed = ",".join(html.escape(c) for c in shown.columns)
         attributes = f' data-id="{tid}" data-counts="" data-columns="{listed}" data-layout="table-one"'
-        if len(parts) > 1:
-            attributes += f' data-part="{k}/{len(parts)}" data-keys="1"'
-        opening = page.index(">", page.index("<table")) + 1
-        caption = ""
-        if title is not None:
-            text = title.replace("_", " ") + (f" ({k} of {len(parts)})" if len(parts) > 1 else "")
-            caption = f"<caption>{html.escape(text[:1].upper() + text[1:])}</caption>"
-        pages.append(page[: opening - 1] + attributes + ">" + caption + page[opening:])
+        pages.append(_part_page(page, attributes, title, k, len(parts), 1))
     return "".join(pages)
 
 

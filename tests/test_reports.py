@@ -269,10 +269,13 @@ def test_report_numbers_equal_the_run_csvs(rendered, tmp_path):
             assert columns == expected, (csv.name, columns)
             assert len(rows) == len(frame), csv.name
             for row, (_, record) in zip(rows, frame.iterrows(), strict=True):
+                # a rate per 100 patient-years and its interval with two decimals
+                rate = "patient_years" in frame and record.get("measure", "rate") == "rate"
                 for column, shown in zip(columns, row, strict=True):
 
-                    def text(name, record=record, counts=counts):
-                        return cell_text(name, _csv_value(record[name]), counts=counts)
+                    def text(name, record=record, counts=counts, rate=rate):
+                        decimals = 2 if rate else None
+                        return cell_text(name, _csv_value(record[name]), counts=counts, decimals=decimals)
 
                     want = text(column)
                     if column == "estimate" and merged and want not in ("", "—"):
@@ -465,13 +468,25 @@ def test_every_report_is_written_as_docx_with_the_same_tables_and_captions(rende
         assert len(document.inline_shapes) == len(embedded_images(rendered / f"{page}.html")) >= 1
 
 
-def test_every_report_is_written_as_pdf_with_its_captions(rendered):
+def _pdftoppm_pages(pdf: Path, folder: Path) -> int:
+    """How many page images poppler's ``pdftoppm`` rasterises ``pdf`` into (at 20 dpi)."""
+    folder.mkdir()
+    subprocess.run(["pdftoppm", "-r", "20", "-png", str(pdf), str(folder / "page")], check=True, timeout=120)
+    return len(list(folder.glob("page*.png")))
+
+
+def test_every_report_is_written_as_pdf_with_its_captions(rendered, tmp_path):
     import pypdfium2
 
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None and os.environ.get("ITOUTCOMES_REQUIRE_BROWSER"):  # .ci/run installs poppler
+        pytest.fail("pdftoppm is not installed (apt-get install poppler-utils)")
     for page in _pages():
         pdf = pypdfium2.PdfDocument(str(rendered / f"{page}.pdf"))
         images = [pdf[i].render(scale=0.5).to_pil() for i in range(len(pdf))]
         assert len(images) == len(pdf) >= 1 and all(im.size[0] > 100 for im in images), page
+        if pdftoppm is not None:  # one page image per page, as poppler rasterises it too
+            assert _pdftoppm_pages(rendered / f"{page}.pdf", tmp_path / page) == len(pdf), page
         # the text layer splits words where glyphs are placed apart: compare without white space
         text = "".join("".join(pdf[i].get_textpage().get_text_range().split()) for i in range(len(pdf)))
         for caption in _html_captions(rendered / f"{page}.html"):
