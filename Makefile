@@ -63,14 +63,18 @@ test-pandas2: $(STAMP2)
 # files); CI then runs the two suites side by side, one per core.
 install-both: $(STAMP) $(STAMP2)
 
-# HTML and DOCX always (pandoc ships as a wheel); PDF too where Chromium is installed (it prints the
-# HTML page; `apt-get install chromium`, or ITOUTCOMES_CHROMIUM=/path/to/chrome).
-comma := ,
-BROWSER := $(or $(ITOUTCOMES_CHROMIUM),$(shell command -v chromium || command -v chromium-browser || command -v google-chrome))
-REPORT_FORMATS := html$(comma)docx$(if $(BROWSER),$(comma)pdf)
+# HTML and DOCX always (pandoc ships as a wheel), and PDF, printed by headless Chromium. Chromium is
+# no wheel: on a fresh Debian machine run as root (as CI is), `make report` installs it from Debian's
+# packages as .ci/run does; elsewhere install it (`apt-get install chromium`) or name it
+# (ITOUTCOMES_CHROMIUM=/path/to/chrome), or the reports are written without PDF, saying so.
+FIND_BROWSER := [ -n "$$ITOUTCOMES_CHROMIUM" ] || command -v chromium || command -v chromium-browser || command -v google-chrome
 
 report: $(STAMP)
-	$(VENV)/bin/itoutcomes report --cohort data/synthetic --out build/reports --format $(REPORT_FORMATS)
+	@($(FIND_BROWSER)) >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 || true
+	@formats=html,docx; if ($(FIND_BROWSER)) >/dev/null 2>&1; then formats=$$formats,pdf; \
+		else echo "no Chromium: the reports are written without PDF (apt-get install chromium)"; fi; \
+		$(VENV)/bin/itoutcomes report --cohort data/synthetic --out build/reports --format $$formats
 
 bench: $(STAMP2)
 	$(PY2) benchmarks/bench_cohort.py
