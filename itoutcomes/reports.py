@@ -247,7 +247,7 @@ def release_for_report(cohort_path: str | Path, plan_path: str | Path, threshold
     plans = [load_plan(p) for p in paths]
     for each in plans:
         each["threshold"] = threshold
-    plan = next(p for p in plans if p["analysis"] == load_plan(plan_path)["analysis"])
+    plan = plans[paths.index(Path(plan_path).parent / Path(plan_path).name)]  # read once, among them
     key = (_hash_cohort(Path(cohort_path)), tuple((p.name, p.read_text()) for p in paths), threshold)
     if key not in _RELEASE:
         _RELEASE.clear()
